@@ -1,0 +1,141 @@
+//! The only writer. Requests that arrive while a transaction is running wait together and
+//! are committed in the next one (group commit); each is answered after its commit.
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::live::hub::{Hub, Inserted};
+use crate::metrics::METRICS;
+use crate::store::{NewMessage, RequestOutcome, Store, StoreResult};
+
+/// Commits slower than this are logged.
+const SLOW_COMMIT_MS: u128 = 250;
+
+#[derive(Debug)]
+pub enum IngestError {
+    /// The queue of messages waiting for commit is full.
+    Overloaded,
+    /// More messages than the queue can ever hold at once.
+    TooLarge,
+}
+
+pub type Answer = oneshot::Receiver<StoreResult<RequestOutcome>>;
+
+#[derive(Message)]
+#[rtype(result = "Result<Answer, IngestError>")]
+pub struct Ingest(pub Vec<NewMessage>);
+
+/// Resolves once nothing is waiting for commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+type Waiting = (Vec<NewMessage>, oneshot::Sender<StoreResult<RequestOutcome>>);
+
+pub struct IngestActor {
+    store: Store,
+    hub: Addr<Hub>,
+    capacity: u64,
+    /// Messages accepted and not yet committed, in flight or waiting.
+    depth: u64,
+    waiting: Vec<Waiting>,
+    in_flight: bool,
+    flushed: Vec<oneshot::Sender<()>>,
+}
+
+impl IngestActor {
+    pub fn new(store: Store, hub: Addr<Hub>, capacity: u64) -> Self {
+        IngestActor { store, hub, capacity, depth: 0, waiting: Vec::new(), in_flight: false, flushed: Vec::new() }
+    }
+
+    fn commit_next(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight {
+            return;
+        }
+        if self.waiting.is_empty() {
+            for tx in self.flushed.drain(..) {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        self.in_flight = true;
+        let (batches, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting).into_iter().unzip();
+        let count: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let store = self.store.clone();
+        let started = Instant::now();
+        let work = actix_web::rt::task::spawn_blocking(move || store.insert_batches(&batches));
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            let elapsed = started.elapsed();
+            METRICS.ingest_commit_seconds.observe(elapsed.as_secs_f64());
+            METRICS.ingest_batch_size.observe(count as f64);
+            if elapsed.as_millis() > SLOW_COMMIT_MS {
+                log::warn!("slow commit messages={count} requests={} ms={}", answers.len(), elapsed.as_millis());
+            }
+            match result.map_err(|e| crate::store::StoreError(e.to_string())).and_then(|r| r) {
+                Ok((outcomes, committed)) => {
+                    METRICS.ingest_messages.inc_by(committed.messages.len() as u64);
+                    if !committed.messages.is_empty() {
+                        act.hub.do_send(Inserted { committed: Arc::new(committed), at: Instant::now() });
+                    }
+                    for (outcome, tx) in outcomes.into_iter().zip(answers) {
+                        let _ = tx.send(outcome);
+                    }
+                }
+                Err(e) => {
+                    log::error!("commit failed messages={count} error={e}");
+                    for tx in answers {
+                        let _ = tx.send(Err(crate::store::StoreError(e.0.clone())));
+                    }
+                }
+            }
+            act.depth -= count;
+            METRICS.ingest_queue_depth.set(act.depth as i64);
+            act.in_flight = false;
+            act.commit_next(ctx);
+        }));
+    }
+}
+
+impl Actor for IngestActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Requests beyond this wait in `send` (back-pressure); the message bound is `capacity`.
+        ctx.set_mailbox_capacity(1024);
+    }
+}
+
+impl Handler<Ingest> for IngestActor {
+    type Result = Result<Answer, IngestError>;
+
+    fn handle(&mut self, msg: Ingest, ctx: &mut Context<Self>) -> Self::Result {
+        let n = msg.0.len() as u64;
+        if n > self.capacity {
+            return Err(IngestError::TooLarge);
+        }
+        if self.depth + n > self.capacity {
+            return Err(IngestError::Overloaded);
+        }
+        self.depth += n;
+        METRICS.ingest_queue_depth.set(self.depth as i64);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push((msg.0, tx));
+        self.commit_next(ctx);
+        Ok(rx)
+    }
+}
+
+impl Handler<Flush> for IngestActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.flushed.push(tx);
+        self.commit_next(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! chatpulse: messages come in over HTTP, are stored in SQLite with exact counts and
+//! full-text search, and every view is kept live over WebSocket and SSE.
+//! Folders follow the data: `ingest` → `store` → `live` → `web`.
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+pub mod store;
+pub mod time;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+
+use config::Settings;
+use ingest::{Flush, IngestActor};
+use live::hub::{Hub, Shutdown};
+use live::{Live, LiveSettings};
+use store::Store;
+
+/// Read connections beyond the HTTP workers, for sessions' catch-up reads.
+const EXTRA_READERS: u32 = 8;
+
+/// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let workers = s.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let store = Store::open(&s.database, workers as u32 + EXTRA_READERS)?;
+    log::info!(
+        "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
+        s.database, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.coalesce_ms, s.idle_after_ms,
+        s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
+    );
+    let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
+    let ingest = IngestActor::new(store.clone(), hub.clone(), s.ingest_queue).start();
+    let live = Arc::new(Live::new(
+        LiveSettings {
+            catchup_batch: s.catchup_batch as i64,
+            catchup_max: s.catchup_max as i64,
+            queue_bytes: s.queue_bytes as usize,
+            idle_after: Duration::from_millis(s.idle_after_ms),
+            max_connections: s.max_connections,
+            allowed_origins: s.allowed_origins.clone(),
+        },
+        store.clone(),
+        hub.clone(),
+    ));
+    let state = actix_web::web::Data::new(web::AppState {
+        store: store.clone(),
+        ingest: ingest.clone(),
+        ingest_token: s.ingest_token.clone(),
+        max_batch: s.max_batch as usize,
+        max_body_bytes: s.max_body_bytes,
+    });
+    let listener = std::net::TcpListener::bind(&s.bind)?;
+    let addr = listener.local_addr()?;
+    let server = web::server(state, live, listener, Some(workers))?;
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+    log::info!("listening on http://{addr}");
+    let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => log::info!("shutdown signal=SIGTERM"),
+        _ = tokio::signal::ctrl_c() => log::info!("shutdown signal=SIGINT"),
+    }
+    if let Some(demo) = demo {
+        demo.abort();
+    }
+    // Sessions first (they are told to reconnect), then stop accepting and let in-flight
+    // requests finish: each waits for its commit, so nothing acknowledged is lost.
+    let _ = hub.send(Shutdown).await;
+    handle.stop(true).await;
+    let _ = running.await;
+    let _ = ingest.send(Flush).await;
+    log::info!("shutdown complete");
+    Ok(())
+}

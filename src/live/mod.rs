@@ -1,0 +1,133 @@
+//! Live delivery: the hub routes committed batches to one room per view, rooms serialize
+//! envelopes once, and one session actor per connection writes them through a bounded queue.
+pub mod hub;
+pub mod protocol;
+pub mod room;
+pub mod session;
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use bytes::Bytes;
+
+use crate::store::Store;
+
+/// The settings live sessions run with (PROTOCOL.md section 6).
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub catchup_batch: i64,
+    pub catchup_max: i64,
+    pub queue_bytes: usize,
+    pub idle_after: Duration,
+    pub max_connections: usize,
+    pub allowed_origins: Vec<String>,
+}
+
+/// Shared by every live handler and session.
+pub struct Live {
+    pub settings: LiveSettings,
+    pub store: Store,
+    pub hub: Addr<hub::Hub>,
+    connections: Arc<AtomicUsize>,
+    next_id: AtomicU64,
+}
+
+impl Live {
+    pub fn new(settings: LiveSettings, store: Store, hub: Addr<hub::Hub>) -> Self {
+        Live { settings, store, hub, connections: Arc::new(AtomicUsize::new(0)), next_id: AtomicU64::new(1) }
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A place under `--max-connections`, held for the life of a session.
+    pub fn try_slot(&self) -> Option<Slot> {
+        let n = self.connections.fetch_add(1, Ordering::AcqRel);
+        if n >= self.settings.max_connections {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(self.connections.clone()))
+    }
+}
+
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The socket of the HTTP connection a live response goes out on, recorded at connect
+/// time (see `HttpServer::on_connect` in `web`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnFd(pub RawFd);
+
+/// Whether a live response is still being sent on its connection: the dispatcher drops
+/// the body when the connection ends.
+#[derive(Clone)]
+pub struct Liveness(Rc<Cell<bool>>);
+
+impl Liveness {
+    pub fn alive(&self) -> bool {
+        self.0.get()
+    }
+
+    /// Shuts down the socket under a response that is still being sent, so a client that
+    /// stopped reading is disconnected instead of holding the connection open forever.
+    /// The dispatcher would otherwise wait for the client to read: actix-web has no write
+    /// timeout. Only while the body is alive is the fd certainly still this connection's,
+    /// and the body and this check run on the same worker thread.
+    pub fn force_disconnect(&self, fd: Option<ConnFd>) {
+        use std::os::fd::FromRawFd;
+        if let (true, Some(ConnFd(fd))) = (self.alive(), fd) {
+            // SAFETY: the fd is open (see above); ManuallyDrop keeps it from being closed here.
+            let stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Wraps a response body so that its end is seen by the session that feeds it.
+pub struct Tracked {
+    inner: BoxBody,
+    alive: Rc<Cell<bool>>,
+    gone: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn tracked(inner: BoxBody) -> (Tracked, Liveness, tokio::sync::oneshot::Receiver<()>) {
+    let alive = Rc::new(Cell::new(true));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    (Tracked { inner, alive: alive.clone(), gone: Some(tx) }, Liveness(alive), rx)
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.alive.set(false);
+        if let Some(tx) = self.gone.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl MessageBody for Tracked {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_next(cx)
+    }
+}

@@ -1,0 +1,295 @@
+//! Views and envelopes of PROTOCOL.md section 4. Each envelope is serialized once into
+//! shared bytes; every subscriber gets a clone of the same bytes.
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::ingest::validate::valid_name;
+use crate::store::{Channel, Message, Totals, User};
+use crate::time::{format_ms, serialize_opt_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum View {
+    Home,
+    Messages,
+    Channels,
+    Users,
+    User(String),
+    Channel(String),
+}
+
+impl View {
+    pub fn parse(s: &str) -> Option<View> {
+        match s {
+            "home" => Some(View::Home),
+            "messages" => Some(View::Messages),
+            "channels" => Some(View::Channels),
+            "users" => Some(View::Users),
+            _ => {
+                let (kind, name) = s.split_once('/')?;
+                if !valid_name(name) {
+                    return None;
+                }
+                match kind {
+                    "user" => Some(View::User(name.to_owned())),
+                    "channel" => Some(View::Channel(name.to_owned())),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// A bounded label for metrics (never the name itself).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            View::Home => "home",
+            View::Messages => "messages",
+            View::Channels => "channels",
+            View::Users => "users",
+            View::User(_) => "user",
+            View::Channel(_) => "channel",
+        }
+    }
+
+    /// Whether this view streams `message` events.
+    pub fn has_messages(&self) -> bool {
+        !matches!(self, View::Channels | View::Users)
+    }
+
+    pub fn wants(&self, m: &Message) -> bool {
+        match self {
+            View::Home | View::Messages => true,
+            View::Channels | View::Users => false,
+            View::User(name) => &m.user == name,
+            View::Channel(name) => &m.channel == name,
+        }
+    }
+}
+
+/// One serialized envelope.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: &'static str,
+    pub cursor: i64,
+    pub json: ByteString,
+}
+
+fn event<T: Serialize>(kind: &'static str, cursor: i64, body: &T) -> Event {
+    let json = serde_json::to_string(body).expect("envelopes always serialize");
+    Event { kind, cursor, json: ByteString::from(json) }
+}
+
+#[derive(Serialize)]
+struct MessageEnvelope<'a> {
+    r#type: &'static str,
+    message_id: i64,
+    channel_id: i64,
+    channel: &'a str,
+    user_id: i64,
+    user: &'a str,
+    display_name: Option<&'a str>,
+    text: &'a str,
+    sent_at: String,
+    cursor: i64,
+}
+
+pub fn message_event(m: &Message) -> Event {
+    event(
+        "message",
+        m.id,
+        &MessageEnvelope {
+            r#type: "message",
+            message_id: m.id,
+            channel_id: m.channel_id,
+            channel: &m.channel,
+            user_id: m.user_id,
+            user: &m.user,
+            display_name: m.display_name.as_deref(),
+            text: &m.text,
+            sent_at: format_ms(m.sent_at),
+            cursor: m.id,
+        },
+    )
+}
+
+pub fn metrics_event(t: &Totals) -> Event {
+    event(
+        "metrics",
+        t.cursor,
+        &serde_json::json!({
+            "type": "metrics", "total_messages": t.total_messages, "total_channels": t.total_channels,
+            "total_users": t.total_users, "cursor": t.cursor,
+        }),
+    )
+}
+
+#[derive(Serialize)]
+struct ChannelCount<'a> {
+    r#type: &'static str,
+    channel_id: i64,
+    channel: &'a str,
+    total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    last_message_at: Option<i64>,
+    cursor: i64,
+}
+
+/// A channel's count; `name` stands in for a channel nobody has written in yet.
+pub fn channel_count_event(c: Option<&Channel>, name: &str) -> Event {
+    let cursor = c.map_or(0, |c| c.last_message_id);
+    event(
+        "channel_count",
+        cursor,
+        &ChannelCount {
+            r#type: "channel_count",
+            channel_id: c.map_or(0, |c| c.id),
+            channel: c.map_or(name, |c| &c.name),
+            total_messages: c.map_or(0, |c| c.total_messages),
+            last_message_at: c.and_then(|c| c.last_message_at),
+            cursor,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct UserCount<'a> {
+    r#type: &'static str,
+    user_id: i64,
+    user: &'a str,
+    total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    last_seen_at: Option<i64>,
+    cursor: i64,
+}
+
+pub fn user_count_event(u: &User) -> Event {
+    event(
+        "user_count",
+        u.last_message_id,
+        &UserCount {
+            r#type: "user_count",
+            user_id: u.id,
+            user: &u.username,
+            total_messages: u.total_messages,
+            last_seen_at: u.last_seen_at,
+            cursor: u.last_message_id,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct UserProfile<'a> {
+    r#type: &'static str,
+    user_id: i64,
+    user: &'a str,
+    total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    last_seen_at: Option<i64>,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    last_message_at: Option<i64>,
+    message_id: Option<i64>,
+    cursor: i64,
+}
+
+/// A user's profile; `name` stands in for a user nobody has seen yet.
+pub fn user_profile_event(u: Option<&User>, name: &str) -> Event {
+    let cursor = u.map_or(0, |u| u.last_message_id);
+    event(
+        "user_profile",
+        cursor,
+        &UserProfile {
+            r#type: "user_profile",
+            user_id: u.map_or(0, |u| u.id),
+            user: u.map_or(name, |u| &u.username),
+            total_messages: u.map_or(0, |u| u.total_messages),
+            last_seen_at: u.and_then(|u| u.last_seen_at),
+            last_message_at: u.and_then(|u| u.last_message_at),
+            message_id: u.map(|u| u.last_message_id).filter(|id| *id > 0),
+            cursor,
+        },
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Connected,
+    Idle,
+    Overflow,
+    BacklogTooLarge,
+    EpochChanged,
+    TooManyConnections,
+    BadRequest,
+    ServerShutdown,
+}
+
+impl Status {
+    pub fn state(self) -> &'static str {
+        match self {
+            Status::Connected => "connected",
+            Status::Idle => "idle",
+            Status::Overflow | Status::BadRequest => "error",
+            Status::BacklogTooLarge | Status::EpochChanged | Status::TooManyConnections => "fallback",
+            Status::ServerShutdown => "reconnecting",
+        }
+    }
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Status::Connected => None,
+            Status::Idle => Some("no_events"),
+            Status::Overflow => Some("overflow"),
+            Status::BacklogTooLarge => Some("backlog_too_large"),
+            Status::EpochChanged => Some("epoch_changed"),
+            Status::TooManyConnections => Some("too_many_connections"),
+            Status::BadRequest => Some("bad_request"),
+            Status::ServerShutdown => Some("server_shutdown"),
+        }
+    }
+    /// The WebSocket close code that follows this status, if it ends the connection.
+    pub fn close_code(self) -> Option<u16> {
+        match self {
+            Status::Connected | Status::Idle => None,
+            Status::Overflow => Some(4008),
+            Status::BacklogTooLarge | Status::EpochChanged => Some(4009),
+            Status::TooManyConnections => Some(4013),
+            Status::BadRequest => Some(4000),
+            Status::ServerShutdown => Some(1001),
+        }
+    }
+    /// How long a client should wait before trying live again.
+    pub fn retry_after_ms(self) -> Option<u64> {
+        match self {
+            Status::Overflow => Some(1000),
+            Status::TooManyConnections => Some(30_000),
+            Status::ServerShutdown => Some(2000),
+            _ => None,
+        }
+    }
+    /// The label for `chatpulse_live_connections_closed_total`.
+    pub fn close_reason(self) -> &'static str {
+        match self {
+            Status::Overflow => "overflow",
+            Status::BacklogTooLarge | Status::EpochChanged => "fallback",
+            Status::TooManyConnections => "refused",
+            Status::BadRequest => "bad_request",
+            Status::ServerShutdown => "shutdown",
+            Status::Connected | Status::Idle => "normal",
+        }
+    }
+}
+
+pub fn status_event(status: Status, cursor: i64, epoch: &str) -> Event {
+    event(
+        "status",
+        cursor,
+        &serde_json::json!({
+            "type": "status", "state": status.state(), "reason": status.reason(),
+            "retry_after_ms": status.retry_after_ms(), "cursor": cursor, "epoch": epoch,
+        }),
+    )
+}
+
+/// A frame a client may send over WebSocket.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Subscribe { view: String, after_id: Option<i64>, epoch: Option<String> },
+}

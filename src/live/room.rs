@@ -1,0 +1,174 @@
+//! One room per view. Message events go out at once; count events are merged per entity
+//! and flushed on a tick, so their rate is bounded however fast messages arrive. Every
+//! envelope is serialized once here and the same bytes go to every subscriber.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::hub::Inserted;
+use super::protocol::{self, Event, View};
+use super::session::{Deliver, Payload};
+use crate::store::{Channel, Totals, User};
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub session: u64,
+    pub subscription: u64,
+    pub recipient: Recipient<Deliver>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServerShutdown;
+
+struct Subscriber {
+    subscription: u64,
+    recipient: Recipient<Deliver>,
+}
+
+#[derive(Default)]
+struct PendingCounts {
+    totals: Option<Totals>,
+    channels: HashMap<i64, Channel>,
+    users: HashMap<i64, User>,
+    since: Option<Instant>,
+}
+
+pub struct Room {
+    view: View,
+    coalesce: Duration,
+    subscribers: HashMap<u64, Subscriber>,
+    pending: PendingCounts,
+}
+
+impl Room {
+    pub fn new(view: View, coalesce: Duration) -> Self {
+        Room { view, coalesce, subscribers: HashMap::new(), pending: PendingCounts::default() }
+    }
+
+    fn broadcast(&mut self, events: Vec<Event>, committed_at: Option<Instant>) {
+        if events.is_empty() || self.subscribers.is_empty() {
+            return;
+        }
+        let events: Arc<[Event]> = events.into();
+        let mut overflowed = Vec::new();
+        for (id, sub) in &self.subscribers {
+            let deliver = Deliver { subscription: sub.subscription, payload: Payload::Events(events.clone()), committed_at };
+            // A session whose mailbox is full is not keeping up: it is dropped from the room
+            // and told so (one message past the bound), never buffered for.
+            if let Err(SendError::Full(_)) = sub.recipient.try_send(deliver) {
+                overflowed.push(*id);
+            }
+        }
+        for id in overflowed {
+            if let Some(sub) = self.subscribers.remove(&id) {
+                let _ = sub.recipient.do_send(Deliver::overflowed(sub.subscription));
+            }
+        }
+    }
+
+    fn flush_counts(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut events = Vec::new();
+        if let Some(t) = pending.totals {
+            events.push(protocol::metrics_event(&t));
+        }
+        let mut channels: Vec<_> = pending.channels.into_values().collect();
+        channels.sort_by_key(|c| c.last_message_id);
+        for c in &channels {
+            events.push(protocol::channel_count_event(Some(c), &c.name));
+        }
+        let mut users: Vec<_> = pending.users.into_values().collect();
+        users.sort_by_key(|u| u.last_message_id);
+        for u in &users {
+            events.push(match self.view {
+                View::User(_) => protocol::user_profile_event(Some(u), &u.username),
+                _ => protocol::user_count_event(u),
+            });
+        }
+        self.broadcast(events, pending.since);
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(self.coalesce, |room, _| room.flush_counts());
+    }
+}
+
+impl Handler<Inserted> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Inserted, _: &mut Context<Self>) {
+        let c = &msg.committed;
+        if self.subscribers.is_empty() {
+            return;
+        }
+        if self.view.has_messages() {
+            let events = c.messages.iter().filter(|m| self.view.wants(m)).map(protocol::message_event).collect();
+            self.broadcast(events, Some(msg.at));
+        }
+        let p = &mut self.pending;
+        p.since.get_or_insert(msg.at);
+        match &self.view {
+            View::Home => p.totals = Some(c.totals),
+            View::Messages => {}
+            View::Channels => p.channels.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
+            View::Users => p.users.extend(c.users.iter().map(|u| (u.id, u.clone()))),
+            View::User(name) => p.users.extend(c.users.iter().filter(|u| &u.username == name).map(|u| (u.id, u.clone()))),
+            View::Channel(name) => {
+                p.channels.extend(c.channels.iter().filter(|ch| &ch.name == name).map(|ch| (ch.id, ch.clone())))
+            }
+        }
+    }
+}
+
+impl Handler<Join> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
+        self.subscribers.insert(msg.session, Subscriber { subscription: msg.subscription, recipient: msg.recipient });
+    }
+}
+
+impl Handler<Leave> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        self.subscribers.remove(&msg.session);
+    }
+}
+
+impl Handler<Stop> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<ServerShutdown> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: ServerShutdown, _: &mut Context<Self>) {
+        for (_, sub) in self.subscribers.drain() {
+            let _ = sub.recipient.do_send(Deliver::shutdown(sub.subscription));
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! All SQL lives here. Handlers and actors call these typed functions; writes come only
+//! from the ingest actor through [`Store::insert_batches`].
+pub mod schema;
+mod search;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use serde::Serialize;
+
+use crate::time::{serialize_ms, serialize_opt_ms};
+use schema::{channels, messages, meta, users};
+pub use search::{parse_query, InvalidQuery};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// How long a connection waits for SQLite's write lock before failing.
+pub const BUSY_TIMEOUT_MS: u64 = 5000;
+
+pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for StoreError {}
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers run beside the single writer; synchronous=NORMAL in WAL mode
+        // keeps every commit across a process kill (not across power loss).
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The database: a pool of connections and the epoch fixed when it was created.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+    epoch: String,
+}
+
+impl Store {
+    pub fn open(path: &str, pool_size: u32) -> StoreResult<Store> {
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(Pragmas))
+            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
+        let mut conn = pool.get()?;
+        conn.run_pending_migrations(MIGRATIONS)
+            .map_err(|e| StoreError(format!("migrations failed: {e}")))?;
+        let epoch = meta::table.select(meta::epoch).first::<String>(&mut conn)?;
+        Ok(Store { pool, epoch })
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    pub fn conn(&self) -> StoreResult<Conn> {
+        Ok(self.pool.get()?)
+    }
+}
+
+/// A validated message on its way in.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+    pub sent_at: i64,
+    pub tags: Option<String>,
+    pub display_name: Option<String>,
+    pub event_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = channels)]
+pub struct Channel {
+    pub id: i64,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub last_message_at: Option<i64>,
+    #[serde(skip)]
+    pub last_message_id: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub first_seen_at: Option<i64>,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub last_seen_at: Option<i64>,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub last_message_at: Option<i64>,
+    #[serde(skip)]
+    pub last_message_id: i64,
+}
+
+/// A stored message with its channel and user names: the message object of the protocol.
+#[derive(Debug, Clone, Queryable, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub channel_id: i64,
+    pub channel: String,
+    pub user_id: i64,
+    pub user: String,
+    pub display_name: Option<String>,
+    pub text: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub sent_at: i64,
+    #[serde(serialize_with = "serialize_tags")]
+    pub tags: Option<String>,
+}
+
+fn serialize_tags<S: serde::Serializer>(tags: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let value: serde_json::Value = tags
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+    value.serialize(s)
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    pub total_messages: i64,
+    pub total_channels: i64,
+    pub total_users: i64,
+    /// The newest stored message id.
+    pub cursor: i64,
+}
+
+/// What one request of a group commit got back.
+#[derive(Debug, Clone)]
+pub struct RequestOutcome {
+    pub ids: Vec<i64>,
+    pub inserted: usize,
+    pub duplicates: usize,
+}
+
+/// Everything one committed transaction changed, for the live views.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub messages: Vec<Message>,
+    pub channels: Vec<Channel>,
+    pub users: Vec<User>,
+    pub totals: Totals,
+}
+
+type MessageColumns = (
+    messages::id,
+    messages::channel_id,
+    channels::name,
+    messages::user_id,
+    users::username,
+    users::display_name,
+    messages::text,
+    messages::sent_at,
+    messages::tags,
+);
+const MESSAGE_COLUMNS: MessageColumns = (
+    messages::id,
+    messages::channel_id,
+    channels::name,
+    messages::user_id,
+    users::username,
+    users::display_name,
+    messages::text,
+    messages::sent_at,
+    messages::tags,
+);
+
+/// Which messages a list or a live view wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageFilter {
+    pub channel_id: Option<i64>,
+    pub user_id: Option<i64>,
+}
+
+impl Store {
+    /// Stores each request's messages in one transaction, each request in its own
+    /// savepoint so one failing request cannot take the others with it.
+    pub fn insert_batches(
+        &self,
+        batches: &[Vec<NewMessage>],
+    ) -> StoreResult<(Vec<StoreResult<RequestOutcome>>, Committed)> {
+        let mut conn = self.conn()?;
+        conn.immediate_transaction(|conn| {
+            let mut channel_ids: HashMap<String, i64> = HashMap::new();
+            let mut user_ids: HashMap<String, i64> = HashMap::new();
+            let mut new_ids = Vec::new();
+            let outcomes = batches
+                .iter()
+                .map(|batch| {
+                    let mut c = channel_ids.clone();
+                    let mut u = user_ids.clone();
+                    let before = new_ids.len();
+                    let result = conn
+                        .transaction(|conn| insert_request(conn, batch, &mut c, &mut u, &mut new_ids))
+                        .map_err(StoreError::from);
+                    if result.is_ok() {
+                        channel_ids = c;
+                        user_ids = u;
+                    } else {
+                        new_ids.truncate(before);
+                    }
+                    result
+                })
+                .collect::<Vec<_>>();
+            let committed = read_committed(conn, &new_ids)?;
+            Ok::<_, diesel::result::Error>((outcomes, committed))
+        })
+        .map_err(StoreError::from)
+    }
+}
+
+fn insert_request(
+    conn: &mut SqliteConnection,
+    batch: &[NewMessage],
+    channel_ids: &mut HashMap<String, i64>,
+    user_ids: &mut HashMap<String, i64>,
+    new_ids: &mut Vec<i64>,
+) -> QueryResult<RequestOutcome> {
+    let mut outcome = RequestOutcome { ids: Vec::with_capacity(batch.len()), inserted: 0, duplicates: 0 };
+    for m in batch {
+        if let Some(event_id) = &m.event_id {
+            let existing = messages::table
+                .filter(messages::event_id.eq(event_id))
+                .select(messages::id)
+                .first::<i64>(conn)
+                .optional()?;
+            if let Some(id) = existing {
+                outcome.ids.push(id);
+                outcome.duplicates += 1;
+                continue;
+            }
+        }
+        let channel_id = channel_id(conn, channel_ids, &m.channel)?;
+        let user_id = user_id(conn, user_ids, &m.user, m.display_name.as_deref())?;
+        let id = diesel::insert_into(messages::table)
+            .values((
+                messages::channel_id.eq(channel_id),
+                messages::user_id.eq(user_id),
+                messages::text.eq(&m.text),
+                messages::sent_at.eq(m.sent_at),
+                messages::tags.eq(&m.tags),
+                messages::event_id.eq(&m.event_id),
+            ))
+            .returning(messages::id)
+            .get_result::<i64>(conn)?;
+        outcome.ids.push(id);
+        outcome.inserted += 1;
+        new_ids.push(id);
+    }
+    Ok(outcome)
+}
+
+fn channel_id(conn: &mut SqliteConnection, cache: &mut HashMap<String, i64>, name: &str) -> QueryResult<i64> {
+    if let Some(id) = cache.get(name) {
+        return Ok(*id);
+    }
+    let found = channels::table
+        .filter(channels::name.eq(name))
+        .select(channels::id)
+        .first::<i64>(conn)
+        .optional()?;
+    let id = match found {
+        Some(id) => id,
+        None => diesel::insert_into(channels::table)
+            .values(channels::name.eq(name))
+            .returning(channels::id)
+            .get_result(conn)?,
+    };
+    cache.insert(name.to_owned(), id);
+    Ok(id)
+}
+
+fn user_id(
+    conn: &mut SqliteConnection,
+    cache: &mut HashMap<String, i64>,
+    name: &str,
+    display_name: Option<&str>,
+) -> QueryResult<i64> {
+    let id = match cache.get(name) {
+        Some(id) => *id,
+        None => {
+            let found = users::table
+                .filter(users::username.eq(name))
+                .select(users::id)
+                .first::<i64>(conn)
+                .optional()?;
+            let id = match found {
+                Some(id) => id,
+                None => diesel::insert_into(users::table)
+                    .values(users::username.eq(name))
+                    .returning(users::id)
+                    .get_result(conn)?,
+            };
+            cache.insert(name.to_owned(), id);
+            id
+        }
+    };
+    if let Some(display_name) = display_name {
+        diesel::update(users::table.filter(users::id.eq(id)).filter(users::display_name.is_not(display_name)))
+            .set(users::display_name.eq(display_name))
+            .execute(conn)?;
+    }
+    Ok(id)
+}
+
+fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Committed> {
+    let totals = totals(conn)?;
+    if ids.is_empty() {
+        return Ok(Committed { totals, ..Default::default() });
+    }
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    let messages = messages::table
+        .inner_join(channels::table)
+        .inner_join(users::table)
+        .filter(messages::id.between(first, last))
+        .order(messages::id.asc())
+        .select(MESSAGE_COLUMNS)
+        .load::<Message>(conn)?;
+    let mut channel_ids: Vec<i64> = messages.iter().map(|m| m.channel_id).collect();
+    channel_ids.sort_unstable();
+    channel_ids.dedup();
+    let mut user_ids: Vec<i64> = messages.iter().map(|m| m.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let channels = channels::table
+        .filter(channels::id.eq_any(&channel_ids))
+        .select(Channel::as_select())
+        .load(conn)?;
+    let users = users::table.filter(users::id.eq_any(&user_ids)).select(User::as_select()).load(conn)?;
+    Ok(Committed { messages, channels, users, totals })
+}
+
+pub fn totals(conn: &mut SqliteConnection) -> QueryResult<Totals> {
+    let (total_messages, total_channels, total_users) = meta::table
+        .select((meta::total_messages, meta::total_channels, meta::total_users))
+        .first::<(i64, i64, i64)>(conn)?;
+    let cursor = messages::table
+        .select(diesel::dsl::max(messages::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0);
+    Ok(Totals { total_messages, total_channels, total_users, cursor })
+}
+
+/// A page of messages: ascending after `after_id`, otherwise newest first (before `before_id`).
+pub fn list_messages(
+    conn: &mut SqliteConnection,
+    filter: MessageFilter,
+    after_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut q = messages::table
+        .inner_join(channels::table)
+        .inner_join(users::table)
+        .select(MESSAGE_COLUMNS)
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = filter.channel_id {
+        q = q.filter(messages::channel_id.eq(c));
+    }
+    if let Some(u) = filter.user_id {
+        q = q.filter(messages::user_id.eq(u));
+    }
+    if let Some(b) = before_id {
+        q = q.filter(messages::id.lt(b));
+    }
+    match after_id {
+        Some(a) => q.filter(messages::id.gt(a)).order(messages::id.asc()).load(conn),
+        None => q.order(messages::id.desc()).load(conn),
+    }
+}
+
+/// Whether more than `max` messages matching `filter` were stored after `after_id`,
+/// answered without reading them.
+pub fn backlog_exceeds(conn: &mut SqliteConnection, filter: MessageFilter, after_id: i64, max: i64) -> QueryResult<bool> {
+    let mut q = messages::table.select(messages::id).filter(messages::id.gt(after_id)).into_boxed();
+    if let Some(c) = filter.channel_id {
+        q = q.filter(messages::channel_id.eq(c));
+    }
+    if let Some(u) = filter.user_id {
+        q = q.filter(messages::user_id.eq(u));
+    }
+    Ok(q.order(messages::id.asc()).offset(max).limit(1).first::<i64>(conn).optional()?.is_some())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    Count,
+    Name,
+    Recent,
+}
+
+pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
+    let q = channels::table.select(Channel::as_select()).limit(limit).offset(offset).into_boxed();
+    let q = if by_name {
+        q.order(channels::name.asc())
+    } else {
+        q.order((channels::total_messages.desc(), channels::name.asc()))
+    };
+    q.load(conn)
+}
+
+pub fn list_users(conn: &mut SqliteConnection, limit: i64, offset: i64, sort: UserSort) -> QueryResult<Vec<User>> {
+    let q = users::table.select(User::as_select()).limit(limit).offset(offset).into_boxed();
+    let q = match sort {
+        UserSort::Count => q.order((users::total_messages.desc(), users::id.asc())),
+        UserSort::Name => q.order(users::username.asc()),
+        UserSort::Recent => q.order(users::last_message_id.desc()),
+    };
+    q.load(conn)
+}
+
+pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<Channel>> {
+    channels::table.filter(channels::name.eq(name)).select(Channel::as_select()).first(conn).optional()
+}
+
+pub fn user_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<User>> {
+    users::table.filter(users::username.eq(name)).select(User::as_select()).first(conn).optional()
+}
+
+/// Channels changed after `after_id`, oldest change first; at most `limit`.
+pub fn channels_changed_after(conn: &mut SqliteConnection, after_id: i64, limit: i64) -> QueryResult<Vec<Channel>> {
+    channels::table
+        .filter(channels::last_message_id.gt(after_id))
+        .order(channels::last_message_id.asc())
+        .limit(limit)
+        .select(Channel::as_select())
+        .load(conn)
+}
+
+/// Users changed after `after_id`, oldest change first; at most `limit`.
+pub fn users_changed_after(conn: &mut SqliteConnection, after_id: i64, limit: i64) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::last_message_id.gt(after_id))
+        .order(users::last_message_id.asc())
+        .limit(limit)
+        .select(User::as_select())
+        .load(conn)
+}
+
+/// Full-text search, newest first. `fts_query` comes from [`parse_query`].
+pub fn search_messages(
+    conn: &mut SqliteConnection,
+    fts_query: &str,
+    filter: MessageFilter,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ",
+    )
+    .bind::<diesel::sql_types::Text, _>(fts_query.to_owned())
+    .sql(")");
+    let mut q = messages::table
+        .inner_join(channels::table)
+        .inner_join(users::table)
+        .select(MESSAGE_COLUMNS)
+        .filter(matching)
+        .order(messages::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(c) = filter.channel_id {
+        q = q.filter(messages::channel_id.eq(c));
+    }
+    if let Some(u) = filter.user_id {
+        q = q.filter(messages::user_id.eq(u));
+    }
+    if let Some(s) = since {
+        q = q.filter(messages::sent_at.ge(s));
+    }
+    if let Some(u) = until {
+        q = q.filter(messages::sent_at.lt(u));
+    }
+    q.load(conn)
+}
+
+/// Whether the database answers.
+pub fn ping(conn: &mut SqliteConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}

@@ -1,0 +1,50 @@
+// Written by hand to match migrations/ (diesel maps SQLite INTEGER to i32 by default; ids are i64).
+diesel::table! {
+    meta (id) {
+        id -> BigInt,
+        epoch -> Text,
+        total_messages -> BigInt,
+        total_channels -> BigInt,
+        total_users -> BigInt,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> BigInt,
+        name -> Text,
+        display_name -> Nullable<Text>,
+        total_messages -> BigInt,
+        last_message_at -> Nullable<BigInt>,
+        last_message_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        display_name -> Nullable<Text>,
+        total_messages -> BigInt,
+        first_seen_at -> Nullable<BigInt>,
+        last_seen_at -> Nullable<BigInt>,
+        last_message_at -> Nullable<BigInt>,
+        last_message_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        channel_id -> BigInt,
+        user_id -> BigInt,
+        text -> Text,
+        sent_at -> BigInt,
+        tags -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(messages -> channels (channel_id));
+diesel::joinable!(messages -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages);

@@ -1,0 +1,71 @@
+//! Turns what a person types into a safe FTS5 query: every word must match, `word*`
+//! matches a prefix, `"two words"` matches a phrase. Nothing of FTS5's own syntax
+//! (NEAR, column filters, operators) gets through unquoted.
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct InvalidQuery(pub &'static str);
+
+pub fn parse_query(q: &str) -> Result<String, InvalidQuery> {
+    let mut terms = Vec::new();
+    let mut rest = q.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('"') {
+            let end = after.find('"').ok_or(InvalidQuery("unbalanced quote"))?;
+            let phrase = &after[..end];
+            if has_token(phrase) {
+                terms.push(quote(phrase, false));
+            }
+            rest = after[end + 1..].trim_start();
+            continue;
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = rest[end..].trim_start();
+        let (word, prefix) = match word.strip_suffix('*') {
+            Some(w) => (w, true),
+            None => (word, false),
+        };
+        if has_token(word) {
+            terms.push(quote(word, prefix));
+        }
+    }
+    if terms.is_empty() {
+        return Err(InvalidQuery("nothing to search for"));
+    }
+    Ok(terms.join(" "))
+}
+
+/// FTS5's default tokenizer splits on everything but letters and digits.
+fn has_token(s: &str) -> bool {
+    s.chars().any(char::is_alphanumeric)
+}
+
+fn quote(s: &str, prefix: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 3);
+    out.push('"');
+    out.push_str(&s.replace('"', "\"\""));
+    out.push('"');
+    if prefix {
+        out.push('*');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_prefixes_and_phrases() {
+        assert_eq!(parse_query("hello wor*").unwrap(), r#""hello" "wor"*"#);
+        assert_eq!(parse_query(r#"say "good day" now"#).unwrap(), r#""say" "good day" "now""#);
+        assert_eq!(parse_query("NEAR(a b)").unwrap(), r#""NEAR(a" "b)""#);
+    }
+
+    #[test]
+    fn rejects_unbalanced_and_empty() {
+        assert_eq!(parse_query(r#""open"#), Err(InvalidQuery("unbalanced quote")));
+        assert_eq!(parse_query("  "), Err(InvalidQuery("nothing to search for")));
+        assert_eq!(parse_query("* -- ()"), Err(InvalidQuery("nothing to search for")));
+    }
+}

@@ -1,0 +1,256 @@
+//! The JSON API: ingest (PROTOCOL.md section 2) and reads (section 3).
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::ingest::validate::{parse_body, BodyFormat};
+use crate::ingest::{Ingest, IngestError};
+use crate::metrics::METRICS;
+use crate::store::{self, MessageFilter, UserSort};
+use crate::time::parse_rfc3339_ms;
+
+/// Largest `limit` a read accepts; the default is [`DEFAULT_LIMIT`].
+pub const MAX_LIMIT: i64 = 1000;
+pub const DEFAULT_LIMIT: i64 = 50;
+/// What a 503 tells a writer to wait, in seconds.
+pub const RETRY_AFTER_S: u32 = 1;
+
+fn reject(reason: &'static str, e: ApiError) -> ApiError {
+    METRICS.ingest_rejected.with_label_values(&[reason]).inc();
+    METRICS.ingest_requests.with_label_values(&["rejected"]).inc();
+    log::info!("ingest rejected reason={reason} code={} index={:?} field={:?}", e.code, e.index, e.field);
+    e
+}
+
+pub async fn ingest(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = &state.ingest_token {
+        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return Err(reject("unauthorized", ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid ingest token is required")));
+        }
+    }
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let format = match mime.as_str() {
+        "application/json" => BodyFormat::Json,
+        "application/x-ndjson" => BodyFormat::NdJson,
+        _ => {
+            return Err(reject(
+                "unsupported_media_type",
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "use application/json or application/x-ndjson"),
+            ))
+        }
+    };
+    let body = read_body(payload, state.max_body_bytes).await.map_err(|e| reject(e.code, e))?;
+    let messages = parse_body(&body, format, state.max_batch).map_err(|e| reject(e.code, e))?;
+    let answer = state.ingest.send(Ingest(messages)).await.map_err(|_| ApiError::internal("ingest is stopping"))?;
+    let answer = match answer {
+        Ok(a) => a,
+        Err(IngestError::Overloaded) => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the ingest queue is full; retry later");
+            e.retry_after_s = Some(RETRY_AFTER_S);
+            return Err(reject("overloaded", e));
+        }
+        Err(IngestError::TooLarge) => {
+            return Err(reject("too_large", ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "more messages than the ingest queue holds")))
+        }
+    };
+    let outcome = answer.await.map_err(|_| ApiError::internal("ingest was interrupted"))??;
+    METRICS.ingest_requests.with_label_values(&["stored"]).inc();
+    METRICS.ingest_duplicates.inc_by(outcome.duplicates as u64);
+    let cursor = outcome.ids.iter().copied().max().unwrap_or(0);
+    Ok(HttpResponse::Created().json(json!({
+        "inserted": outcome.inserted, "duplicates": outcome.duplicates, "ids": outcome.ids,
+        "cursor": cursor, "epoch": state.store.epoch(),
+    })))
+}
+
+/// Reads a request body of at most `max` bytes.
+async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is over {max} bytes"));
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => too_large(),
+            e => ApiError::bad_request("invalid_message", format!("cannot read the body: {e}")),
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Runs a read on the pool, off the worker thread.
+async fn read<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&mut store::Conn) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    web::block(move || {
+        let mut conn = store.conn()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| ApiError::internal("read was interrupted"))?
+}
+
+fn limit(l: Option<i64>) -> Result<i64, ApiError> {
+    match l {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request("invalid_parameter", format!("limit must be 1-{MAX_LIMIT}"))),
+    }
+}
+
+/// Resolves `channel` and `user` names to a filter; `None` when a named one does not exist.
+fn filter(conn: &mut store::Conn, channel: &Option<String>, user: &Option<String>) -> Result<Option<MessageFilter>, ApiError> {
+    let mut f = MessageFilter::default();
+    if let Some(name) = channel {
+        match store::channel_by_name(conn, name)? {
+            Some(c) => f.channel_id = Some(c.id),
+            None => return Ok(None),
+        }
+    }
+    if let Some(name) = user {
+        match store::user_by_name(conn, name)? {
+            Some(u) => f.user_id = Some(u.id),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(f))
+}
+
+pub async fn metrics_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let t = read(&state, |c| Ok(store::totals(c)?)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "total_messages": t.total_messages, "total_channels": t.total_channels, "total_users": t.total_users,
+        "cursor": t.cursor, "epoch": state.store.epoch(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct MessagesQuery {
+    after_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: Option<i64>,
+    channel: Option<String>,
+    user: Option<String>,
+}
+
+pub async fn messages(state: web::Data<AppState>, q: web::Query<MessagesQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = limit(q.limit)?;
+    let (messages, totals) = read(&state, move |c| {
+        let totals = store::totals(c)?;
+        let messages = match filter(c, &q.channel, &q.user)? {
+            Some(f) => store::list_messages(c, f, q.after_id, q.before_id, limit)?,
+            None => Vec::new(),
+        };
+        Ok((messages, totals))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": totals.cursor, "epoch": state.store.epoch() })))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    sort: Option<String>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Result<(i64, i64), ApiError> {
+        let offset = self.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::bad_request("invalid_parameter", "offset must not be negative"));
+        }
+        Ok((limit(self.limit)?, offset))
+    }
+}
+
+pub async fn channels(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = q.page()?;
+    let by_name = match q.sort.as_deref() {
+        None | Some("count") => false,
+        Some("name") => true,
+        Some(_) => return Err(ApiError::bad_request("invalid_parameter", "sort must be count or name")),
+    };
+    let (rows, t) = read(&state, move |c| Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "channels": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
+}
+
+pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = q.page()?;
+    let sort = match q.sort.as_deref() {
+        None | Some("count") => UserSort::Count,
+        Some("name") => UserSort::Name,
+        Some("recent") => UserSort::Recent,
+        Some(_) => return Err(ApiError::bad_request("invalid_parameter", "sort must be count, name or recent")),
+    };
+    let (rows, t) = read(&state, move |c| Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "users": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
+}
+
+pub async fn user(state: web::Data<AppState>, name: web::Path<String>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let (limit, _) = q.page()?;
+    let name = name.into_inner();
+    let found = read(&state, move |c| {
+        let t = store::totals(c)?;
+        let Some(user) = store::user_by_name(c, &name)? else { return Ok(None) };
+        let filter = MessageFilter { user_id: Some(user.id), ..Default::default() };
+        let messages = store::list_messages(c, filter, None, None, limit)?;
+        Ok(Some((user, messages, t)))
+    })
+    .await?;
+    let Some((user, messages, t)) = found else { return Err(ApiError::not_found("no such user")) };
+    Ok(HttpResponse::Ok().json(json!({ "user": user, "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    limit: Option<i64>,
+    channel: Option<String>,
+    user: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = limit(q.limit)?;
+    let fts = store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request("invalid_query", e.0))?;
+    let time = |s: &Option<String>, field: &str| -> Result<Option<i64>, ApiError> {
+        s.as_deref()
+            .map(|s| parse_rfc3339_ms(s).ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("{field} must be an RFC 3339 time"))))
+            .transpose()
+    };
+    let (since, until) = (time(&q.since, "since")?, time(&q.until, "until")?);
+    let (messages, t) = read(&state, move |c| {
+        let t = store::totals(c)?;
+        let messages = match filter(c, &q.channel, &q.user)? {
+            Some(f) => store::search_messages(c, &fts, f, since, until, limit)
+                .map_err(|e| ApiError::bad_request("invalid_query", format!("the query cannot be run: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok((messages, t))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
+}
+
+pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    read(&state, |c| Ok(store::ping(c)?)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
+}
+
+pub async fn prometheus() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+}

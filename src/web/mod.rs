@@ -1,0 +1,57 @@
+//! HTTP: routes, shared state, and the server itself.
+pub mod api;
+pub mod live;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::{web, App, HttpServer};
+
+use crate::ingest::IngestActor;
+use crate::live::{ConnFd, Live};
+use crate::store::Store;
+
+pub struct AppState {
+    pub store: Store,
+    pub ingest: Addr<IngestActor>,
+    pub ingest_token: Option<String>,
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/messages", web::post().to(api::ingest))
+        .route("/api/messages", web::get().to(api::messages))
+        .route("/api/metrics", web::get().to(api::metrics_summary))
+        .route("/api/channels", web::get().to(api::channels))
+        .route("/api/users", web::get().to(api::users))
+        .route("/api/users/{name}", web::get().to(api::user))
+        .route("/api/search", web::get().to(api::search))
+        .route("/metrics", web::get().to(api::prometheus))
+        .route("/healthz", web::get().to(api::healthz))
+        .route("/live/ws", web::get().to(live::ws))
+        .route("/live/sse", web::get().to(live::sse));
+}
+
+pub fn server(
+    state: web::Data<AppState>,
+    live: Arc<Live>,
+    listener: std::net::TcpListener,
+    workers: Option<usize>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let live = web::Data::new(live);
+    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).app_data(live.clone()).configure(routes))
+        .on_connect(|conn, ext| {
+            use std::os::fd::AsRawFd;
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                ext.insert(ConnFd(tcp.as_raw_fd()));
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?;
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    Ok(server.run())
+}

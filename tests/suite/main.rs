@@ -1,0 +1,14 @@
+//! The integration suite: one test binary (one link) that starts the real
+//! `chatpulse` server per test on a fresh temporary database.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod catchup;
+mod concurrency;
+mod edge_cases;
+mod ingest;
+mod live;
+mod overflow;
+mod read_api;
+mod shutdown;
