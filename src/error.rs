@@ -19,10 +19,21 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), index: None, field: None, retry_after_s: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            index: None,
+            field: None,
+            retry_after_s: None,
+        }
     }
     pub fn invalid_message(index: usize, field: &'static str, message: impl Into<String>) -> Self {
-        ApiError { index: Some(index), field: Some(field), ..Self::new(StatusCode::BAD_REQUEST, "invalid_message", message) }
+        ApiError {
+            index: Some(index),
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_message", message)
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

@@ -26,7 +26,9 @@ const EXTRA_READERS: u32 = 8;
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
-    let workers = s.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = s
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let store = Store::open(&s.database, workers as u32 + EXTRA_READERS)?;
     log::info!(
         "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",

@@ -47,7 +47,15 @@ pub struct IngestActor {
 
 impl IngestActor {
     pub fn new(store: Store, hub: Addr<Hub>, capacity: u64) -> Self {
-        IngestActor { store, hub, capacity, depth: 0, waiting: Vec::new(), in_flight: false, flushed: Vec::new() }
+        IngestActor {
+            store,
+            hub,
+            capacity,
+            depth: 0,
+            waiting: Vec::new(),
+            in_flight: false,
+            flushed: Vec::new(),
+        }
     }
 
     fn commit_next(&mut self, ctx: &mut Context<Self>) {
@@ -71,13 +79,23 @@ impl IngestActor {
             METRICS.ingest_commit_seconds.observe(elapsed.as_secs_f64());
             METRICS.ingest_batch_size.observe(count as f64);
             if elapsed.as_millis() > SLOW_COMMIT_MS {
-                log::warn!("slow commit messages={count} requests={} ms={}", answers.len(), elapsed.as_millis());
+                log::warn!(
+                    "slow commit messages={count} requests={} ms={}",
+                    answers.len(),
+                    elapsed.as_millis()
+                );
             }
-            match result.map_err(|e| crate::store::StoreError(e.to_string())).and_then(|r| r) {
+            match result
+                .map_err(|e| crate::store::StoreError(e.to_string()))
+                .and_then(|r| r)
+            {
                 Ok((outcomes, committed)) => {
                     METRICS.ingest_messages.inc_by(committed.messages.len() as u64);
                     if !committed.messages.is_empty() {
-                        act.hub.do_send(Inserted { committed: Arc::new(committed), at: Instant::now() });
+                        act.hub.do_send(Inserted {
+                            committed: Arc::new(committed),
+                            at: Instant::now(),
+                        });
                     }
                     for (outcome, tx) in outcomes.into_iter().zip(answers) {
                         let _ = tx.send(outcome);

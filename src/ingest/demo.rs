@@ -9,11 +9,21 @@ use rand::{Rng, SeedableRng};
 use super::validate::{parse_body, BodyFormat};
 use super::{Ingest, IngestActor};
 
-const CHANNELS: &[&str] = &["general", "random", "rust", "gaming", "music", "support", "announcements", "offtopic"];
+const CHANNELS: &[&str] = &[
+    "general",
+    "random",
+    "rust",
+    "gaming",
+    "music",
+    "support",
+    "announcements",
+    "offtopic",
+];
 const WORDS: &[&str] = &[
-    "hello", "anyone", "here", "what", "a", "great", "stream", "today", "lol", "gg", "that", "was", "close", "nice", "play",
-    "did", "you", "see", "the", "last", "round", "rust", "compiler", "is", "happy", "again", "music", "loud", "please",
-    "help", "how", "do", "I", "reset", "my", "settings", "thanks", "pog", "wow", "new", "record", "chat", "fast",
+    "hello", "anyone", "here", "what", "a", "great", "stream", "today", "lol", "gg", "that", "was", "close", "nice",
+    "play", "did", "you", "see", "the", "last", "round", "rust", "compiler", "is", "happy", "again", "music", "loud",
+    "please", "help", "how", "do", "I", "reset", "my", "settings", "thanks", "pog", "wow", "new", "record", "chat",
+    "fast",
 ];
 /// How many distinct users the demo invents; activity falls off steeply with rank.
 const USERS: u32 = 2000;
@@ -39,7 +49,9 @@ pub fn start(ingest: Addr<IngestActor>) -> actix_web::rt::task::JoinHandle<()> {
             }
             let batch: Vec<serde_json::Value> = (0..per_tick).map(|_| message(&mut rng)).collect();
             let body = serde_json::to_vec(&batch).expect("demo messages serialize");
-            let Ok(messages) = parse_body(&body, BodyFormat::Json, usize::MAX) else { continue };
+            let Ok(messages) = parse_body(&body, BodyFormat::Json, usize::MAX) else {
+                continue;
+            };
             if let Ok(Ok(answer)) = ingest.send(Ingest(messages)).await {
                 let _ = answer.await;
             }

@@ -19,7 +19,10 @@ pub enum BodyFormat {
 
 /// A channel or user name: 1-64 of `[A-Za-z0-9_.-]`.
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= NAME_MAX && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    !s.is_empty()
+        && s.len() <= NAME_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// Parses and validates a whole body. `max_batch` is checked before any message is.
@@ -28,15 +31,25 @@ pub fn parse_body(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<V
         BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
             Ok(Value::Array(items)) => items,
             Ok(v @ Value::Object(_)) => vec![v],
-            Ok(_) => return Err(ApiError::invalid_message(0, "body", "expected a message object or an array of them")),
+            Ok(_) => {
+                return Err(ApiError::invalid_message(
+                    0,
+                    "body",
+                    "expected a message object or an array of them",
+                ))
+            }
             Err(e) => return Err(ApiError::invalid_message(0, "body", format!("malformed JSON: {e}"))),
         },
         BodyFormat::NdJson => {
-            let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid_message(0, "body", "body is not UTF-8"))?;
+            let text =
+                std::str::from_utf8(body).map_err(|_| ApiError::invalid_message(0, "body", "body is not UTF-8"))?;
             let mut items = Vec::new();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let index = items.len();
-                items.push(serde_json::from_str(line).map_err(|e| ApiError::invalid_message(index, "body", format!("malformed JSON line: {e}")))?);
+                items.push(
+                    serde_json::from_str(line)
+                        .map_err(|e| ApiError::invalid_message(index, "body", format!("malformed JSON line: {e}")))?,
+                );
             }
             items
         }
@@ -52,7 +65,11 @@ pub fn parse_body(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<V
         ));
     }
     let now = now_ms();
-    values.into_iter().enumerate().map(|(i, v)| validate(i, v, now)).collect()
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| validate(i, v, now))
+        .collect()
 }
 
 fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, ApiError> {
@@ -60,14 +77,15 @@ fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, ApiError
     let Value::Object(mut obj) = value else {
         return Err(err("body", "a message must be a JSON object"));
     };
-    let string = |obj: &mut Map<String, Value>, field: &'static str, required: bool| -> Result<Option<String>, ApiError> {
-        match obj.remove(field) {
-            Some(Value::String(s)) => Ok(Some(s)),
-            None | Some(Value::Null) if !required => Ok(None),
-            None | Some(Value::Null) => Err(err(field, "is required")),
-            Some(_) => Err(err(field, "must be a string")),
-        }
-    };
+    let string =
+        |obj: &mut Map<String, Value>, field: &'static str, required: bool| -> Result<Option<String>, ApiError> {
+            match obj.remove(field) {
+                Some(Value::String(s)) => Ok(Some(s)),
+                None | Some(Value::Null) if !required => Ok(None),
+                None | Some(Value::Null) => Err(err(field, "is required")),
+                Some(_) => Err(err(field, "must be a string")),
+            }
+        };
     let channel = string(&mut obj, "channel", true)?.unwrap_or_default();
     if !valid_name(&channel) {
         return Err(err("channel", "must be 1-64 characters of A-Z a-z 0-9 _ . -"));
@@ -115,11 +133,23 @@ fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, ApiError
             if bytes > TAGS_MAX_BYTES {
                 return Err(err("tags", "at most 8 KiB of keys and values"));
             }
-            if map.is_empty() { None } else { Some(Value::Object(map).to_string()) }
+            if map.is_empty() {
+                None
+            } else {
+                Some(Value::Object(map).to_string())
+            }
         }
         Some(_) => return Err(err("tags", "must be an object of strings")),
     };
-    Ok(NewMessage { channel, user, text, sent_at, tags, display_name, event_id })
+    Ok(NewMessage {
+        channel,
+        user,
+        text,
+        sent_at,
+        tags,
+        display_name,
+        event_id,
+    })
 }
 
 #[cfg(test)]

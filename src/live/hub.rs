@@ -57,14 +57,21 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(coalesce: Duration) -> Self {
-        Hub { rooms: HashMap::new(), coalesce, shutting_down: false }
+        Hub {
+            rooms: HashMap::new(),
+            coalesce,
+            shutting_down: false,
+        }
     }
 
     fn room(&mut self, view: &View) -> &mut RoomEntry {
         let coalesce = self.coalesce;
         self.rooms.entry(view.clone()).or_insert_with(|| {
             METRICS.live_rooms.inc();
-            RoomEntry { addr: Room::new(view.clone(), coalesce).start(), subscribers: 0 }
+            RoomEntry {
+                addr: Room::new(view.clone(), coalesce).start(),
+                subscribers: 0,
+            }
         })
     }
 
@@ -112,7 +119,11 @@ impl Handler<Subscribe> for Hub {
         entry.subscribers += 1;
         // The join is queued in the room's mailbox before any later `Inserted` the hub
         // forwards, so a session that reads its backlog after this resolves misses nothing.
-        let joined = entry.addr.send(Join { session: msg.session, subscription: msg.subscription, recipient: msg.recipient });
+        let joined = entry.addr.send(Join {
+            session: msg.session,
+            subscription: msg.subscription,
+            recipient: msg.recipient,
+        });
         Box::pin(async move { joined.await.map_err(|_| ShuttingDown) })
     }
 }
@@ -121,7 +132,9 @@ impl Handler<Unsubscribe> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        let Some(entry) = self.rooms.get_mut(&msg.view) else { return };
+        let Some(entry) = self.rooms.get_mut(&msg.view) else {
+            return;
+        };
         entry.subscribers = entry.subscribers.saturating_sub(1);
         entry.addr.do_send(Leave { session: msg.session });
         if entry.subscribers == 0 && !Self::is_fixed(&msg.view) {

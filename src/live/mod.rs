@@ -42,7 +42,13 @@ pub struct Live {
 
 impl Live {
     pub fn new(settings: LiveSettings, store: Store, hub: Addr<hub::Hub>) -> Self {
-        Live { settings, store, hub, connections: Arc::new(AtomicUsize::new(0)), next_id: AtomicU64::new(1) }
+        Live {
+            settings,
+            store,
+            hub,
+            connections: Arc::new(AtomicUsize::new(0)),
+            next_id: AtomicU64::new(1),
+        }
     }
 
     pub fn next_id(&self) -> u64 {
@@ -108,7 +114,15 @@ pub struct Tracked {
 pub fn tracked(inner: BoxBody) -> (Tracked, Liveness, tokio::sync::oneshot::Receiver<()>) {
     let alive = Rc::new(Cell::new(true));
     let (tx, rx) = tokio::sync::oneshot::channel();
-    (Tracked { inner, alive: alive.clone(), gone: Some(tx) }, Liveness(alive), rx)
+    (
+        Tracked {
+            inner,
+            alive: alive.clone(),
+            gone: Some(tx),
+        },
+        Liveness(alive),
+        rx,
+    )
 }
 
 impl Drop for Tracked {

@@ -75,7 +75,11 @@ pub struct Event {
 
 fn event<T: Serialize>(kind: &'static str, cursor: i64, body: &T) -> Event {
     let json = serde_json::to_string(body).expect("envelopes always serialize");
-    Event { kind, cursor, json: ByteString::from(json) }
+    Event {
+        kind,
+        cursor,
+        json: ByteString::from(json),
+    }
 }
 
 #[derive(Serialize)]
@@ -291,5 +295,9 @@ pub fn status_event(status: Status, cursor: i64, epoch: &str) -> Event {
 #[derive(Debug, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    Subscribe { view: String, after_id: Option<i64>, epoch: Option<String> },
+    Subscribe {
+        view: String,
+        after_id: Option<i64>,
+        epoch: Option<String>,
+    },
 }

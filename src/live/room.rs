@@ -56,7 +56,12 @@ pub struct Room {
 
 impl Room {
     pub fn new(view: View, coalesce: Duration) -> Self {
-        Room { view, coalesce, subscribers: HashMap::new(), pending: PendingCounts::default() }
+        Room {
+            view,
+            coalesce,
+            subscribers: HashMap::new(),
+            pending: PendingCounts::default(),
+        }
     }
 
     fn broadcast(&mut self, events: Vec<Event>, committed_at: Option<Instant>) {
@@ -66,7 +71,11 @@ impl Room {
         let events: Arc<[Event]> = events.into();
         let mut overflowed = Vec::new();
         for (id, sub) in &self.subscribers {
-            let deliver = Deliver { subscription: sub.subscription, payload: Payload::Events(events.clone()), committed_at };
+            let deliver = Deliver {
+                subscription: sub.subscription,
+                payload: Payload::Events(events.clone()),
+                committed_at,
+            };
             // A session whose mailbox is full is not keeping up: it is dropped from the room
             // and told so (one message past the bound), never buffered for.
             if let Err(SendError::Full(_)) = sub.recipient.try_send(deliver) {
@@ -75,7 +84,7 @@ impl Room {
         }
         for id in overflowed {
             if let Some(sub) = self.subscribers.remove(&id) {
-                let _ = sub.recipient.do_send(Deliver::overflowed(sub.subscription));
+                sub.recipient.do_send(Deliver::overflowed(sub.subscription));
             }
         }
     }
@@ -121,7 +130,12 @@ impl Handler<Inserted> for Room {
             return;
         }
         if self.view.has_messages() {
-            let events = c.messages.iter().filter(|m| self.view.wants(m)).map(protocol::message_event).collect();
+            let events = c
+                .messages
+                .iter()
+                .filter(|m| self.view.wants(m))
+                .map(protocol::message_event)
+                .collect();
             self.broadcast(events, Some(msg.at));
         }
         let p = &mut self.pending;
@@ -131,10 +145,18 @@ impl Handler<Inserted> for Room {
             View::Messages => {}
             View::Channels => p.channels.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
             View::Users => p.users.extend(c.users.iter().map(|u| (u.id, u.clone()))),
-            View::User(name) => p.users.extend(c.users.iter().filter(|u| &u.username == name).map(|u| (u.id, u.clone()))),
-            View::Channel(name) => {
-                p.channels.extend(c.channels.iter().filter(|ch| &ch.name == name).map(|ch| (ch.id, ch.clone())))
-            }
+            View::User(name) => p.users.extend(
+                c.users
+                    .iter()
+                    .filter(|u| &u.username == name)
+                    .map(|u| (u.id, u.clone())),
+            ),
+            View::Channel(name) => p.channels.extend(
+                c.channels
+                    .iter()
+                    .filter(|ch| &ch.name == name)
+                    .map(|ch| (ch.id, ch.clone())),
+            ),
         }
     }
 }
@@ -143,7 +165,13 @@ impl Handler<Join> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
-        self.subscribers.insert(msg.session, Subscriber { subscription: msg.subscription, recipient: msg.recipient });
+        self.subscribers.insert(
+            msg.session,
+            Subscriber {
+                subscription: msg.subscription,
+                recipient: msg.recipient,
+            },
+        );
     }
 }
 
@@ -168,7 +196,7 @@ impl Handler<ServerShutdown> for Room {
 
     fn handle(&mut self, _: ServerShutdown, _: &mut Context<Self>) {
         for (_, sub) in self.subscribers.drain() {
-            let _ = sub.recipient.do_send(Deliver::shutdown(sub.subscription));
+            sub.recipient.do_send(Deliver::shutdown(sub.subscription));
         }
     }
 }

@@ -47,10 +47,18 @@ pub struct Deliver {
 
 impl Deliver {
     pub fn overflowed(subscription: u64) -> Self {
-        Deliver { subscription, payload: Payload::Overflowed, committed_at: None }
+        Deliver {
+            subscription,
+            payload: Payload::Overflowed,
+            committed_at: None,
+        }
     }
     pub fn shutdown(subscription: u64) -> Self {
-        Deliver { subscription, payload: Payload::Shutdown, committed_at: None }
+        Deliver {
+            subscription,
+            payload: Payload::Shutdown,
+            committed_at: None,
+        }
     }
 }
 
@@ -69,7 +77,11 @@ impl Sink {
 }
 
 enum Frame {
-    Event { event: Event, committed_at: Option<Instant>, advances_id: bool },
+    Event {
+        event: Event,
+        committed_at: Option<Instant>,
+        advances_id: bool,
+    },
     Ping,
     Pong(Bytes),
     KeepAlive,
@@ -206,8 +218,14 @@ impl LiveSession {
             return;
         }
         if let Some(old) = self.view.take() {
-            self.live.hub.do_send(Unsubscribe { view: old.clone(), session: self.id });
-            METRICS.live_connections.with_label_values(&[self.transport, old.kind()]).dec();
+            self.live.hub.do_send(Unsubscribe {
+                view: old.clone(),
+                session: self.id,
+            });
+            METRICS
+                .live_connections
+                .with_label_values(&[self.transport, old.kind()])
+                .dec();
         }
         self.subscription += 1;
         self.queue.retain(|f| !matches!(f, Frame::Event { .. }));
@@ -217,7 +235,10 @@ impl LiveSession {
         self.catchup = None;
         self.backlog_until = 0;
         self.phase = Phase::Subscribing;
-        METRICS.live_connections.with_label_values(&[self.transport, start.view.kind()]).inc();
+        METRICS
+            .live_connections
+            .with_label_values(&[self.transport, start.view.kind()])
+            .inc();
         self.view = Some(start.view.clone());
 
         if start.epoch.as_deref().is_some_and(|e| e != self.epoch()) {
@@ -247,7 +268,8 @@ impl LiveSession {
         let store = self.live.store.clone();
         let (batch, max) = (self.live.settings.catchup_batch, self.live.settings.catchup_max);
         let subscription = self.subscription;
-        let work = actix_web::rt::task::spawn_blocking(move || initial_state(&store, &start.view, start.after_id, batch, max));
+        let work =
+            actix_web::rt::task::spawn_blocking(move || initial_state(&store, &start.view, start.after_id, batch, max));
         ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
             if act.subscription != subscription {
                 return;
@@ -275,7 +297,9 @@ impl LiveSession {
             return;
         }
         let batch = self.live.settings.catchup_batch as usize;
-        let Some(c) = self.catchup.as_mut() else { return };
+        let Some(c) = self.catchup.as_mut() else {
+            return;
+        };
         if !c.ready.is_empty() {
             let n = c.ready.len().min(batch);
             let events: Vec<Event> = c.ready.drain(..n).collect();
@@ -296,17 +320,29 @@ impl LiveSession {
             let subscription = self.subscription;
             let work = actix_web::rt::task::spawn_blocking(move || -> store::StoreResult<Vec<store::Message>> {
                 let mut conn = store.conn()?;
-                Ok(store::list_messages(&mut conn, filter, Some(after), Some(upto + 1), batch as i64)?)
+                Ok(store::list_messages(
+                    &mut conn,
+                    filter,
+                    Some(after),
+                    Some(upto + 1),
+                    batch as i64,
+                )?)
             });
             ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
                 if act.subscription != subscription {
                     return;
                 }
-                let Some(c) = act.catchup.as_mut() else { return };
+                let Some(c) = act.catchup.as_mut() else {
+                    return;
+                };
                 c.reading = false;
                 match res {
                     Ok(Ok(rows)) => {
-                        c.next_after = if rows.len() == batch { rows.last().map(|m| m.id) } else { None };
+                        c.next_after = if rows.len() == batch {
+                            rows.last().map(|m| m.id)
+                        } else {
+                            None
+                        };
                         c.ready.extend(rows.iter().map(protocol::message_event));
                         act.pump_catchup(ctx);
                     }
@@ -331,7 +367,9 @@ impl LiveSession {
     }
 
     fn accept(&mut self, deliver: Deliver, ctx: &mut Context<Self>) {
-        let Payload::Events(events) = deliver.payload else { return };
+        let Payload::Events(events) = deliver.payload else {
+            return;
+        };
         for event in events.iter() {
             self.newest = self.newest.max(event.cursor);
             if event.kind == "message" && event.cursor <= self.backlog_until {
@@ -353,7 +391,11 @@ impl LiveSession {
         self.queued_bytes += size;
         self.last_event = Instant::now();
         self.idle_sent = false;
-        self.queue.push_back(Frame::Event { event, committed_at, advances_id });
+        self.queue.push_back(Frame::Event {
+            event,
+            committed_at,
+            advances_id,
+        });
         self.write(ctx);
     }
 
@@ -419,7 +461,10 @@ impl LiveSession {
         let bytes: usize = frames.iter().map(Frame::size).sum();
         let mut sent: Vec<(&'static str, Option<Instant>)> = Vec::with_capacity(frames.len());
         for f in &frames {
-            if let Frame::Event { event, committed_at, .. } = f {
+            if let Frame::Event {
+                event, committed_at, ..
+            } = f
+            {
                 sent.push((event.kind, *committed_at));
             }
         }
@@ -438,7 +483,9 @@ impl LiveSession {
             for (kind, committed_at) in sent {
                 METRICS.live_events_sent.with_label_values(&[kind, transport]).inc();
                 if let Some(at) = committed_at {
-                    METRICS.live_delivery_seconds.observe(now.duration_since(at).as_secs_f64());
+                    METRICS
+                        .live_delivery_seconds
+                        .observe(now.duration_since(at).as_secs_f64());
                 }
             }
             match res {
@@ -481,7 +528,10 @@ impl LiveSession {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        if self.phase == Phase::Live && !self.idle_sent && now.duration_since(self.last_event) >= self.live.settings.idle_after {
+        if self.phase == Phase::Live
+            && !self.idle_sent
+            && now.duration_since(self.last_event) >= self.live.settings.idle_after
+        {
             let idle = protocol::status_event(Status::Idle, self.newest, self.epoch());
             self.enqueue(idle, None, false, ctx);
             self.idle_sent = true;
@@ -519,7 +569,12 @@ async fn write_ws(mut session: actix_ws::Session, frames: Vec<Frame>) -> Result<
             Frame::Pong(b) => session.pong(&b).await.map_err(|_| ())?,
             Frame::KeepAlive => {}
             Frame::Close(code) => {
-                let _ = session.close(Some(CloseReason { code: CloseCode::Other(code), description: None })).await;
+                let _ = session
+                    .close(Some(CloseReason {
+                        code: CloseCode::Other(code),
+                        description: None,
+                    }))
+                    .await;
                 return Ok(None);
             }
         }
@@ -587,7 +642,13 @@ fn initial_state(
         next_after = Some(after);
     }
     let _ = batch;
-    Ok(Ok(Catchup { ready, next_after, upto: totals.cursor, filter, reading: false }))
+    Ok(Ok(Catchup {
+        ready,
+        next_after,
+        upto: totals.cursor,
+        filter,
+        reading: false,
+    }))
 }
 
 impl Actor for LiveSession {
@@ -610,10 +671,19 @@ impl Actor for LiveSession {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         if let Some(view) = self.view.take() {
-            self.live.hub.do_send(Unsubscribe { view: view.clone(), session: self.id });
-            METRICS.live_connections.with_label_values(&[self.transport, view.kind()]).dec();
+            self.live.hub.do_send(Unsubscribe {
+                view: view.clone(),
+                session: self.id,
+            });
+            METRICS
+                .live_connections
+                .with_label_values(&[self.transport, view.kind()])
+                .dec();
         }
-        METRICS.live_connections_closed.with_label_values(&[self.close_reason]).inc();
+        METRICS
+            .live_connections_closed
+            .with_label_values(&[self.close_reason])
+            .inc();
     }
 }
 
@@ -662,9 +732,14 @@ impl StreamHandler<Result<actix_ws::Message, actix_ws::ProtocolError>> for LiveS
                 self.queue.push_back(Frame::Close(1000));
                 self.write(ctx);
             }
-            Ok(actix_ws::Message::Binary(_)) | Ok(actix_ws::Message::Continuation(_)) => self.finish(Status::BadRequest, ctx),
+            Ok(actix_ws::Message::Binary(_)) | Ok(actix_ws::Message::Continuation(_)) => {
+                self.finish(Status::BadRequest, ctx)
+            }
             Err(e) => {
-                log::info!("live connection protocol error transport=ws view={} error={e}", self.view_kind());
+                log::info!(
+                    "live connection protocol error transport=ws view={} error={e}",
+                    self.view_kind()
+                );
                 self.close_reason = "bad_request";
                 ctx.stop();
             }
@@ -680,10 +755,17 @@ impl StreamHandler<Result<actix_ws::Message, actix_ws::ProtocolError>> for LiveS
 
 /// Answers a connection that gets no session: one status event, then close.
 pub async fn refuse(sink: Sink, status: Status, cursor: i64, epoch: &str) {
-    METRICS.live_connections_closed.with_label_values(&[status.close_reason()]).inc();
+    METRICS
+        .live_connections_closed
+        .with_label_values(&[status.close_reason()])
+        .inc();
     let event = protocol::status_event(status, cursor, epoch);
     let frames = vec![
-        Frame::Event { event, committed_at: None, advances_id: false },
+        Frame::Event {
+            event,
+            committed_at: None,
+            advances_id: false,
+        },
         Frame::Close(status.close_code().unwrap_or(1000)),
     ];
     match sink {

@@ -256,7 +256,11 @@ fn insert_request(
     user_ids: &mut HashMap<String, i64>,
     new_ids: &mut Vec<i64>,
 ) -> QueryResult<RequestOutcome> {
-    let mut outcome = RequestOutcome { ids: Vec::with_capacity(batch.len()), inserted: 0, duplicates: 0 };
+    let mut outcome = RequestOutcome {
+        ids: Vec::with_capacity(batch.len()),
+        inserted: 0,
+        duplicates: 0,
+    };
     for m in batch {
         if let Some(event_id) = &m.event_id {
             let existing = messages::table
@@ -336,9 +340,13 @@ fn user_id(
         }
     };
     if let Some(display_name) = display_name {
-        diesel::update(users::table.filter(users::id.eq(id)).filter(users::display_name.is_not(display_name)))
-            .set(users::display_name.eq(display_name))
-            .execute(conn)?;
+        diesel::update(
+            users::table
+                .filter(users::id.eq(id))
+                .filter(users::display_name.is_not(display_name)),
+        )
+        .set(users::display_name.eq(display_name))
+        .execute(conn)?;
     }
     Ok(id)
 }
@@ -346,7 +354,10 @@ fn user_id(
 fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Committed> {
     let totals = totals(conn)?;
     if ids.is_empty() {
-        return Ok(Committed { totals, ..Default::default() });
+        return Ok(Committed {
+            totals,
+            ..Default::default()
+        });
     }
     let (first, last) = (ids[0], ids[ids.len() - 1]);
     let messages = messages::table
@@ -366,8 +377,16 @@ fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Commi
         .filter(channels::id.eq_any(&channel_ids))
         .select(Channel::as_select())
         .load(conn)?;
-    let users = users::table.filter(users::id.eq_any(&user_ids)).select(User::as_select()).load(conn)?;
-    Ok(Committed { messages, channels, users, totals })
+    let users = users::table
+        .filter(users::id.eq_any(&user_ids))
+        .select(User::as_select())
+        .load(conn)?;
+    Ok(Committed {
+        messages,
+        channels,
+        users,
+        totals,
+    })
 }
 
 pub fn totals(conn: &mut SqliteConnection) -> QueryResult<Totals> {
@@ -378,7 +397,12 @@ pub fn totals(conn: &mut SqliteConnection) -> QueryResult<Totals> {
         .select(diesel::dsl::max(messages::id))
         .first::<Option<i64>>(conn)?
         .unwrap_or(0);
-    Ok(Totals { total_messages, total_channels, total_users, cursor })
+    Ok(Totals {
+        total_messages,
+        total_channels,
+        total_users,
+        cursor,
+    })
 }
 
 /// A page of messages: ascending after `after_id`, otherwise newest first (before `before_id`).
@@ -412,15 +436,28 @@ pub fn list_messages(
 
 /// Whether more than `max` messages matching `filter` were stored after `after_id`,
 /// answered without reading them.
-pub fn backlog_exceeds(conn: &mut SqliteConnection, filter: MessageFilter, after_id: i64, max: i64) -> QueryResult<bool> {
-    let mut q = messages::table.select(messages::id).filter(messages::id.gt(after_id)).into_boxed();
+pub fn backlog_exceeds(
+    conn: &mut SqliteConnection,
+    filter: MessageFilter,
+    after_id: i64,
+    max: i64,
+) -> QueryResult<bool> {
+    let mut q = messages::table
+        .select(messages::id)
+        .filter(messages::id.gt(after_id))
+        .into_boxed();
     if let Some(c) = filter.channel_id {
         q = q.filter(messages::channel_id.eq(c));
     }
     if let Some(u) = filter.user_id {
         q = q.filter(messages::user_id.eq(u));
     }
-    Ok(q.order(messages::id.asc()).offset(max).limit(1).first::<i64>(conn).optional()?.is_some())
+    Ok(q.order(messages::id.asc())
+        .offset(max)
+        .limit(1)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,7 +468,11 @@ pub enum UserSort {
 }
 
 pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
-    let q = channels::table.select(Channel::as_select()).limit(limit).offset(offset).into_boxed();
+    let q = channels::table
+        .select(Channel::as_select())
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
     let q = if by_name {
         q.order(channels::name.asc())
     } else {
@@ -441,7 +482,11 @@ pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_na
 }
 
 pub fn list_users(conn: &mut SqliteConnection, limit: i64, offset: i64, sort: UserSort) -> QueryResult<Vec<User>> {
-    let q = users::table.select(User::as_select()).limit(limit).offset(offset).into_boxed();
+    let q = users::table
+        .select(User::as_select())
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
     let q = match sort {
         UserSort::Count => q.order((users::total_messages.desc(), users::id.asc())),
         UserSort::Name => q.order(users::username.asc()),
@@ -451,11 +496,19 @@ pub fn list_users(conn: &mut SqliteConnection, limit: i64, offset: i64, sort: Us
 }
 
 pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<Channel>> {
-    channels::table.filter(channels::name.eq(name)).select(Channel::as_select()).first(conn).optional()
+    channels::table
+        .filter(channels::name.eq(name))
+        .select(Channel::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn user_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<User>> {
-    users::table.filter(users::username.eq(name)).select(User::as_select()).first(conn).optional()
+    users::table
+        .filter(users::username.eq(name))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Channels changed after `after_id`, oldest change first; at most `limit`.

@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn words_prefixes_and_phrases() {
         assert_eq!(parse_query("hello wor*").unwrap(), r#""hello" "wor"*"#);
-        assert_eq!(parse_query(r#"say "good day" now"#).unwrap(), r#""say" "good day" "now""#);
+        assert_eq!(
+            parse_query(r#"say "good day" now"#).unwrap(),
+            r#""say" "good day" "now""#
+        );
         assert_eq!(parse_query("NEAR(a b)").unwrap(), r#""NEAR(a" "b)""#);
     }
 

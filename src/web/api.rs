@@ -21,18 +21,42 @@ pub const RETRY_AFTER_S: u32 = 1;
 fn reject(reason: &'static str, e: ApiError) -> ApiError {
     METRICS.ingest_rejected.with_label_values(&[reason]).inc();
     METRICS.ingest_requests.with_label_values(&["rejected"]).inc();
-    log::info!("ingest rejected reason={reason} code={} index={:?} field={:?}", e.code, e.index, e.field);
+    log::info!(
+        "ingest rejected reason={reason} code={} index={:?} field={:?}",
+        e.code,
+        e.index,
+        e.field
+    );
     e
 }
 
-pub async fn ingest(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn ingest(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     if let Some(token) = &state.ingest_token {
-        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token.as_str()) {
-            return Err(reject("unauthorized", ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid ingest token is required")));
+            return Err(reject(
+                "unauthorized",
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a valid ingest token is required",
+                ),
+            ));
         }
     }
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let format = match mime.as_str() {
         "application/json" => BodyFormat::Json,
@@ -40,25 +64,48 @@ pub async fn ingest(state: web::Data<AppState>, req: HttpRequest, payload: web::
         _ => {
             return Err(reject(
                 "unsupported_media_type",
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "use application/json or application/x-ndjson"),
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "use application/json or application/x-ndjson",
+                ),
             ))
         }
     };
-    let body = read_body(payload, state.max_body_bytes).await.map_err(|e| reject(e.code, e))?;
+    let body = read_body(payload, state.max_body_bytes)
+        .await
+        .map_err(|e| reject(e.code, e))?;
     let messages = parse_body(&body, format, state.max_batch).map_err(|e| reject(e.code, e))?;
-    let answer = state.ingest.send(Ingest(messages)).await.map_err(|_| ApiError::internal("ingest is stopping"))?;
+    let answer = state
+        .ingest
+        .send(Ingest(messages))
+        .await
+        .map_err(|_| ApiError::internal("ingest is stopping"))?;
     let answer = match answer {
         Ok(a) => a,
         Err(IngestError::Overloaded) => {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the ingest queue is full; retry later");
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the ingest queue is full; retry later",
+            );
             e.retry_after_s = Some(RETRY_AFTER_S);
             return Err(reject("overloaded", e));
         }
         Err(IngestError::TooLarge) => {
-            return Err(reject("too_large", ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "more messages than the ingest queue holds")))
+            return Err(reject(
+                "too_large",
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "more messages than the ingest queue holds",
+                ),
+            ))
         }
     };
-    let outcome = answer.await.map_err(|_| ApiError::internal("ingest was interrupted"))??;
+    let outcome = answer
+        .await
+        .map_err(|_| ApiError::internal("ingest was interrupted"))??;
     METRICS.ingest_requests.with_label_values(&["stored"]).inc();
     METRICS.ingest_duplicates.inc_by(outcome.duplicates as u64);
     let cursor = outcome.ids.iter().copied().max().unwrap_or(0);
@@ -71,7 +118,13 @@ pub async fn ingest(state: web::Data<AppState>, req: HttpRequest, payload: web::
 /// Reads a request body of at most `max` bytes.
 async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMut, ApiError> {
     use futures_util::StreamExt;
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is over {max} bytes"));
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over {max} bytes"),
+        )
+    };
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
@@ -104,12 +157,19 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     match l {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::bad_request("invalid_parameter", format!("limit must be 1-{MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("limit must be 1-{MAX_LIMIT}"),
+        )),
     }
 }
 
 /// Resolves `channel` and `user` names to a filter; `None` when a named one does not exist.
-fn filter(conn: &mut store::Conn, channel: &Option<String>, user: &Option<String>) -> Result<Option<MessageFilter>, ApiError> {
+fn filter(
+    conn: &mut store::Conn,
+    channel: &Option<String>,
+    user: &Option<String>,
+) -> Result<Option<MessageFilter>, ApiError> {
     let mut f = MessageFilter::default();
     if let Some(name) = channel {
         match store::channel_by_name(conn, name)? {
@@ -169,7 +229,10 @@ impl PageQuery {
     fn page(&self) -> Result<(i64, i64), ApiError> {
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {
-            return Err(ApiError::bad_request("invalid_parameter", "offset must not be negative"));
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                "offset must not be negative",
+            ));
         }
         Ok((limit(self.limit)?, offset))
     }
@@ -182,7 +245,10 @@ pub async fn channels(state: web::Data<AppState>, q: web::Query<PageQuery>) -> R
         Some("name") => true,
         Some(_) => return Err(ApiError::bad_request("invalid_parameter", "sort must be count or name")),
     };
-    let (rows, t) = read(&state, move |c| Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))).await?;
+    let (rows, t) = read(&state, move |c| {
+        Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "channels": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
@@ -192,25 +258,45 @@ pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Resu
         None | Some("count") => UserSort::Count,
         Some("name") => UserSort::Name,
         Some("recent") => UserSort::Recent,
-        Some(_) => return Err(ApiError::bad_request("invalid_parameter", "sort must be count, name or recent")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                "sort must be count, name or recent",
+            ))
+        }
     };
-    let (rows, t) = read(&state, move |c| Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))).await?;
+    let (rows, t) = read(&state, move |c| {
+        Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "users": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
-pub async fn user(state: web::Data<AppState>, name: web::Path<String>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn user(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let (limit, _) = q.page()?;
     let name = name.into_inner();
     let found = read(&state, move |c| {
         let t = store::totals(c)?;
-        let Some(user) = store::user_by_name(c, &name)? else { return Ok(None) };
-        let filter = MessageFilter { user_id: Some(user.id), ..Default::default() };
+        let Some(user) = store::user_by_name(c, &name)? else {
+            return Ok(None);
+        };
+        let filter = MessageFilter {
+            user_id: Some(user.id),
+            ..Default::default()
+        };
         let messages = store::list_messages(c, filter, None, None, limit)?;
         Ok(Some((user, messages, t)))
     })
     .await?;
-    let Some((user, messages, t)) = found else { return Err(ApiError::not_found("no such user")) };
-    Ok(HttpResponse::Ok().json(json!({ "user": user, "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
+    let Some((user, messages, t)) = found else {
+        return Err(ApiError::not_found("no such user"));
+    };
+    Ok(HttpResponse::Ok()
+        .json(json!({ "user": user, "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
 #[derive(Deserialize)]
@@ -226,10 +312,15 @@ pub struct SearchQuery {
 pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
-    let fts = store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request("invalid_query", e.0))?;
+    let fts =
+        store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request("invalid_query", e.0))?;
     let time = |s: &Option<String>, field: &str| -> Result<Option<i64>, ApiError> {
         s.as_deref()
-            .map(|s| parse_rfc3339_ms(s).ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("{field} must be an RFC 3339 time"))))
+            .map(|s| {
+                parse_rfc3339_ms(s).ok_or_else(|| {
+                    ApiError::bad_request("invalid_parameter", format!("{field} must be an RFC 3339 time"))
+                })
+            })
             .transpose()
     };
     let (since, until) = (time(&q.since, "since")?, time(&q.until, "until")?);
@@ -252,5 +343,7 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 pub async fn prometheus() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
 }

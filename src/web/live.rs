@@ -30,28 +30,53 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, Status>
         Some(s) => Some(s.parse::<i64>().ok().filter(|a| *a >= 0).ok_or(Status::BadRequest)?),
         None => None,
     };
-    Ok(Start { view, after_id, epoch: q.epoch.clone().filter(|e| !e.is_empty()) })
+    Ok(Start {
+        view,
+        after_id,
+        epoch: q.epoch.clone().filter(|e| !e.is_empty()),
+    })
 }
 
 /// A browser's WebSocket must come from our own origin or an allowed one.
 fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
     if allowed.iter().any(|a| a == origin) {
         return true;
     }
     let host = req.connection_info().host().to_owned();
-    origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host.as_str())
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        == Some(host.as_str())
 }
 
-pub async fn ws(req: HttpRequest, payload: web::Payload, live: web::Data<Arc<Live>>, q: web::Query<LiveQuery>) -> actix_web::Result<HttpResponse> {
+pub async fn ws(
+    req: HttpRequest,
+    payload: web::Payload,
+    live: web::Data<Arc<Live>>,
+    q: web::Query<LiveQuery>,
+) -> actix_web::Result<HttpResponse> {
     if !origin_allowed(&req, &live.settings.allowed_origins) {
-        crate::metrics::METRICS.live_connections_closed.with_label_values(&["refused"]).inc();
+        crate::metrics::METRICS
+            .live_connections_closed
+            .with_label_values(&["refused"])
+            .inc();
         log::info!("live connection refused reason=origin transport=ws");
         return Ok(HttpResponse::Forbidden().json(serde_json::json!({"error": {"code": "forbidden_origin", "message": "this origin may not open live connections"}})));
     }
     let (response, session, stream) = actix_ws::handle(&req, payload)?;
     let (response, liveness, gone) = track(response);
-    start(&live, Sink::Ws(session), Some(stream), liveness, gone, req.conn_data::<ConnFd>().copied(), start_of(&q, None));
+    start(
+        &live,
+        Sink::Ws(session),
+        Some(stream),
+        liveness,
+        gone,
+        req.conn_data::<ConnFd>().copied(),
+        start_of(&q, None),
+    );
     Ok(response)
 }
 
@@ -59,14 +84,24 @@ pub async fn sse(req: HttpRequest, live: web::Data<Arc<Live>>, q: web::Query<Liv
     let last_event_id = req.headers().get("Last-Event-ID").and_then(|v| v.to_str().ok());
     let wanted = start_of(&q, last_event_id);
     let (tx, rx) = mpsc::channel::<Bytes>(SSE_CHANNEL);
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
     let response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .body(BodyStream::new(body));
     let (response, liveness, gone) = track(response);
-    start(&live, Sink::Sse(tx), None, liveness, gone, req.conn_data::<ConnFd>().copied(), wanted);
+    start(
+        &live,
+        Sink::Sse(tx),
+        None,
+        liveness,
+        gone,
+        req.conn_data::<ConnFd>().copied(),
+        wanted,
+    );
     response
 }
 
@@ -100,7 +135,10 @@ fn start(
         }
     };
     let Some(slot) = live.try_slot() else {
-        log::info!("live connection refused reason=too_many_connections max={}", live.settings.max_connections);
+        log::info!(
+            "live connection refused reason=too_many_connections max={}",
+            live.settings.max_connections
+        );
         actix_web::rt::spawn(async move { refuse(sink, Status::TooManyConnections, 0, &epoch).await });
         return;
     };

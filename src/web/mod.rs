@@ -40,16 +40,21 @@ pub fn server(
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let live = web::Data::new(live);
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).app_data(live.clone()).configure(routes))
-        .on_connect(|conn, ext| {
-            use std::os::fd::AsRawFd;
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                ext.insert(ConnFd(tcp.as_raw_fd()));
-            }
-        })
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(live.clone())
+            .configure(routes)
+    })
+    .on_connect(|conn, ext| {
+        use std::os::fd::AsRawFd;
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            ext.insert(ConnFd(tcp.as_raw_fd()));
+        }
+    })
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)?;
     if let Some(w) = workers {
         server = server.workers(w);
     }
