@@ -139,11 +139,7 @@ impl ServerProcess {
     }
 }
 
-fn drain(
-    pipe: impl Read + Send + 'static,
-    logs: Arc<Mutex<VecDeque<String>>>,
-    tx: mpsc::Sender<String>,
-) {
+fn drain(pipe: impl Read + Send + 'static, logs: Arc<Mutex<VecDeque<String>>>, tx: mpsc::Sender<String>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
@@ -442,12 +438,7 @@ impl Api {
         Api::read(res).await
     }
 
-    pub async fn post_raw(
-        &self,
-        body: impl Into<Bytes>,
-        content_type: &str,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub async fn post_raw(&self, body: impl Into<Bytes>, content_type: &str, headers: &[(&str, &str)]) -> Resp {
         self.try_post_raw(body, content_type, headers)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -534,7 +525,11 @@ impl Api {
     pub async fn assert_nothing_stored(&self) {
         let m = self.api_metrics().await;
         assert_eq!(m["total_messages"], json!(0), "a rejected request stored messages: {m}");
-        assert_eq!(m["total_channels"], json!(0), "a rejected request created channels: {m}");
+        assert_eq!(
+            m["total_channels"],
+            json!(0),
+            "a rejected request created channels: {m}"
+        );
         assert_eq!(m["total_users"], json!(0), "a rejected request created users: {m}");
     }
 
@@ -582,9 +577,7 @@ impl Api {
         let mut offset = 0;
         loop {
             let sep = if route.contains('?') { '&' } else { '?' };
-            let page = self
-                .get_json(&format!("{route}{sep}limit=100&offset={offset}"))
-                .await;
+            let page = self.get_json(&format!("{route}{sep}limit=100&offset={offset}")).await;
             let items = page[key]
                 .as_array()
                 .unwrap_or_else(|| panic!("{route} without `{key}`: {page}"))
@@ -615,11 +608,11 @@ impl Api {
     pub async fn metric(&self, query: &str) -> f64 {
         let text = self.metrics_text().await;
         parse_metric(&text, query).unwrap_or_else(|| {
-            let names: Vec<&str> = text
-                .lines()
-                .filter(|l| l.starts_with("chatpulse_"))
-                .collect();
-            panic!("metric `{query}` is not exposed; chatpulse samples:\n{}", names.join("\n"))
+            let names: Vec<&str> = text.lines().filter(|l| l.starts_with("chatpulse_")).collect();
+            panic!(
+                "metric `{query}` is not exposed; chatpulse samples:\n{}",
+                names.join("\n")
+            )
         })
     }
 
@@ -629,12 +622,7 @@ impl Api {
     }
 
     /// Polls `/metrics` until `pred` holds for `query`; returns the last value.
-    pub async fn wait_metric(
-        &self,
-        query: &str,
-        timeout: Duration,
-        pred: impl Fn(f64) -> bool,
-    ) -> Result<f64, f64> {
+    pub async fn wait_metric(&self, query: &str, timeout: Duration, pred: impl Fn(f64) -> bool) -> Result<f64, f64> {
         let deadline = Instant::now() + timeout;
         loop {
             let v = self.metric_or_zero(query).await;
@@ -656,10 +644,7 @@ impl Api {
             if t == n {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "store holds {t} messages, expected {n}"
-            );
+            assert!(Instant::now() < deadline, "store holds {t} messages, expected {n}");
             actix_rt::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -678,11 +663,7 @@ impl Api {
     }
 
     /// Opens `/live/ws?{query}`; `Err(status)` when the handshake is refused.
-    pub async fn ws_connect(
-        &self,
-        query: &str,
-        origin: Option<&str>,
-    ) -> Result<WsClient, WsRefused> {
+    pub async fn ws_connect(&self, query: &str, origin: Option<&str>) -> Result<WsClient, WsRefused> {
         let client = http_client(Some(Duration::from_secs(20)));
         let mut req = client
             .ws(self.url(&format!("/live/ws?{query}")))
@@ -694,11 +675,11 @@ impl Api {
             Ok((_res, framed)) => Ok(WsClient {
                 io: Box::new(framed),
                 end: None,
+                answer_pings: true,
+                pings: 0,
                 _client: client,
             }),
-            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => {
-                Err(WsRefused::Status(s.as_u16()))
-            }
+            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Err(WsRefused::Status(s.as_u16())),
             Err(e) => Err(WsRefused::Other(e.to_string())),
         }
     }
@@ -768,13 +749,7 @@ impl Api {
         Live::Sse(c)
     }
 
-    pub async fn live(
-        &self,
-        t: Transport,
-        view: &str,
-        after_id: Option<i64>,
-        epoch: Option<&str>,
-    ) -> Live {
+    pub async fn live(&self, t: Transport, view: &str, after_id: Option<i64>, epoch: Option<&str>) -> Live {
         match t {
             Transport::Ws => self.ws(view, after_id, epoch).await,
             Transport::Sse => self.sse(view, after_id, epoch, None).await,
@@ -787,9 +762,7 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -887,10 +860,7 @@ pub fn parse_metric(text: &str, query: &str) -> Option<f64> {
         if !all {
             continue;
         }
-        let value = rest
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok());
+        let value = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
         if let Some(v) = value {
             *found.get_or_insert(0.0) += v;
         }
@@ -957,6 +927,10 @@ impl<T> WsIo for T where
 pub struct WsClient {
     io: Box<dyn WsIo>,
     end: Option<Next>,
+    /// Answer the server's pings (on by default).
+    pub answer_pings: bool,
+    /// Pings received so far.
+    pub pings: usize,
     _client: awc::Client,
 }
 
@@ -990,7 +964,10 @@ impl WsClient {
                         panic!("unexpected fragmented frame: one envelope per text frame")
                     }
                     ws::Frame::Ping(b) => {
-                        let _ = self.io.send(ws::Message::Pong(b)).await;
+                        self.pings += 1;
+                        if self.answer_pings {
+                            let _ = self.io.send(ws::Message::Pong(b)).await;
+                        }
                         continue;
                     }
                     ws::Frame::Pong(_) => continue,
@@ -1062,8 +1039,7 @@ impl SseClient {
             return;
         }
         let data = std::mem::take(&mut self.cur_data).join("\n");
-        let value: Value = serde_json::from_str(&data)
-            .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {data}"));
+        let value: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {data}"));
         if let Some(ev) = &event {
             assert_eq!(
                 Some(ev.as_str()),
@@ -1077,10 +1053,7 @@ impl SseClient {
                 .parse()
                 .unwrap_or_else(|_| panic!("SSE id `{id}` is not a cursor"));
             if let Some(prev) = self.last_id {
-                assert!(
-                    n >= prev,
-                    "SSE id went backwards from {prev} to {n} (at event {data})"
-                );
+                assert!(n >= prev, "SSE id went backwards from {prev} to {n} (at event {data})");
             }
             self.last_id = Some(n);
         }
@@ -1215,6 +1188,14 @@ impl Live {
         }
     }
 
+    /// SSE comment (keep-alive) lines seen so far.
+    pub fn sse_comments(&self) -> usize {
+        match self {
+            Live::Sse(c) => c.comments,
+            Live::Ws(_) => 0,
+        }
+    }
+
     pub fn sse_last_id(&self) -> Option<i64> {
         match self {
             Live::Sse(c) => c.last_id,
@@ -1283,10 +1264,7 @@ impl Live {
             match self.next(left).await {
                 Next::Event(v) => {
                     if matches!(state_of(&v), Some("error" | "fallback" | "reconnecting")) {
-                        panic!(
-                            "[{}] got {v} after {count} of {n} messages",
-                            self.transport()
-                        );
+                        panic!("[{}] got {v} after {count} of {n} messages", self.transport());
                     }
                     if is_message(&v) {
                         count += 1;
@@ -1349,9 +1327,7 @@ pub fn msg(channel: &str, user: &str, text: &str) -> Value {
 
 /// `n` messages in one channel from one user with numbered texts.
 pub fn numbered(channel: &str, user: &str, prefix: &str, n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| msg(channel, user, &format!("{prefix} {i}")))
-        .collect()
+    (0..n).map(|i| msg(channel, user, &format!("{prefix} {i}"))).collect()
 }
 
 pub fn ids_of(body: &Value) -> Vec<i64> {
@@ -1373,11 +1349,7 @@ pub fn assert_same_ids(what: &str, got: &[i64], expected: &[i64]) {
     let dups: Vec<i64> = got.iter().filter(|i| !seen.insert(**i)).copied().collect();
     let got_set: HashSet<i64> = got.iter().copied().collect();
     let exp_set: HashSet<i64> = expected.iter().copied().collect();
-    let missing: Vec<i64> = expected
-        .iter()
-        .filter(|i| !got_set.contains(i))
-        .copied()
-        .collect();
+    let missing: Vec<i64> = expected.iter().filter(|i| !got_set.contains(i)).copied().collect();
     let extra: Vec<i64> = got.iter().filter(|i| !exp_set.contains(i)).copied().collect();
     let first = got
         .iter()

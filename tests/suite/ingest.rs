@@ -191,10 +191,7 @@ async fn text_length_counts_unicode_scalar_values_not_bytes() {
     assert_rejected_at_1(&app, m, "text").await;
     // 4096 four-byte scalar values (16 KiB) and 4096 two-byte ones: accepted.
     let id = assert_accepted(&app, msg("general", "alice", &"😀".repeat(4096))).await;
-    assert_eq!(
-        stored(&app, id).await["text"].as_str().unwrap().chars().count(),
-        4096
-    );
+    assert_eq!(stored(&app, id).await["text"].as_str().unwrap().chars().count(), 4096);
     assert_accepted(&app, msg("general", "alice", &"é".repeat(4096))).await;
 }
 
@@ -253,8 +250,7 @@ async fn sent_at_is_kept_as_an_instant_and_defaults_to_ingest_time() {
 #[actix_rt::test]
 async fn rejects_bad_tags() {
     let app = TestApp::start().await;
-    let too_many: serde_json::Map<String, Value> =
-        (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let too_many: serde_json::Map<String, Value> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
     let too_big = json!({"a": "x".repeat(5000), "b": "y".repeat(5000)});
     for bad in [
         Value::Object(too_many),
@@ -427,10 +423,7 @@ async fn duplicate_event_id_within_one_request_is_stored_once() {
 
 #[actix_rt::test]
 async fn ingest_token_is_required_for_writes_only() {
-    let app = TestApp::builder()
-        .arg("--ingest-token", "s3cret-token")
-        .start()
-        .await;
+    let app = TestApp::builder().arg("--ingest-token", "s3cret-token").start().await;
     let body = serde_json::to_vec(&msg("general", "alice", "hi")).unwrap();
 
     let r = app.post_raw(body.clone(), "application/json", &[]).await;
@@ -444,21 +437,13 @@ async fn ingest_token_is_required_for_writes_only() {
         .await;
     r.assert_error(401, "unauthorized");
     let r = app
-        .post_raw(
-            body.clone(),
-            "application/json",
-            &[("Authorization", "s3cret-token")],
-        )
+        .post_raw(body.clone(), "application/json", &[("Authorization", "s3cret-token")])
         .await;
     r.assert_error(401, "unauthorized");
     app.assert_nothing_stored().await;
 
     let r = app
-        .post_raw(
-            body,
-            "application/json",
-            &[("Authorization", "Bearer s3cret-token")],
-        )
+        .post_raw(body, "application/json", &[("Authorization", "Bearer s3cret-token")])
         .await;
     assert_eq!(r.status, 201, "{r}");
 
@@ -562,11 +547,8 @@ async fn full_ingest_queue_answers_503_with_retry_after() {
     }
 
     let api = app.api.clone();
-    let mut third = actix_rt::spawn(async move {
-        api.post_json(&json!(msg("general", "carol", "third"))).await
-    });
-    let third_res =
-        actix_rt::time::timeout(Duration::from_millis(2000), &mut third).await;
+    let mut third = actix_rt::spawn(async move { api.post_json(&json!(msg("general", "carol", "third"))).await });
+    let third_res = actix_rt::time::timeout(Duration::from_millis(2000), &mut third).await;
     diesel::sql_query("COMMIT")
         .execute(&mut lock)
         .expect("release the write lock");

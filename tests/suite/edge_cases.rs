@@ -1,0 +1,342 @@
+//! The edge cases of seeds/003 (live stream updates), as user stories.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// "No new events occur for several minutes; the UI remains stable and
+/// indicates idle state without appearing broken."
+async fn idle_then_still_delivers(t: Transport) {
+    let app = TestApp::builder().arg("--idle-after-ms", 500).start().await;
+    let mut live = app.live(t, "messages", None, None).await;
+    live.until_connected(WAIT).await;
+    let (before, idle) = live.until_status("idle", WAIT).await;
+    assert!(before.is_empty(), "[{t}] nothing happened, yet got {before:?}");
+    assert_eq!(idle["reason"], "no_events", "[{t}] {idle}");
+    assert!(idle["epoch"].is_string() && idle["cursor"].is_i64(), "[{t}] {idle}");
+
+    // Still open, still live.
+    let ids = app.ingest_ids(&numbered("general", "alice", "wake", 3)).await;
+    let events = live.read_messages(3, WAIT).await;
+    assert_same_ids(&format!("[{t}] after idle"), &message_ids(&events), &ids);
+    // And idle again later: it is a state, not a one-off.
+    live.until_status("idle", WAIT).await;
+}
+
+#[actix_rt::test]
+async fn ws_idle_status_keeps_the_connection_open() {
+    idle_then_still_delivers(Transport::Ws).await;
+}
+
+#[actix_rt::test]
+async fn sse_idle_status_keeps_the_connection_open() {
+    idle_then_still_delivers(Transport::Sse).await;
+}
+
+/// "Bursts of high-volume messages arrive; ordering and responsiveness are
+/// preserved without skipped or duplicated entries."
+#[actix_rt::test]
+async fn bursts_keep_order_without_skips_or_duplicates() {
+    let app = TestApp::start().await;
+    let epoch = app.epoch().await;
+    let c0 = app.cursor().await;
+    const BURSTS: usize = 3;
+    const PER_BURST: usize = 5000; // the default --max-batch: one request each
+    let total = BURSTS * PER_BURST;
+
+    let mut readers = Vec::new();
+    for (t, view) in [
+        (Transport::Ws, "messages"),
+        (Transport::Sse, "messages"),
+        (Transport::Ws, "home"),
+        (Transport::Sse, "home"),
+    ] {
+        let mut live = app.live(t, view, Some(c0), Some(&epoch)).await;
+        live.until_connected(WAIT).await;
+        readers.push(actix_rt::spawn(async move {
+            let events = live.read_messages(total, LONG_WAIT).await;
+            let mut ids = message_ids(&events);
+            ids.extend(message_ids(&live.read_for(Duration::from_millis(300)).await));
+            (t, view, ids)
+        }));
+    }
+    let mut writers = Vec::new();
+    for b in 0..BURSTS {
+        let api = app.api.clone();
+        writers.push(actix_rt::spawn(async move {
+            let batch: Vec<Value> = (0..PER_BURST)
+                .map(|i| {
+                    msg(
+                        &format!("c{}", i % 7),
+                        &format!("u{}", i % 31),
+                        &format!("burst {b} #{i}"),
+                    )
+                })
+                .collect();
+            api.ingest_ids(&batch).await
+        }));
+    }
+    for w in writers {
+        assert_eq!(w.await.unwrap().len(), PER_BURST);
+    }
+    let stored = app.stored_ids_after(c0).await;
+    assert_eq!(stored.len(), total);
+    for r in readers {
+        let (t, view, ids) = r.await.unwrap();
+        assert_same_ids(&format!("[{t} {view}] after bursts"), &ids, &stored);
+    }
+}
+
+/// "Live connection drops and reconnects; updates resume without losing
+/// already displayed entries."
+async fn reconnect_loses_nothing(t: Transport) {
+    let app = TestApp::start().await;
+    let epoch = app.epoch().await;
+    let c0 = app.cursor().await;
+    let mut live = app.live(t, "messages", Some(c0), Some(&epoch)).await;
+    live.until_connected(WAIT).await;
+    let first = app.ingest_ids(&numbered("general", "alice", "a", 50)).await;
+    let events = live.read_messages(20, WAIT).await;
+    let shown = message_ids(&events);
+    assert_same_ids(&format!("[{t}] first 20"), &shown, &first[..20]);
+    let last_shown = events
+        .iter()
+        .rfind(|e| is_message(e))
+        .map(|e| e["cursor"].as_i64().expect("cursor"))
+        .unwrap();
+    drop(live); // the connection drops with 30 messages possibly in flight
+
+    let during = app.ingest_ids(&numbered("general", "bob", "b", 50)).await;
+    let mut live = app.live(t, "messages", Some(last_shown), Some(&epoch)).await;
+    let (backlog, _) = live.until_connected(WAIT).await;
+    let mut expected: Vec<i64> = first[20..].to_vec();
+    expected.extend(&during);
+    assert_same_ids(
+        &format!("[{t}] catch-up after reconnect"),
+        &message_ids(&backlog),
+        &expected,
+    );
+    let after = app.ingest_ids(&numbered("general", "carol", "c", 10)).await;
+    let events = live.read_messages(10, WAIT).await;
+    assert_same_ids(&format!("[{t}] live after reconnect"), &message_ids(&events), &after);
+}
+
+#[actix_rt::test]
+async fn ws_reconnect_with_after_id_loses_nothing_and_repeats_nothing() {
+    reconnect_loses_nothing(Transport::Ws).await;
+}
+
+#[actix_rt::test]
+async fn sse_reconnect_with_after_id_loses_nothing_and_repeats_nothing() {
+    reconnect_loses_nothing(Transport::Sse).await;
+}
+
+/// A user or channel nobody has seen yet is a valid view: zero counts, then
+/// it fills in.
+#[actix_rt::test]
+async fn view_of_an_unseen_user_fills_in() {
+    let app = TestApp::start().await;
+    app.ingest(&numbered("general", "alice", "noise", 3)).await;
+    for t in [Transport::Ws, Transport::Sse] {
+        let name = format!("ghost{t}");
+        let view = format!("user/{name}");
+        let mut live = app.live(t, &view, None, None).await;
+        let (initial, _) = live.until_connected(WAIT).await;
+        let profile = initial
+            .iter()
+            .find(|e| e["type"] == "user_profile")
+            .unwrap_or_else(|| panic!("[{t}] no user_profile for `{view}`: {initial:?}"));
+        assert_eq!(profile["user"], json!(name), "{profile}");
+        assert_eq!(profile["total_messages"], json!(0), "{profile}");
+
+        app.ingest(&[msg("general", "alice", "not ghost")]).await;
+        let id = app.ingest_ids(&[msg("general", &name, "boo")]).await[0];
+        let deadline = Instant::now() + WAIT;
+        let mut got_message = false;
+        let mut total = 0;
+        while !(got_message && total == 1) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match live.next(left).await {
+                Next::Event(e) if is_message(&e) => {
+                    assert_eq!(mid(&e), id, "[{t}] only the ghost's message: {e}");
+                    got_message = true;
+                }
+                Next::Event(e) if e["type"] == "user_profile" => {
+                    assert_eq!(e["user"], json!(name), "{e}");
+                    total = e["total_messages"].as_i64().unwrap();
+                }
+                Next::Event(e) => panic!("[{t}] unexpected {e}"),
+                other => panic!("[{t}] {other:?} before the profile filled in (message: {got_message}, total {total})"),
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn view_of_an_unseen_channel_fills_in() {
+    let app = TestApp::start().await;
+    app.ingest(&numbered("general", "alice", "noise", 3)).await;
+    for t in [Transport::Ws, Transport::Sse] {
+        let name = format!("empty-{t}");
+        let view = format!("channel/{name}");
+        let mut live = app.live(t, &view, None, None).await;
+        let (initial, _) = live.until_connected(WAIT).await;
+        let count = initial
+            .iter()
+            .find(|e| e["type"] == "channel_count")
+            .unwrap_or_else(|| panic!("[{t}] no channel_count for `{view}`: {initial:?}"));
+        assert_eq!(count["channel"], json!(name), "{count}");
+        assert_eq!(count["total_messages"], json!(0), "{count}");
+
+        app.ingest(&[msg("general", "alice", "elsewhere")]).await;
+        let ids = app
+            .ingest_ids(&[msg(&name, "bob", "first"), msg(&name, "carol", "second")])
+            .await;
+        let deadline = Instant::now() + WAIT;
+        let mut msgs = Vec::new();
+        let mut total = 0;
+        while !(msgs.len() == 2 && total == 2) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match live.next(left).await {
+                Next::Event(e) if is_message(&e) => msgs.push(mid(&e)),
+                Next::Event(e) if e["type"] == "channel_count" => {
+                    assert_eq!(e["channel"], json!(name), "{e}");
+                    total = e["total_messages"].as_i64().unwrap();
+                }
+                Next::Event(e) => panic!("[{t}] unexpected {e}"),
+                other => panic!("[{t}] {other:?} before the channel filled in ({msgs:?}, {total})"),
+            }
+        }
+        assert_eq!(msgs, ids);
+    }
+}
+
+#[actix_rt::test]
+async fn connections_over_max_connections_fall_back_to_polling() {
+    let app = TestApp::builder().arg("--max-connections", 2).start().await;
+    let mut a = app.ws("messages", None, None).await;
+    a.until_connected(WAIT).await;
+    let mut b = app.sse("home", None, None, None).await;
+    b.until_connected(WAIT).await;
+
+    for t in [Transport::Ws, Transport::Sse] {
+        let mut third = app.live(t, "messages", None, None).await;
+        let (events, end) = third.read_to_end(WAIT).await;
+        let last = events
+            .last()
+            .unwrap_or_else(|| panic!("[{t}] third connection: no status ({end:?})"));
+        assert!(
+            is_status(last, "fallback") && last["reason"] == "too_many_connections",
+            "[{t}] third connection: {last}"
+        );
+        assert!(last["retry_after_ms"].is_u64(), "[{t}] {last}");
+        match t {
+            Transport::Ws => assert!(
+                matches!(end, Next::Closed(Some(4013))),
+                "[{t}] expected close 4013, got {end:?}"
+            ),
+            Transport::Sse => assert!(end.is_end(), "[{t}] stream should end: {end:?}"),
+        }
+    }
+    // Plain HTTP is not counted.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.ingest(&[msg("general", "alice", "still writable")]).await;
+    a.read_messages(1, WAIT).await;
+
+    // A slot frees up when a session leaves.
+    drop(a);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut again = app.ws("messages", None, None).await;
+        match again.next(WAIT).await {
+            Next::Event(e) if is_status(&e, "connected") => break,
+            Next::Event(e) if is_status(&e, "fallback") => {
+                assert!(Instant::now() < deadline, "the freed slot was never given back: {e}");
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("reconnect after a slot freed: {other:?}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn websocket_origin_is_checked() {
+    let app = TestApp::builder()
+        .arg("--allowed-origins", "https://dash.example.com")
+        .start()
+        .await;
+    let q = Api::live_query("messages", None, None);
+    match app.ws_connect(&q, Some("https://evil.example.net")).await {
+        Err(WsRefused::Status(403)) => {}
+        Err(e) => panic!("foreign Origin: expected 403, got {e:?}"),
+        Ok(_) => panic!("foreign Origin: the handshake was accepted"),
+    }
+    let own = format!("http://{}", app.host_port());
+    for origin in [None, Some(own.as_str()), Some("https://dash.example.com")] {
+        let c = app
+            .ws_connect(&q, origin)
+            .await
+            .unwrap_or_else(|e| panic!("Origin {origin:?} should be accepted: {e:?}"));
+        let mut live = Live::Ws(c);
+        live.until_connected(WAIT).await;
+    }
+}
+
+/// "Users navigate between views while live updates are in flight; data
+/// shown on arrival reflects current values for that view."
+#[actix_rt::test]
+async fn switching_view_on_one_websocket() {
+    let app = TestApp::start().await;
+    app.ingest(&[msg("general", "alice", "1"), msg("dev", "bob", "2")])
+        .await;
+    let mut live = app.ws("messages", None, None).await;
+    live.until_connected(WAIT).await;
+
+    // Traffic in flight while switching.
+    let api = app.api.clone();
+    let writer = actix_rt::spawn(async move {
+        let mut ids = Vec::new();
+        for r in 0..10 {
+            ids.extend(api.ingest_ids(&numbered("general", "carol", &format!("f{r}"), 5)).await);
+        }
+        ids
+    });
+    live.ws_mut()
+        .send_text(&json!({"type": "subscribe", "view": "channels"}).to_string())
+        .await;
+    // Old-view messages may still arrive before the switch takes effect;
+    // after `connected` only the new view's events may come.
+    let (initial, _) = live.until_connected(WAIT).await;
+    let mut counts = Counts::default();
+    for e in &initial {
+        assert!(
+            matches!(e["type"].as_str(), Some("message" | "channel_count")),
+            "while switching from `messages` to `channels`: {e}"
+        );
+        counts.apply(e);
+    }
+    assert_eq!(
+        counts.totals.get("dev"),
+        Some(&1),
+        "the switch sends the new view's current state: {initial:?}"
+    );
+    writer.await.unwrap();
+    let expected_general = 1 + 50;
+    let deadline = Instant::now() + WAIT;
+    while counts.totals.get("general") != Some(&expected_general) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match live.next(left).await {
+            Next::Event(e) => {
+                assert!(
+                    e["type"] == "channel_count" || is_status(&e, "idle"),
+                    "after switching to `channels`, got {e}"
+                );
+                counts.apply(&e);
+            }
+            other => panic!("{other:?}; counts {:?}", counts.totals),
+        }
+    }
+    assert_eq!(counts.totals.get("dev"), Some(&1), "{:?}", counts.totals);
+}
