@@ -412,9 +412,10 @@ impl LiveSession {
                 METRICS.live_fallbacks.with_label_values(&[reason]).inc();
             }
         }
-        if status == Status::Overflow {
+        if status != Status::ServerShutdown {
             log::info!(
-                "live connection overflowed transport={} view={} queued_events={} queued_bytes={}",
+                "live connection closed reason={} transport={} view={} queued_events={} queued_bytes={}",
+                status.reason().unwrap_or("normal"),
                 self.transport,
                 self.view_kind(),
                 self.queue.len(),

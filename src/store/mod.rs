@@ -49,11 +49,11 @@ struct Pragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // WAL lets readers run beside the single writer; synchronous=NORMAL in WAL mode
-        // keeps every commit across a process kill (not across power loss).
+        // synchronous=NORMAL in WAL mode keeps every commit across a process kill (not
+        // across power loss). WAL itself is set once, in `Store::open`: it is stored in the file.
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -68,6 +68,11 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &str, pool_size: u32) -> StoreResult<Store> {
+        // WAL lets readers run beside the single writer. Switching to it needs the file to
+        // itself, so it happens here once, before the pool opens its connections at once.
+        let mut first = SqliteConnection::establish(path).map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
+        first.batch_execute("PRAGMA journal_mode = WAL;")?;
+        drop(first);
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
@@ -390,6 +395,7 @@ fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Commi
 }
 
 pub fn totals(conn: &mut SqliteConnection) -> QueryResult<Totals> {
+    let _timer = crate::metrics::read_timer("totals");
     let (total_messages, total_channels, total_users) = meta::table
         .select((meta::total_messages, meta::total_channels, meta::total_users))
         .first::<(i64, i64, i64)>(conn)?;
@@ -413,6 +419,7 @@ pub fn list_messages(
     before_id: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
+    let _timer = crate::metrics::read_timer("list_messages");
     let mut q = messages::table
         .inner_join(channels::table)
         .inner_join(users::table)
@@ -442,6 +449,7 @@ pub fn backlog_exceeds(
     after_id: i64,
     max: i64,
 ) -> QueryResult<bool> {
+    let _timer = crate::metrics::read_timer("backlog_exceeds");
     let mut q = messages::table
         .select(messages::id)
         .filter(messages::id.gt(after_id))
@@ -468,6 +476,7 @@ pub enum UserSort {
 }
 
 pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
+    let _timer = crate::metrics::read_timer("list_channels");
     let q = channels::table
         .select(Channel::as_select())
         .limit(limit)
@@ -482,6 +491,7 @@ pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_na
 }
 
 pub fn list_users(conn: &mut SqliteConnection, limit: i64, offset: i64, sort: UserSort) -> QueryResult<Vec<User>> {
+    let _timer = crate::metrics::read_timer("list_users");
     let q = users::table
         .select(User::as_select())
         .limit(limit)
@@ -496,6 +506,7 @@ pub fn list_users(conn: &mut SqliteConnection, limit: i64, offset: i64, sort: Us
 }
 
 pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<Channel>> {
+    let _timer = crate::metrics::read_timer("channel_by_name");
     channels::table
         .filter(channels::name.eq(name))
         .select(Channel::as_select())
@@ -504,6 +515,7 @@ pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<O
 }
 
 pub fn user_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<User>> {
+    let _timer = crate::metrics::read_timer("user_by_name");
     users::table
         .filter(users::username.eq(name))
         .select(User::as_select())
@@ -513,6 +525,7 @@ pub fn user_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Opti
 
 /// Channels changed after `after_id`, oldest change first; at most `limit`.
 pub fn channels_changed_after(conn: &mut SqliteConnection, after_id: i64, limit: i64) -> QueryResult<Vec<Channel>> {
+    let _timer = crate::metrics::read_timer("channels_changed_after");
     channels::table
         .filter(channels::last_message_id.gt(after_id))
         .order(channels::last_message_id.asc())
@@ -523,6 +536,7 @@ pub fn channels_changed_after(conn: &mut SqliteConnection, after_id: i64, limit:
 
 /// Users changed after `after_id`, oldest change first; at most `limit`.
 pub fn users_changed_after(conn: &mut SqliteConnection, after_id: i64, limit: i64) -> QueryResult<Vec<User>> {
+    let _timer = crate::metrics::read_timer("users_changed_after");
     users::table
         .filter(users::last_message_id.gt(after_id))
         .order(users::last_message_id.asc())
@@ -540,6 +554,7 @@ pub fn search_messages(
     until: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
+    let _timer = crate::metrics::read_timer("search_messages");
     let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(
         "messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ",
     )
