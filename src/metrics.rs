@@ -1,7 +1,10 @@
 //! Process-wide Prometheus metrics. Labels are bounded sets; never a user or channel name.
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramTimer, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -21,6 +24,59 @@ pub struct Metrics {
     pub live_fallbacks: IntCounterVec,
     pub live_delivery_seconds: Histogram,
     pub live_rooms: IntGauge,
+    pub ingest_request_seconds: Histogram,
+    pub http_requests: IntCounterVec,
+    pub http_request_seconds: HistogramVec,
+    pub store_rows: IntGaugeVec,
+    pub store_file_bytes: IntGaugeVec,
+    pub store_read_seconds: HistogramVec,
+}
+
+/// The `query` label values of `chatpulse_store_read_duration_seconds`: one per read
+/// function in `store`, so the set is fixed at compile time.
+pub const READ_QUERIES: &[&str] = &[
+    "totals",
+    "list_messages",
+    "backlog_exceeds",
+    "list_channels",
+    "list_users",
+    "channel_by_name",
+    "user_by_name",
+    "channels_changed_after",
+    "users_changed_after",
+    "search_messages",
+];
+
+/// Label values created at start-up with a zero value, so that every dashboard query
+/// has a series to show before the first event of its kind happens.
+const INGEST_OUTCOMES: &[&str] = &["stored", "rejected"];
+const INGEST_REJECT_REASONS: &[&str] = &[
+    "unauthorized",
+    "unsupported_media_type",
+    "too_large",
+    "invalid_message",
+    "overloaded",
+];
+const TRANSPORTS: &[&str] = &["ws", "sse"];
+const VIEW_KINDS: &[&str] = &["home", "messages", "channels", "users", "user", "channel"];
+const CLOSE_REASONS: &[&str] = &[
+    "normal",
+    "overflow",
+    "timeout",
+    "shutdown",
+    "fallback",
+    "refused",
+    "bad_request",
+];
+const FALLBACK_REASONS: &[&str] = &["backlog_too_large", "epoch_changed"];
+pub const STORE_TABLES: &[&str] = &["messages", "channels", "users"];
+pub const STORE_FILES: &[&str] = &["database", "wal"];
+
+/// Starts timing one store read; the time is recorded when the timer is dropped.
+/// `query` must be one of [`READ_QUERIES`].
+pub fn read_timer(query: &'static str) -> HistogramTimer {
+    debug_assert!(READ_QUERIES.contains(&query), "unknown read query {query}");
+    METRICS.store_read_seconds.with_label_values(&[query]).start_timer()
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -163,9 +219,117 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             .unwrap(),
         ),
         live_rooms: reg(&r, IntGauge::new("chatpulse_live_rooms", "Room actors alive").unwrap()),
+        ingest_request_seconds: reg(
+            &r,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "chatpulse_ingest_request_duration_seconds",
+                    "POST /api/messages from request to response, including the wait for commit",
+                )
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+            )
+            .unwrap(),
+        ),
+        http_requests: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "chatpulse_http_requests_total",
+                    "HTTP requests by route template, method and status",
+                ),
+                &["route", "method", "status"],
+            )
+            .unwrap(),
+        ),
+        http_request_seconds: reg(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "chatpulse_http_request_duration_seconds",
+                    "HTTP request to response head, by route template and method",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+                &["route", "method"],
+            )
+            .unwrap(),
+        ),
+        store_rows: reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "chatpulse_store_rows",
+                    "Rows stored, by table (sampled from the meta table)",
+                ),
+                &["table"],
+            )
+            .unwrap(),
+        ),
+        store_file_bytes: reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "chatpulse_store_file_size_bytes",
+                    "Size of the SQLite database and WAL files (sampled)",
+                ),
+                &["file"],
+            )
+            .unwrap(),
+        ),
+        store_read_seconds: reg(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "chatpulse_store_read_duration_seconds",
+                    "Time to run one store read, by query",
+                )
+                .buckets(vec![
+                    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+                ]),
+                &["query"],
+            )
+            .unwrap(),
+        ),
         registry: r,
     }
+    .with_known_labels()
 });
+
+impl Metrics {
+    fn with_known_labels(self) -> Self {
+        for o in INGEST_OUTCOMES {
+            self.ingest_requests.with_label_values(&[*o]);
+        }
+        for r in INGEST_REJECT_REASONS {
+            self.ingest_rejected.with_label_values(&[*r]);
+        }
+        for t in TRANSPORTS {
+            self.live_connections_opened.with_label_values(&[*t]);
+            for v in VIEW_KINDS {
+                self.live_connections.with_label_values(&[*t, *v]);
+            }
+        }
+        for r in CLOSE_REASONS {
+            self.live_connections_closed.with_label_values(&[*r]);
+        }
+        for r in FALLBACK_REASONS {
+            self.live_fallbacks.with_label_values(&[*r]);
+        }
+        for t in STORE_TABLES {
+            self.store_rows.with_label_values(&[*t]);
+        }
+        for f in STORE_FILES {
+            self.store_file_bytes.with_label_values(&[*f]);
+        }
+        for q in READ_QUERIES {
+            self.store_read_seconds.with_label_values(&[*q]);
+        }
+        self
+    }
+}
 
 pub fn render() -> String {
     let mut buf = Vec::new();

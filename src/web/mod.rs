@@ -1,6 +1,7 @@
 //! HTTP: routes, shared state, and the server itself.
 pub mod api;
 pub mod live;
+pub mod observe;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub fn server(
             .app_data(state.clone())
             .app_data(live.clone())
             .configure(routes)
+            .wrap(actix_web::middleware::from_fn(observe::http))
     })
     .on_connect(|conn, ext| {
         use std::os::fd::AsRawFd;
