@@ -266,10 +266,9 @@ impl LiveSession {
     fn begin_catchup(&mut self, start: Start, ctx: &mut Context<Self>) {
         self.phase = Phase::CatchingUp;
         let store = self.live.store.clone();
-        let (batch, max) = (self.live.settings.catchup_batch, self.live.settings.catchup_max);
+        let max = self.live.settings.catchup_max;
         let subscription = self.subscription;
-        let work =
-            actix_web::rt::task::spawn_blocking(move || initial_state(&store, &start.view, start.after_id, batch, max));
+        let work = actix_web::rt::task::spawn_blocking(move || initial_state(&store, &start.view, start.after_id, max));
         ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
             if act.subscription != subscription {
                 return;
@@ -597,7 +596,6 @@ fn initial_state(
     store: &store::Store,
     view: &View,
     after_id: Option<i64>,
-    batch: i64,
     max: i64,
 ) -> store::StoreResult<Result<Catchup, Status>> {
     let mut conn = store.conn()?;
@@ -642,7 +640,6 @@ fn initial_state(
         }
         next_after = Some(after);
     }
-    let _ = batch;
     Ok(Ok(Catchup {
         ready,
         next_after,

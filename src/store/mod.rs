@@ -70,7 +70,8 @@ impl Store {
     pub fn open(path: &str, pool_size: u32) -> StoreResult<Store> {
         // WAL lets readers run beside the single writer. Switching to it needs the file to
         // itself, so it happens here once, before the pool opens its connections at once.
-        let mut first = SqliteConnection::establish(path).map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
+        let mut first =
+            SqliteConnection::establish(path).map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
         first.batch_execute("PRAGMA journal_mode = WAL;")?;
         drop(first);
         let pool = Pool::builder()
@@ -299,24 +300,44 @@ fn insert_request(
     Ok(outcome)
 }
 
-fn channel_id(conn: &mut SqliteConnection, cache: &mut HashMap<String, i64>, name: &str) -> QueryResult<i64> {
+/// The id of a named row, from the transaction's cache, the table, or a new row.
+fn find_or_create(
+    conn: &mut SqliteConnection,
+    cache: &mut HashMap<String, i64>,
+    name: &str,
+    find: impl FnOnce(&mut SqliteConnection) -> QueryResult<Option<i64>>,
+    create: impl FnOnce(&mut SqliteConnection) -> QueryResult<i64>,
+) -> QueryResult<i64> {
     if let Some(id) = cache.get(name) {
         return Ok(*id);
     }
-    let found = channels::table
-        .filter(channels::name.eq(name))
-        .select(channels::id)
-        .first::<i64>(conn)
-        .optional()?;
-    let id = match found {
+    let id = match find(conn)? {
         Some(id) => id,
-        None => diesel::insert_into(channels::table)
-            .values(channels::name.eq(name))
-            .returning(channels::id)
-            .get_result(conn)?,
+        None => create(conn)?,
     };
     cache.insert(name.to_owned(), id);
     Ok(id)
+}
+
+fn channel_id(conn: &mut SqliteConnection, cache: &mut HashMap<String, i64>, name: &str) -> QueryResult<i64> {
+    find_or_create(
+        conn,
+        cache,
+        name,
+        |c| {
+            channels::table
+                .filter(channels::name.eq(name))
+                .select(channels::id)
+                .first(c)
+                .optional()
+        },
+        |c| {
+            diesel::insert_into(channels::table)
+                .values(channels::name.eq(name))
+                .returning(channels::id)
+                .get_result(c)
+        },
+    )
 }
 
 fn user_id(
@@ -325,25 +346,24 @@ fn user_id(
     name: &str,
     display_name: Option<&str>,
 ) -> QueryResult<i64> {
-    let id = match cache.get(name) {
-        Some(id) => *id,
-        None => {
-            let found = users::table
+    let id = find_or_create(
+        conn,
+        cache,
+        name,
+        |c| {
+            users::table
                 .filter(users::username.eq(name))
                 .select(users::id)
-                .first::<i64>(conn)
-                .optional()?;
-            let id = match found {
-                Some(id) => id,
-                None => diesel::insert_into(users::table)
-                    .values(users::username.eq(name))
-                    .returning(users::id)
-                    .get_result(conn)?,
-            };
-            cache.insert(name.to_owned(), id);
-            id
-        }
-    };
+                .first(c)
+                .optional()
+        },
+        |c| {
+            diesel::insert_into(users::table)
+                .values(users::username.eq(name))
+                .returning(users::id)
+                .get_result(c)
+        },
+    )?;
     if let Some(display_name) = display_name {
         diesel::update(
             users::table
