@@ -1,0 +1,137 @@
+//! Smoke test of the benchmark tool: a tiny run of every scenario of `chatpulse-bench`
+//! against the real `chatpulse` binary, checking that the tool works end to end and
+//! reports zero loss, duplicates and reordering. No timing is asserted: the benchmark
+//! is a tool, not a test (BENCHMARKS.md holds the figures).
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `chatpulse-bench --json <args>` and returns its report.
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_chatpulse-bench"))
+        .arg("--server-bin")
+        .arg(env!("CARGO_BIN_EXE_chatpulse"))
+        .arg("--json")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run chatpulse-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("chatpulse-bench {args:?} printed no JSON ({e}):\n{stdout}\nstderr:\n{stderr}"));
+    assert!(
+        out.status.success(),
+        "chatpulse-bench {args:?} exited with {}: {report:#}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert_eq!(report["integrity_ok"], Value::Bool(true), "{args:?}: {report:#}");
+    report
+}
+
+fn fig(report: &Value, name: &str) -> f64 {
+    report["figures"][name]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("figure `{name}` missing or not a number: {report:#}"))
+}
+
+fn assert_zero(report: &Value, names: &[&str]) {
+    for name in names {
+        assert_eq!(fig(report, name), 0.0, "`{name}` must be 0: {report:#}");
+    }
+}
+
+const LOSS: &[&str] = &[
+    "missing (all subscribers)",
+    "subscribers with missing",
+    "duplicated",
+    "out of order",
+];
+
+#[test]
+fn ingest_batch_stores_every_acknowledged_message() {
+    let r = bench(&["ingest-batch", "--writers", "2", "--batch", "50", "--duration", "1"]);
+    assert!(fig(&r, "stored msg/s") > 0.0, "{r:#}");
+    assert!(fig(&r, "raw store msg/s (1 thread)") > 0.0, "{r:#}");
+    assert!(fig(&r, "overhead ratio (HTTP / raw)") > 0.0, "{r:#}");
+    assert_zero(&r, &["failed requests", "acked but not stored"]);
+}
+
+#[test]
+fn ingest_single_stores_every_acknowledged_message() {
+    let r = bench(&["ingest-single", "--concurrency", "4", "--duration", "1"]);
+    assert!(fig(&r, "requests") > 0.0, "{r:#}");
+    assert_zero(&r, &["failed requests", "acked but not stored"]);
+}
+
+fn fanout(transport: &str) {
+    let r = bench(&[
+        "fanout",
+        "--transport",
+        transport,
+        "--subscribers",
+        "5",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+    ]);
+    let sent = fig(&r, "messages sent");
+    assert!(sent >= 40.0, "{r:#}");
+    assert_eq!(
+        fig(&r, "deliveries"),
+        sent * 5.0,
+        "every subscriber gets every message: {r:#}"
+    );
+    assert!(fig(&r, "latency p99").is_finite(), "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(&r, &["overflows", "failed connects", "failed ingest requests"]);
+}
+
+#[test]
+fn fanout_over_websocket_loses_nothing() {
+    fanout("ws");
+}
+
+#[test]
+fn fanout_over_sse_loses_nothing() {
+    fanout("sse");
+}
+
+#[test]
+fn slow_consumers_do_not_cost_the_healthy_ones_messages() {
+    // Big texts and a small queue, so the stalled clients are cut off within the run.
+    let r = bench(&[
+        "slow-consumers",
+        "--healthy",
+        "4",
+        "--stalled",
+        "2",
+        "--rate",
+        "200",
+        "--duration",
+        "1.5",
+        "--text-bytes",
+        "4000",
+        "--server-arg=--queue-bytes=131072",
+    ]);
+    assert_eq!(fig(&r, "healthy live"), 4.0, "{r:#}");
+    assert_eq!(fig(&r, "stalled live"), 2.0, "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(&r, &["healthy overflowed", "failed ingest requests"]);
+}
+
+#[test]
+fn reconnect_storm_catches_every_client_up() {
+    let r = bench(&["reconnect-storm", "--clients", "20", "--behind", "300"]);
+    assert_eq!(fig(&r, "clients caught up and live"), 20.0, "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(&r, &["fallbacks", "failed connects", "not live in time"]);
+}
+
+#[test]
+fn connections_opens_every_connection() {
+    let r = bench(&["connections", "--count", "50", "--hold", "0.2"]);
+    assert_eq!(fig(&r, "connections live"), 50.0, "{r:#}");
+    assert_zero(&r, &["failed connects"]);
+}
