@@ -220,7 +220,9 @@ pub struct MessageFilter {
 
 impl Store {
     /// Stores each request's messages in one transaction, each request in its own
-    /// savepoint so one failing request cannot take the others with it.
+    /// savepoint so one failing request cannot take the others with it. The FTS mirror,
+    /// the channel, user and total counts are then brought up to date once for the whole
+    /// transaction (one statement per touched channel and user), inside it.
     pub fn insert_batches(
         &self,
         batches: &[Vec<NewMessage>],
@@ -229,30 +231,40 @@ impl Store {
         conn.immediate_transaction(|conn| {
             let mut channel_ids: HashMap<String, i64> = HashMap::new();
             let mut user_ids: HashMap<String, i64> = HashMap::new();
-            let mut new_ids = Vec::new();
+            let mut rows = Vec::new();
             let outcomes = batches
                 .iter()
                 .map(|batch| {
                     let mut c = channel_ids.clone();
                     let mut u = user_ids.clone();
-                    let before = new_ids.len();
+                    let before = rows.len();
                     let result = conn
-                        .transaction(|conn| insert_request(conn, batch, &mut c, &mut u, &mut new_ids))
+                        .transaction(|conn| insert_request(conn, batch, &mut c, &mut u, &mut rows))
                         .map_err(StoreError::from);
                     if result.is_ok() {
                         channel_ids = c;
                         user_ids = u;
                     } else {
-                        new_ids.truncate(before);
+                        rows.truncate(before);
                     }
                     result
                 })
                 .collect::<Vec<_>>();
-            let committed = read_committed(conn, &new_ids)?;
+            apply_counts(conn, &rows)?;
+            let committed = read_committed(conn, &rows)?;
             Ok::<_, diesel::result::Error>((outcomes, committed))
         })
         .map_err(StoreError::from)
     }
+}
+
+/// A row this transaction inserted: what the counts and the FTS mirror need of it.
+#[derive(Debug, Clone, Copy)]
+struct Inserted {
+    id: i64,
+    channel_id: i64,
+    user_id: i64,
+    sent_at: i64,
 }
 
 fn insert_request(
@@ -260,7 +272,7 @@ fn insert_request(
     batch: &[NewMessage],
     channel_ids: &mut HashMap<String, i64>,
     user_ids: &mut HashMap<String, i64>,
-    new_ids: &mut Vec<i64>,
+    rows: &mut Vec<Inserted>,
 ) -> QueryResult<RequestOutcome> {
     let mut outcome = RequestOutcome {
         ids: Vec::with_capacity(batch.len()),
@@ -282,7 +294,7 @@ fn insert_request(
         }
         let channel_id = channel_id(conn, channel_ids, &m.channel)?;
         let user_id = user_id(conn, user_ids, &m.user, m.display_name.as_deref())?;
-        let id = diesel::insert_into(messages::table)
+        diesel::insert_into(messages::table)
             .values((
                 messages::channel_id.eq(channel_id),
                 messages::user_id.eq(user_id),
@@ -291,13 +303,109 @@ fn insert_request(
                 messages::tags.eq(&m.tags),
                 messages::event_id.eq(&m.event_id),
             ))
-            .returning(messages::id)
-            .get_result::<i64>(conn)?;
+            .execute(conn)?;
+        let id = inserted_id(conn)?;
         outcome.ids.push(id);
         outcome.inserted += 1;
-        new_ids.push(id);
+        rows.push(Inserted {
+            id,
+            channel_id,
+            user_id,
+            sent_at: m.sent_at,
+        });
     }
     Ok(outcome)
+}
+
+/// Per channel or user: how many rows, the earliest and latest `sent_at`, and the newest
+/// row's id and `sent_at`.
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    count: i64,
+    min_sent: i64,
+    max_sent: i64,
+    last_id: i64,
+    last_sent: i64,
+}
+
+fn activity_by<K: std::hash::Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserted) -> K) -> HashMap<K, Activity> {
+    let mut map: HashMap<K, Activity> = HashMap::new();
+    // Rows are in id order, so the last one seen is the newest.
+    for r in rows {
+        map.entry(key(r))
+            .and_modify(|a| {
+                a.count += 1;
+                a.min_sent = a.min_sent.min(r.sent_at);
+                a.max_sent = a.max_sent.max(r.sent_at);
+                a.last_id = r.id;
+                a.last_sent = r.sent_at;
+            })
+            .or_insert(Activity {
+                count: 1,
+                min_sent: r.sent_at,
+                max_sent: r.sent_at,
+                last_id: r.id,
+                last_sent: r.sent_at,
+            });
+    }
+    map
+}
+
+/// Mirrors the rows into FTS and adds them to the channel, user and total counts.
+fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<()> {
+    use diesel::sql_types::BigInt;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(());
+    };
+    // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
+    diesel::sql_query("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id BETWEEN ? AND ?")
+        .bind::<BigInt, _>(first.id)
+        .bind::<BigInt, _>(last.id)
+        .execute(conn)?;
+    for (id, a) in activity_by(rows, |r| r.channel_id) {
+        diesel::sql_query(
+            "UPDATE channels SET total_messages = total_messages + ?, \
+             last_message_at = max(coalesce(last_message_at, ?), ?), last_message_id = ? WHERE id = ?",
+        )
+        .bind::<BigInt, _>(a.count)
+        .bind::<BigInt, _>(a.max_sent)
+        .bind::<BigInt, _>(a.max_sent)
+        .bind::<BigInt, _>(a.last_id)
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+    }
+    for (id, a) in activity_by(rows, |r| r.user_id) {
+        diesel::sql_query(
+            "UPDATE users SET total_messages = total_messages + ?, \
+             first_seen_at = min(coalesce(first_seen_at, ?), ?), last_seen_at = max(coalesce(last_seen_at, ?), ?), \
+             last_message_at = ?, last_message_id = ? WHERE id = ?",
+        )
+        .bind::<BigInt, _>(a.count)
+        .bind::<BigInt, _>(a.min_sent)
+        .bind::<BigInt, _>(a.min_sent)
+        .bind::<BigInt, _>(a.max_sent)
+        .bind::<BigInt, _>(a.max_sent)
+        .bind::<BigInt, _>(a.last_sent)
+        .bind::<BigInt, _>(a.last_id)
+        .bind::<BigInt, _>(id)
+        .execute(conn)?;
+    }
+    diesel::update(meta::table.filter(meta::id.eq(1)))
+        .set(meta::total_messages.eq(meta::total_messages + rows.len() as i64))
+        .execute(conn)?;
+    Ok(())
+}
+
+diesel::define_sql_function! {
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
+
+/// The id of the row the connection's last INSERT created. Inserts use this rather than
+/// `RETURNING`, which SQLite implements as a trigger: that makes every INSERT a multi-write
+/// statement with its own statement journal, and every page it touches is written to a
+/// temporary file once per message.
+fn inserted_id(conn: &mut SqliteConnection) -> QueryResult<i64> {
+    diesel::select(last_insert_rowid()).get_result(conn)
 }
 
 /// The id of a named row, from the transaction's cache, the table, or a new row.
@@ -334,8 +442,8 @@ fn channel_id(conn: &mut SqliteConnection, cache: &mut HashMap<String, i64>, nam
         |c| {
             diesel::insert_into(channels::table)
                 .values(channels::name.eq(name))
-                .returning(channels::id)
-                .get_result(c)
+                .execute(c)?;
+            inserted_id(c)
         },
     )
 }
@@ -360,8 +468,8 @@ fn user_id(
         |c| {
             diesel::insert_into(users::table)
                 .values(users::username.eq(name))
-                .returning(users::id)
-                .get_result(c)
+                .execute(c)?;
+            inserted_id(c)
         },
     )?;
     if let Some(display_name) = display_name {
@@ -376,15 +484,14 @@ fn user_id(
     Ok(id)
 }
 
-fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Committed> {
+fn read_committed(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<Committed> {
     let totals = totals(conn)?;
-    if ids.is_empty() {
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id)) else {
         return Ok(Committed {
             totals,
             ..Default::default()
         });
-    }
-    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    };
     let messages = messages::table
         .inner_join(channels::table)
         .inner_join(users::table)
@@ -392,18 +499,14 @@ fn read_committed(conn: &mut SqliteConnection, ids: &[i64]) -> QueryResult<Commi
         .order(messages::id.asc())
         .select(MESSAGE_COLUMNS)
         .load::<Message>(conn)?;
-    let mut channel_ids: Vec<i64> = messages.iter().map(|m| m.channel_id).collect();
-    channel_ids.sort_unstable();
-    channel_ids.dedup();
-    let mut user_ids: Vec<i64> = messages.iter().map(|m| m.user_id).collect();
-    user_ids.sort_unstable();
-    user_ids.dedup();
+    // `apply_counts` set `last_message_id` of exactly the touched channels and users into this
+    // transaction's id range (a binding per id would break SQLite's variable limit).
     let channels = channels::table
-        .filter(channels::id.eq_any(&channel_ids))
+        .filter(channels::last_message_id.between(first, last))
         .select(Channel::as_select())
         .load(conn)?;
     let users = users::table
-        .filter(users::id.eq_any(&user_ids))
+        .filter(users::last_message_id.between(first, last))
         .select(User::as_select())
         .load(conn)?;
     Ok(Committed {
