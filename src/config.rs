@@ -40,6 +40,16 @@ pub struct Settings {
     /// Bytes of unsent envelopes one live connection may hold before it is closed as overflowed.
     #[arg(long, env = "CHATPULSE_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub queue_bytes: u64,
+    /// A live connection whose socket accepts nothing for this long while events wait for it
+    /// is disconnected: its client stopped reading. Past the kernel's buffers (see
+    /// `--send-buffer-bytes`), this is what bounds how long a stalled client holds anything.
+    #[arg(long, env = "CHATPULSE_WRITE_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_ms: u64,
+    /// Kernel send buffer of each live connection's socket (SO_SNDBUF), so that a client that
+    /// stops reading is noticed within `--write-timeout-ms` rather than after megabytes of
+    /// kernel buffering. 0 leaves the kernel's automatic sizing.
+    #[arg(long, env = "CHATPULSE_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    pub send_buffer_bytes: usize,
     /// Window in which count updates (channels, users, metrics) are merged per entity.
     #[arg(long, env = "CHATPULSE_COALESCE_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub coalesce_ms: u64,

@@ -31,8 +31,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let store = Store::open(&s.database, workers as u32 + EXTRA_READERS)?;
     log::info!(
-        "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
-        s.database, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.coalesce_ms, s.idle_after_ms,
+        "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
+        s.database, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
     let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
@@ -43,6 +43,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
             catchup_max: s.catchup_max as i64,
             queue_bytes: s.queue_bytes as usize,
             idle_after: Duration::from_millis(s.idle_after_ms),
+            write_timeout: Duration::from_millis(s.write_timeout_ms),
+            send_buffer_bytes: s.send_buffer_bytes,
             max_connections: s.max_connections,
             allowed_origins: s.allowed_origins.clone(),
         },

@@ -552,6 +552,14 @@ async fn prom_sum(client: &awc::Client, server: &Server, name: &str, label: &str
         .sum()
 }
 
+/// Live connections the server closed because their client fell behind: a full queue
+/// (`overflow`) or a socket that accepted nothing for `--write-timeout-ms` (`timeout`).
+async fn cut_off_total(client: &awc::Client, server: &Server) -> f64 {
+    let closed = "chatpulse_live_connections_closed_total";
+    prom_sum(client, server, closed, "reason=\"overflow\"").await
+        + prom_sum(client, server, closed, "reason=\"timeout\"").await
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -1356,13 +1364,7 @@ async fn run_slow(
         .store(a.ids.last().copied().unwrap_or(id_base), Ordering::SeqCst);
     actix_rt::time::sleep(Duration::from_millis(500)).await;
     // Phase B: the stalled ones join and stop reading.
-    let overflow0 = prom_sum(
-        &probe,
-        &server,
-        "chatpulse_live_connections_closed_total",
-        "reason=\"overflow\"",
-    )
-    .await;
+    let overflow0 = cut_off_total(&probe, &server).await;
     let stall_spec = ClientSpec {
         role: Role::Stalled,
         ..spec
@@ -1391,14 +1393,7 @@ async fn run_slow(
                 log: Default::default(),
             };
             while !stop.get() {
-                let n = prom_sum(
-                    &probe,
-                    &fake,
-                    "chatpulse_live_connections_closed_total",
-                    "reason=\"overflow\"",
-                )
-                .await
-                    - overflow0;
+                let n = cut_off_total(&probe, &fake).await - overflow0;
                 seen.set(n);
                 if n >= want && out.borrow().is_none() {
                     *out.borrow_mut() = Some(stall_start.elapsed());
@@ -1443,7 +1438,7 @@ async fn run_slow(
             .unwrap_or(0) as f64
     };
     run.add("p99 ratio (with / without)", p99(&lb) / p99(&la).max(1.0), "");
-    run.add("stalled cut off (overflow)", last_seen.get(), "");
+    run.add("stalled cut off (overflow or write timeout)", last_seen.get(), "");
     run.add(
         "time until all stalled cut off",
         disconnected_after.borrow().map(|d| d.as_secs_f64()).unwrap_or(f64::NAN),

@@ -27,6 +27,8 @@ pub struct LiveSettings {
     pub catchup_max: i64,
     pub queue_bytes: usize,
     pub idle_after: Duration,
+    pub write_timeout: Duration,
+    pub send_buffer_bytes: usize,
     pub max_connections: usize,
     pub allowed_origins: Vec<String>,
 }
@@ -78,6 +80,19 @@ impl Drop for Slot {
 /// time (see `HttpServer::on_connect` in `web`).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnFd(pub RawFd);
+
+impl ConnFd {
+    /// Sets the socket's kernel send buffer (SO_SNDBUF). Called while the request that owns
+    /// the connection is being handled, so the fd is this connection's.
+    pub fn set_send_buffer(self, bytes: usize) {
+        use std::os::fd::BorrowedFd;
+        // SAFETY: the fd is open for the duration of this call (see above).
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        if let Err(e) = socket2::SockRef::from(&fd).set_send_buffer_size(bytes) {
+            log::warn!("cannot set send buffer bytes={bytes} error={e}");
+        }
+    }
+}
 
 /// Whether a live response is still being sent on its connection: the dispatcher drops
 /// the body when the connection ends.

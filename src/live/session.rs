@@ -1,7 +1,8 @@
 //! One actor per live connection, WebSocket or SSE. It subscribes to its view's room,
 //! catches up from `after_id` in capped batches, then forwards room output through a
 //! queue bounded in bytes. A full queue ends the connection with the overflow status;
-//! a client that does not read even that is disconnected after [`CLOSE_GRACE`].
+//! a client that does not read even that is disconnected after [`CLOSE_GRACE`], and one
+//! whose socket accepts nothing for `--write-timeout-ms` is disconnected at once.
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +140,8 @@ pub struct LiveSession {
     queue: VecDeque<Frame>,
     queued_bytes: usize,
     writing: bool,
+    /// When the write in flight was handed to the socket.
+    write_started: Instant,
     close_reason: &'static str,
 
     last_event: Instant,
@@ -167,6 +170,9 @@ impl LiveSession {
     ) -> Self {
         let now = Instant::now();
         let transport = sink.transport();
+        if let (Some(fd), n @ 1..) = (fd, live.settings.send_buffer_bytes) {
+            fd.set_send_buffer(n);
+        }
         METRICS.live_connections_opened.with_label_values(&[transport]).inc();
         LiveSession {
             id: live.next_id(),
@@ -189,6 +195,7 @@ impl LiveSession {
             queue: VecDeque::new(),
             queued_bytes: 0,
             writing: false,
+            write_started: now,
             close_reason: "normal",
             last_event: now,
             idle_sent: false,
@@ -456,16 +463,23 @@ impl LiveSession {
         }
         let Some(sink) = self.sink.take() else { return };
         self.writing = true;
+        self.write_started = Instant::now();
         let n = self.queue.len().min(WRITE_BATCH);
         let frames: Vec<Frame> = self.queue.drain(..n).collect();
         let bytes: usize = frames.iter().map(Frame::size).sum();
-        let mut sent: Vec<(&'static str, Option<Instant>)> = Vec::with_capacity(frames.len());
+        // Per event type, how many were sent; and each event's commit time.
+        let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+        let mut committed: Vec<Instant> = Vec::new();
         for f in &frames {
             if let Frame::Event {
                 event, committed_at, ..
             } = f
             {
-                sent.push((event.kind, *committed_at));
+                match kinds.iter_mut().find(|(k, _)| *k == event.kind) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((event.kind, 1)),
+                }
+                committed.extend(*committed_at);
             }
         }
         let fut = match sink {
@@ -480,13 +494,13 @@ impl LiveSession {
             act.writing = false;
             act.queued_bytes = act.queued_bytes.saturating_sub(bytes);
             let now = Instant::now();
-            for (kind, committed_at) in sent {
-                METRICS.live_events_sent.with_label_values(&[kind, transport]).inc();
-                if let Some(at) = committed_at {
-                    METRICS
-                        .live_delivery_seconds
-                        .observe(now.duration_since(at).as_secs_f64());
-                }
+            for (kind, n) in kinds {
+                METRICS.live_events_sent.with_label_values(&[kind, transport]).inc_by(n);
+            }
+            for at in committed {
+                METRICS
+                    .live_delivery_seconds
+                    .observe(now.duration_since(at).as_secs_f64());
             }
             match res {
                 Ok(Some(sink)) => {
@@ -526,6 +540,20 @@ impl LiveSession {
         (buf.freeze(), close)
     }
 
+    /// Disconnects a client that stopped reading or answering: it could not read a status.
+    fn drop_unresponsive(&mut self, why: &str, ctx: &mut Context<Self>) {
+        log::info!(
+            "live connection timed out why={why} transport={} view={} queued_events={} queued_bytes={}",
+            self.transport,
+            self.view_kind(),
+            self.queue.len(),
+            self.queued_bytes
+        );
+        self.close_reason = "timeout";
+        self.liveness.force_disconnect(self.fd);
+        ctx.stop();
+    }
+
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         if self.phase == Phase::Live
@@ -536,13 +564,13 @@ impl LiveSession {
             self.enqueue(idle, None, false, ctx);
             self.idle_sent = true;
         }
+        if self.writing && now.duration_since(self.write_started) >= self.live.settings.write_timeout {
+            return self.drop_unresponsive("stalled", ctx);
+        }
         match self.transport {
             "ws" => {
                 if now.duration_since(self.last_heard) >= PING_TIMEOUT {
-                    log::info!("live connection timed out transport=ws view={}", self.view_kind());
-                    self.close_reason = "timeout";
-                    self.liveness.force_disconnect(self.fd);
-                    return ctx.stop();
+                    return self.drop_unresponsive("no_pong", ctx);
                 }
                 if now.duration_since(self.last_ping) >= PING_EVERY {
                     self.last_ping = now;
@@ -663,7 +691,8 @@ impl Actor for LiveSession {
                 .map(|_, _, ctx| ctx.stop()),
             );
         }
-        let tick = (self.live.settings.idle_after / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let s = &self.live.settings;
+        let tick = (s.idle_after.min(s.write_timeout) / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
         ctx.run_interval(tick, |act, ctx| act.tick(ctx));
     }
 

@@ -51,6 +51,8 @@ pub fn server(
     .on_connect(|conn, ext| {
         use std::os::fd::AsRawFd;
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            // Live events are small and latency-bound: send each write at once (no Nagle).
+            let _ = tcp.set_nodelay(true);
             ext.insert(ConnFd(tcp.as_raw_fd()));
         }
     })

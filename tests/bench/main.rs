@@ -100,7 +100,7 @@ fn fanout_over_sse_loses_nothing() {
 
 #[test]
 fn slow_consumers_do_not_cost_the_healthy_ones_messages() {
-    // Big texts and a small queue, so the stalled clients are cut off within the run.
+    // Big texts and a short write timeout, so the stalled clients are cut off within the run.
     let r = bench(&[
         "slow-consumers",
         "--healthy",
@@ -113,10 +113,11 @@ fn slow_consumers_do_not_cost_the_healthy_ones_messages() {
         "1.5",
         "--text-bytes",
         "4000",
-        "--server-arg=--queue-bytes=131072",
+        "--server-arg=--write-timeout-ms=300",
     ]);
     assert_eq!(fig(&r, "healthy live"), 4.0, "{r:#}");
     assert_eq!(fig(&r, "stalled live"), 2.0, "{r:#}");
+    assert_eq!(fig(&r, "stalled cut off (overflow or write timeout)"), 2.0, "{r:#}");
     assert_zero(&r, LOSS);
     assert_zero(&r, &["healthy overflowed", "failed ingest requests"]);
 }

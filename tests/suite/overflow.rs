@@ -9,7 +9,7 @@ use crate::common::*;
 
 /// Reads `messages` until `total` messages were seen, reconnecting with
 /// `after_id` after an overflow (the designed recovery for a single ingest
-/// larger than the queue bound). Returns the ids and the reconnect count.
+/// larger than the queue bound), and reloading over the read API after a fallback. Returns the ids and the reconnect count.
 async fn resilient_reader(api: Api, epoch: String, start_after: i64, total: usize) -> (Vec<i64>, usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut ids: Vec<i64> = Vec::new();
@@ -26,7 +26,16 @@ async fn resilient_reader(api: Api, epoch: String, start_after: i64, total: usiz
             Next::Event(e) if is_message(&e) => ids.push(mid(&e)),
             Next::Event(e) if is_status(&e, "connected") || is_status(&e, "idle") => {}
             Next::Event(e) if is_status(&e, "error") && e["reason"] == "overflow" => {}
+            // Fell more than `catchup_max` behind while reconnecting: reload over the read API.
+            Next::Event(e) if is_status(&e, "fallback") && e["reason"] == "backlog_too_large" => {}
             Next::Event(e) => panic!("healthy client: unexpected event {e}"),
+            Next::Closed(Some(4009)) => {
+                reconnects += 1;
+                let after = ids.last().copied().unwrap_or(start_after);
+                ids.extend(api.stored_ids_after(after).await);
+                let after = ids.last().copied().unwrap_or(start_after);
+                live = api.ws("messages", Some(after), Some(&epoch)).await;
+            }
             Next::Closed(Some(4008)) => {
                 reconnects += 1;
                 assert!(reconnects < 500, "healthy client keeps overflowing");
@@ -45,6 +54,8 @@ async fn resilient_reader(api: Api, epoch: String, start_after: i64, total: usiz
 async fn stalled_reader_story(requests: usize, per_request: usize) {
     let app = TestApp::builder()
         .arg("--queue-bytes", 65536)
+        // This story is about the queue bound; the write timeout has its own test.
+        .arg("--write-timeout-ms", 600_000)
         // Keeps each catch-up batch below the queue bound, so the healthy
         // client's recovery after an overflow cannot overflow again.
         .arg("--catchup-batch", 20)
@@ -164,4 +175,75 @@ async fn a_stalled_reader_is_disconnected_and_nobody_else_is_held_up() {
 #[actix_rt::test]
 async fn a_stalled_reader_behind_small_ingests_is_disconnected() {
     stalled_reader_story(800, 25).await;
+}
+
+/// The queue bound is far away (256 MiB): a client that stops reading while a steady
+/// trickle flows is caught by `--write-timeout-ms` once the kernel's buffers are full,
+/// long before its queue could fill; a reading client on the same view misses nothing.
+#[actix_rt::test]
+async fn a_stalled_reader_is_cut_off_by_the_write_timeout() {
+    let app = TestApp::builder()
+        .arg("--queue-bytes", 256 * 1024 * 1024)
+        .arg("--write-timeout-ms", 500)
+        .start()
+        .await;
+    let epoch = app.epoch().await;
+    let c0 = app.cursor().await;
+    let mut stalled = app.ws("messages", Some(c0), Some(&epoch)).await;
+    stalled.until_connected(WAIT).await;
+
+    // At most this much (40 MB) may flow before the stalled client must be gone.
+    const MAX_REQUESTS: usize = 2000;
+    let filler = "y".repeat(1000);
+    let mut healthy = app.ws("messages", Some(c0), Some(&epoch)).await;
+    healthy.until_connected(WAIT).await;
+    let mut sent = Vec::new();
+    let mut got = Vec::new();
+    let mut cut_off = false;
+    for r in 0..MAX_REQUESTS {
+        let batch: Vec<Value> = (0..20)
+            .map(|i| msg("trickle", "u", &format!("r{r}m{i} {filler}")))
+            .collect();
+        sent.extend(app.ingest_ids(&batch).await);
+        got.extend(message_ids(&healthy.read_messages(sent.len() - got.len(), WAIT).await));
+        if app
+            .metric_or_zero("chatpulse_live_connections_closed_total{reason=\"timeout\"}")
+            .await
+            >= 1.0
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(
+        cut_off,
+        "the stalled client was not disconnected after {} messages of ~1 KB",
+        sent.len()
+    );
+    assert_same_ids("healthy client", &got, &sent);
+    assert_eq!(
+        app.metric_or_zero("chatpulse_live_connections_closed_total{reason=\"overflow\"}")
+            .await,
+        0.0,
+        "the queue bound (256 MiB) cannot have been reached"
+    );
+    app.wait_metric(
+        "chatpulse_live_connections{transport=\"ws\",view=\"messages\"}",
+        WAIT,
+        |v| v == 1.0,
+    )
+    .await
+    .unwrap_or_else(|v| panic!("{v} ws/messages sessions open; only the healthy one should be"));
+    // Reading the stalled client now ends: its socket was shut down under it.
+    let started = Instant::now();
+    let end = loop {
+        match stalled
+            .next(Duration::from_secs(15).saturating_sub(started.elapsed()))
+            .await
+        {
+            Next::Event(_) => {}
+            end => break end,
+        }
+    };
+    assert!(!matches!(end, Next::Timeout), "the stalled client's stream never ended");
 }
