@@ -1,5 +1,6 @@
 //! All SQL lives here. Handlers and actors call these typed functions; writes come only
 //! from the ingest actor through [`Store::insert_batches`].
+pub mod pages;
 pub mod schema;
 mod search;
 

@@ -140,7 +140,7 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMu
 }
 
 /// Runs a read on the pool, off the worker thread.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     state: &web::Data<AppState>,
     f: impl FnOnce(&mut store::Conn) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -165,8 +165,8 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Resolves `channel` and `user` names to a filter; `None` when a named one does not exist.
-fn filter(
-    conn: &mut store::Conn,
+pub(super) fn filter(
+    conn: &mut diesel::SqliteConnection,
     channel: &Option<String>,
     user: &Option<String>,
 ) -> Result<Option<MessageFilter>, ApiError> {

@@ -2,6 +2,7 @@
 pub mod api;
 pub mod live;
 pub mod observe;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub struct AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    pages::init();
     cfg.route("/api/messages", web::post().to(api::ingest))
         .route("/api/messages", web::get().to(api::messages))
         .route("/api/metrics", web::get().to(api::metrics_summary))
@@ -31,7 +33,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(api::prometheus))
         .route("/healthz", web::get().to(api::healthz))
         .route("/live/ws", web::get().to(live::ws))
-        .route("/live/sse", web::get().to(live::sse));
+        .route("/live/sse", web::get().to(live::sse))
+        .route("/", web::get().to(pages::home))
+        .route("/messages", web::get().to(pages::messages))
+        .route("/channels", web::get().to(pages::channels))
+        .route("/channels/{name}", web::get().to(pages::channel))
+        .route("/users", web::get().to(pages::users))
+        .route("/users/{name}", web::get().to(pages::user))
+        .route("/search", web::get().to(pages::search))
+        .route("/static/{file}", web::get().to(pages::static_file))
+        .default_service(web::to(pages::not_found));
 }
 
 pub fn server(

@@ -1,0 +1,900 @@
+//! The browser pages: rendered on the server with Tera from templates compiled into the
+//! binary, then kept live by the project's own script (`views/static/live.js`).
+//!
+//! Every page carries the `cursor` and `epoch` it was rendered at (PROTOCOL.md section 1)
+//! and reads its data in one read transaction, so the cursor and the data agree and the
+//! script subscribes from exactly there. Text is always escaped by Tera's autoescape;
+//! search highlights are marked after escaping, never by trusting the text.
+use std::sync::LazyLock;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tera::{Context, Tera};
+
+use super::api::{filter, read};
+use super::AppState;
+use crate::error::ApiError;
+use crate::ingest::validate::valid_name;
+use crate::store::pages::{self as queries, MARK_END, MARK_START};
+use crate::store::{self, Channel, Message, MessageFilter, Totals, User, UserSort};
+use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
+
+/// Latest messages on the home page, a channel page and a profile.
+pub const RECENT_MESSAGES: i64 = 50;
+/// Messages per page of `/messages`, and per "load older" step.
+pub const PAGE_MESSAGES: i64 = 50;
+/// Rows per page of `/channels` and `/users`.
+pub const CHANNELS_PAGE: i64 = 100;
+pub const USERS_PAGE: i64 = 50;
+/// Channels listed on a profile (the busiest first).
+pub const PROFILE_CHANNELS: i64 = 50;
+/// Search results shown (newest first).
+pub const SEARCH_RESULTS: i64 = 100;
+/// The home chart's window, and how many of the newest messages its history is read from.
+pub const CHART_SECONDS: i64 = 180;
+pub const CHART_SEED_ROWS: i64 = 100_000;
+
+/// No inline script or style anywhere: the pages need neither.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                       img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
+    let mut t = Tera::default();
+    t.add_raw_templates(vec![
+        ("base.html", include_str!("../../views/base.html")),
+        ("ui.html", include_str!("../../views/ui.html")),
+        ("home.html", include_str!("../../views/home.html")),
+        ("messages.html", include_str!("../../views/messages.html")),
+        ("channels.html", include_str!("../../views/channels.html")),
+        ("channel.html", include_str!("../../views/channel.html")),
+        ("users.html", include_str!("../../views/users.html")),
+        ("user.html", include_str!("../../views/user.html")),
+        ("search.html", include_str!("../../views/search.html")),
+        ("error.html", include_str!("../../views/error.html")),
+    ])
+    .expect("the page templates parse");
+    t
+});
+
+/// Compiles the templates now, so a broken template stops the server at start-up
+/// instead of failing its first request.
+pub fn init() {
+    LazyLock::force(&TEMPLATES);
+}
+
+/// The client's own files, served from the binary: (name, content type, body).
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../views/static/app.css"),
+    ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../views/static/live.js"),
+    ),
+    ("icon.svg", "image/svg+xml", include_str!("../../views/static/icon.svg")),
+];
+
+// ---------------------------------------------------------------------------
+// What templates see
+// ---------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Part {
+    text: String,
+    mark: bool,
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: i64,
+    channel: String,
+    user: String,
+    name: String,
+    text: String,
+    sent_at: String,
+    time: String,
+    /// The text split at search matches, for `<mark>`; absent outside search.
+    parts: Option<Vec<Part>>,
+}
+
+impl MessageView {
+    fn blank() -> Self {
+        MessageView {
+            id: 0,
+            channel: String::new(),
+            user: String::new(),
+            name: String::new(),
+            text: String::new(),
+            sent_at: String::new(),
+            time: String::new(),
+            parts: None,
+        }
+    }
+    fn new(m: Message) -> Self {
+        MessageView {
+            id: m.id,
+            name: m.display_name.clone().unwrap_or_else(|| m.user.clone()),
+            channel: m.channel,
+            user: m.user,
+            sent_at: format_ms(m.sent_at),
+            time: short_time(m.sent_at),
+            text: m.text,
+            parts: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CountRow {
+    name: String,
+    label: String,
+    total: String,
+    total_n: i64,
+    last_at: Option<String>,
+    last: String,
+    cursor: i64,
+}
+
+impl CountRow {
+    fn blank() -> Self {
+        CountRow {
+            name: String::new(),
+            label: String::new(),
+            total: "0".into(),
+            total_n: 0,
+            last_at: None,
+            last: "—".into(),
+            cursor: 0,
+        }
+    }
+    fn channel(c: &Channel) -> Self {
+        CountRow {
+            name: c.name.clone(),
+            label: c.name.clone(),
+            total: group(c.total_messages),
+            total_n: c.total_messages,
+            last_at: c.last_message_at.map(format_ms),
+            last: c.last_message_at.map_or_else(|| "—".into(), short_time),
+            cursor: c.last_message_id,
+        }
+    }
+    fn user(u: &User) -> Self {
+        CountRow {
+            name: u.username.clone(),
+            label: u.display_name.clone().unwrap_or_else(|| u.username.clone()),
+            total: group(u.total_messages),
+            total_n: u.total_messages,
+            last_at: u.last_seen_at.map(format_ms),
+            last: u.last_seen_at.map_or_else(|| "—".into(), short_time),
+            cursor: u.last_message_id,
+        }
+    }
+}
+
+/// One channel of a profile and the user's messages in it.
+#[derive(Serialize)]
+struct ChannelCount {
+    name: String,
+    total: String,
+    total_n: i64,
+}
+
+impl ChannelCount {
+    fn blank() -> Self {
+        ChannelCount {
+            name: String::new(),
+            total: "0".into(),
+            total_n: 0,
+        }
+    }
+}
+
+/// 1234567 → "1,234,567" (the script formats the same way).
+fn group(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// A time as the pages show it (UTC here; the script shows it in the reader's zone):
+/// the time of day for today, the date and minute otherwise.
+fn short_time(ms: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    if t.date_naive() == Utc::now().date_naive() {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// Percent-encodes a query value for a link.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A query string from the pairs whose value is set.
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Splits FTS5 `highlight()` output into marked and unmarked parts.
+fn parts(marked: &str) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut mark = false;
+    let mut cur = String::new();
+    for ch in marked.chars() {
+        let flip = if mark { ch == MARK_END } else { ch == MARK_START };
+        if flip {
+            if !cur.is_empty() {
+                out.push(Part {
+                    text: std::mem::take(&mut cur),
+                    mark,
+                });
+            }
+            mark = !mark;
+        } else {
+            cur.push(ch);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Part { text: cur, mark });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------
+
+/// What a page failed with: shown as an HTML page with its status.
+pub struct PageError {
+    status: StatusCode,
+    heading: String,
+    detail: String,
+}
+
+impl PageError {
+    fn bad_request(detail: impl Into<String>) -> Self {
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            heading: "That request cannot be answered".into(),
+            detail: detail.into(),
+        }
+    }
+    fn not_found(heading: impl Into<String>, detail: impl Into<String>) -> Self {
+        PageError {
+            status: StatusCode::NOT_FOUND,
+            heading: heading.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError {
+            status: e.status,
+            heading: if e.status.is_server_error() {
+                "Something went wrong on our side".into()
+            } else {
+                "That request cannot be answered".into()
+            },
+            detail: e.message,
+        }
+    }
+}
+
+type PageResult = Result<HttpResponse, PageError>;
+
+fn secured(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"));
+    b
+}
+
+fn render(status: StatusCode, template: &str, ctx: &Context) -> HttpResponse {
+    match TEMPLATES.render(template, ctx) {
+        Ok(html) => secured(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            log::error!("template {template} failed: {e:?}");
+            secured(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("the page could not be rendered")
+        }
+    }
+}
+
+fn error_page(e: PageError) -> HttpResponse {
+    let mut ctx = Context::new();
+    ctx.insert("title", &e.heading);
+    ctx.insert("nav", "");
+    ctx.insert("view", "");
+    ctx.insert("status", &e.status.as_u16());
+    ctx.insert("heading", &e.heading);
+    ctx.insert("detail", &e.detail);
+    render(e.status, "error.html", &ctx)
+}
+
+fn respond(r: PageResult) -> HttpResponse {
+    r.unwrap_or_else(error_page)
+}
+
+/// The context every page starts from: where it is, its live view, and the cursor and
+/// epoch it was rendered at.
+fn page(title: &str, nav: &str, view: &str, totals: &Totals, state: &AppState) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("title", title);
+    ctx.insert("nav", nav);
+    ctx.insert("view", view);
+    ctx.insert("cursor", &totals.cursor);
+    ctx.insert("epoch", state.store.epoch());
+    // Empty rows for the <template> elements the script clones.
+    ctx.insert("blank_msg", &MessageView::blank());
+    ctx.insert("blank_row", &CountRow::blank());
+    ctx.insert("blank_chan", &ChannelCount::blank());
+    ctx.insert("row_base", "/users/");
+    ctx.insert("row_prefix", "");
+    ctx
+}
+
+/// Runs `f` in one read transaction on the pool.
+async fn snapshot<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&mut diesel::SqliteConnection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, PageError> {
+    use diesel::Connection;
+    Ok(read(state, move |c| {
+        let c: &mut diesel::SqliteConnection = c;
+        c.transaction(f)
+    })
+    .await?)
+}
+
+/// Query parameters arrive as text, so a bad one gets our own 400 page.
+fn params<T: for<'de> Deserialize<'de>>(req: &HttpRequest) -> Result<T, PageError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| PageError::bad_request(format!("The query string is not valid: {e}")))
+}
+
+/// A set, non-empty parameter.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn name_param(v: &Option<String>, what: &str) -> Result<Option<String>, PageError> {
+    match given(v) {
+        None => Ok(None),
+        Some(n) if valid_name(n) => Ok(Some(n.to_owned())),
+        Some(n) => Err(PageError::bad_request(format!(
+            "“{n}” is not a valid {what} name: use 1-64 letters, digits, “_”, “.” or “-”."
+        ))),
+    }
+}
+
+fn int_param(v: &Option<String>, what: &str, min: i64) -> Result<Option<i64>, PageError> {
+    match given(v) {
+        None => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n >= min => Ok(Some(n)),
+            _ => Err(PageError::bad_request(format!(
+                "{what} must be a whole number of at least {min}."
+            ))),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pages
+// ---------------------------------------------------------------------------
+
+pub async fn home(state: web::Data<AppState>) -> HttpResponse {
+    respond(home_page(state).await)
+}
+
+async fn home_page(state: web::Data<AppState>) -> PageResult {
+    let now = now_ms();
+    let since = (now / 1000 - CHART_SECONDS) * 1000;
+    let (totals, messages, rate) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let m = store::list_messages(c, MessageFilter::default(), None, None, RECENT_MESSAGES)?;
+        let r = queries::rate_per_second(c, since, t.cursor, CHART_SEED_ROWS)?;
+        Ok((t, m, r))
+    })
+    .await?;
+    let mut ctx = page("Overview", "home", "home", &totals, &state);
+    ctx.insert("totals", &totals);
+    ctx.insert(
+        "totals_fmt",
+        &[
+            group(totals.total_messages),
+            group(totals.total_channels),
+            group(totals.total_users),
+        ],
+    );
+    ctx.insert(
+        "messages",
+        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
+    );
+    let seed: Vec<String> = rate.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    ctx.insert("chart_seed", &seed.join(","));
+    ctx.insert("chart_seconds", &CHART_SECONDS);
+    ctx.insert("chart_minutes", &(CHART_SECONDS / 60));
+    Ok(render(StatusCode::OK, "home.html", &ctx))
+}
+
+#[derive(Deserialize)]
+pub struct MessagesParams {
+    before_id: Option<String>,
+    channel: Option<String>,
+    user: Option<String>,
+}
+
+pub async fn messages(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(messages_page(state, req).await)
+}
+
+async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let p: MessagesParams = params(&req)?;
+    let before_id = int_param(&p.before_id, "before_id", 1)?;
+    let channel = name_param(&p.channel, "channel")?;
+    let user = name_param(&p.user, "user")?;
+    let (ch, us) = (channel.clone(), user.clone());
+    let (totals, messages) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let m = match filter(c, &ch, &us)? {
+            Some(f) => Some(store::list_messages(c, f, None, before_id, PAGE_MESSAGES)?),
+            None => None,
+        };
+        Ok((t, m))
+    })
+    .await?;
+    // One view per filter; with both, the user's view is narrowed to the channel by the script.
+    let view = match (&channel, &user, before_id) {
+        (_, _, Some(_)) => String::new(),
+        (_, Some(u), None) => format!("user/{u}"),
+        (Some(c), None, None) => format!("channel/{c}"),
+        (None, None, None) => "messages".into(),
+    };
+    let mut ctx = page("Messages", "messages", &view, &totals, &state);
+    let unknown = messages.is_none();
+    let messages: Vec<MessageView> = messages.unwrap_or_default().into_iter().map(MessageView::new).collect();
+    let older = (messages.len() as i64 == PAGE_MESSAGES)
+        .then(|| messages.last().map(|m| m.id))
+        .flatten()
+        .map(|id| {
+            let id = id.to_string();
+            query(&[
+                ("before_id", Some(&id)),
+                ("channel", channel.as_deref()),
+                ("user", user.as_deref()),
+            ])
+        });
+    ctx.insert("messages", &messages);
+    ctx.insert("unknown", &unknown);
+    ctx.insert("channel", channel.as_deref().unwrap_or(""));
+    ctx.insert("user", user.as_deref().unwrap_or(""));
+    ctx.insert("before_id", &before_id);
+    ctx.insert("older", &older);
+    ctx.insert(
+        "newest_link",
+        &query(&[("channel", channel.as_deref()), ("user", user.as_deref())]),
+    );
+    ctx.insert("page_size", &PAGE_MESSAGES);
+    Ok(render(StatusCode::OK, "messages.html", &ctx))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    sort: Option<String>,
+    offset: Option<String>,
+}
+
+/// Links to the previous and next page of a list, keeping its sort.
+fn pager(path: &str, sort: &str, offset: i64, size: i64, rows: usize) -> (Option<String>, Option<String>) {
+    let link = |o: i64| {
+        let o = o.to_string();
+        format!(
+            "{path}{}",
+            query(&[("sort", Some(sort)), ("offset", Some(o.as_str()).filter(|o| *o != "0"))])
+        )
+    };
+    let prev = (offset > 0).then(|| link((offset - size).max(0)));
+    let next = (rows as i64 == size).then(|| link(offset + size));
+    (prev, next)
+}
+
+pub async fn channels(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(channels_page(state, req).await)
+}
+
+async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let p: ListParams = params(&req)?;
+    let by_name = match given(&p.sort) {
+        None | Some("count") => false,
+        Some("name") => true,
+        Some(_) => return Err(PageError::bad_request("sort must be “count” or “name”.")),
+    };
+    let offset = int_param(&p.offset, "offset", 0)?.unwrap_or(0);
+    let (totals, rows) = snapshot(&state, move |c| {
+        Ok((
+            store::totals(c)?,
+            store::list_channels(c, CHANNELS_PAGE, offset, by_name)?,
+        ))
+    })
+    .await?;
+    let sort = if by_name { "name" } else { "count" };
+    let mut ctx = page("Channels", "channels", "channels", &totals, &state);
+    ctx.insert("row_base", "/channels/");
+    ctx.insert("row_prefix", "#");
+    let (prev, next) = pager("/channels", sort, offset, CHANNELS_PAGE, rows.len());
+    // New channels are added live only where they belong: on a last page with room.
+    ctx.insert("room", &(CHANNELS_PAGE - rows.len() as i64).max(0));
+    ctx.insert("rows", &rows.iter().map(CountRow::channel).collect::<Vec<_>>());
+    ctx.insert("sort", sort);
+    ctx.insert("offset", &offset);
+    ctx.insert("page_size", &CHANNELS_PAGE);
+    ctx.insert("prev", &prev);
+    ctx.insert("next", &next);
+    Ok(render(StatusCode::OK, "channels.html", &ctx))
+}
+
+pub async fn channel(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    respond(channel_page(state, name.into_inner()).await)
+}
+
+async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
+    let not_found = || {
+        PageError::not_found(
+            "No such channel",
+            format!("Nobody has written in a channel named “{name}” yet."),
+        )
+    };
+    if !valid_name(&name) {
+        return Err(not_found());
+    }
+    let n = name.clone();
+    let (totals, found) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let Some(ch) = store::channel_by_name(c, &n)? else {
+            return Ok((t, None));
+        };
+        let f = MessageFilter {
+            channel_id: Some(ch.id),
+            ..Default::default()
+        };
+        let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
+        Ok((t, Some((ch, m))))
+    })
+    .await?;
+    let Some((ch, messages)) = found else {
+        return Err(not_found());
+    };
+    let mut ctx = page(
+        &format!("#{name}"),
+        "channels",
+        &format!("channel/{name}"),
+        &totals,
+        &state,
+    );
+    ctx.insert("channel", &CountRow::channel(&ch));
+    ctx.insert(
+        "messages",
+        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
+    );
+    Ok(render(StatusCode::OK, "channel.html", &ctx))
+}
+
+pub async fn users(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(users_page(state, req).await)
+}
+
+async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let p: ListParams = params(&req)?;
+    let (sort, name) = match given(&p.sort) {
+        None | Some("count") => (UserSort::Count, "count"),
+        Some("name") => (UserSort::Name, "name"),
+        Some("recent") => (UserSort::Recent, "recent"),
+        Some(_) => return Err(PageError::bad_request("sort must be “count”, “name” or “recent”.")),
+    };
+    let offset = int_param(&p.offset, "offset", 0)?.unwrap_or(0);
+    let (totals, rows) = snapshot(&state, move |c| {
+        Ok((store::totals(c)?, store::list_users(c, USERS_PAGE, offset, sort)?))
+    })
+    .await?;
+    let mut ctx = page("Users", "users", "users", &totals, &state);
+    let (prev, next) = pager("/users", name, offset, USERS_PAGE, rows.len());
+    // New users are added live only to a first page that is not full.
+    let room = if offset == 0 {
+        (USERS_PAGE - rows.len() as i64).max(0)
+    } else {
+        0
+    };
+    ctx.insert("room", &room);
+    ctx.insert("rows", &rows.iter().map(CountRow::user).collect::<Vec<_>>());
+    ctx.insert("sort", name);
+    ctx.insert("offset", &offset);
+    ctx.insert("first", &(offset + 1));
+    ctx.insert("last", &(offset + rows.len() as i64));
+    ctx.insert("page_size", &USERS_PAGE);
+    ctx.insert("prev", &prev);
+    ctx.insert("next", &next);
+    Ok(render(StatusCode::OK, "users.html", &ctx))
+}
+
+pub async fn user(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    respond(user_page(state, name.into_inner()).await)
+}
+
+async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
+    let not_found = || PageError::not_found("No such user", format!("No user named “{name}” has written yet."));
+    if !valid_name(&name) {
+        return Err(not_found());
+    }
+    let n = name.clone();
+    let (totals, found) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let Some(u) = store::user_by_name(c, &n)? else {
+            return Ok((t, None));
+        };
+        let f = MessageFilter {
+            user_id: Some(u.id),
+            ..Default::default()
+        };
+        let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
+        let chans = queries::user_channels(c, u.id, PROFILE_CHANNELS)?;
+        Ok((t, Some((u, m, chans))))
+    })
+    .await?;
+    let Some((u, messages, chans)) = found else {
+        return Err(not_found());
+    };
+    let label = u.display_name.clone().unwrap_or_else(|| u.username.clone());
+    let mut ctx = page(&label, "users", &format!("user/{name}"), &totals, &state);
+    ctx.insert("profile", &CountRow::user(&u));
+    ctx.insert("first_seen_at", &u.first_seen_at.map(format_ms));
+    ctx.insert("first_seen", &u.first_seen_at.map_or_else(|| "—".into(), short_time));
+    let chans: Vec<ChannelCount> = chans
+        .into_iter()
+        .map(|(name, n)| ChannelCount {
+            name,
+            total: group(n),
+            total_n: n,
+        })
+        .collect();
+    ctx.insert("room", &(PROFILE_CHANNELS - chans.len() as i64).max(0));
+    ctx.insert("channels", &chans);
+    ctx.insert(
+        "messages",
+        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
+    );
+    Ok(render(StatusCode::OK, "user.html", &ctx))
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    q: Option<String>,
+    channel: Option<String>,
+    user: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// A time from the search form: RFC 3339, or the `YYYY-MM-DDTHH:MM[:SS]` of an
+/// `<input type="datetime-local">`, read as UTC.
+fn form_time(v: &Option<String>, what: &str) -> Result<Option<i64>, PageError> {
+    let Some(s) = given(v) else { return Ok(None) };
+    if let Some(ms) = parse_rfc3339_ms(s) {
+        return Ok(Some(ms));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| Some(t.and_utc().timestamp_millis()))
+        .ok_or_else(|| {
+            PageError::bad_request(format!(
+                "{what} must be a date and time such as 2026-01-16T09:30 (UTC) or an RFC 3339 time."
+            ))
+        })
+}
+
+pub async fn search(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(search_page(state, req).await)
+}
+
+async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
+    let p: SearchParams = params(&req)?;
+    let q = given(&p.q).unwrap_or("").to_owned();
+    let mut ctx = Context::new();
+    ctx.insert("title", "Search");
+    ctx.insert("nav", "search");
+    ctx.insert("view", "");
+    ctx.insert("q", &q);
+    for (k, v) in [
+        ("channel", &p.channel),
+        ("user", &p.user),
+        ("since", &p.since),
+        ("until", &p.until),
+    ] {
+        ctx.insert(k, given(v).unwrap_or(""));
+    }
+    // Every problem with the form is shown on the form itself, with a 400.
+    let checked = (|| {
+        let channel = name_param(&p.channel, "channel")?;
+        let user = name_param(&p.user, "user")?;
+        let since = form_time(&p.since, "“From”")?;
+        let until = form_time(&p.until, "“Until”")?;
+        let fts = if q.is_empty() {
+            None
+        } else {
+            Some(
+                store::parse_query(&q)
+                    .map_err(|e| PageError::bad_request(format!("The search cannot be read: {}.", e.0)))?,
+            )
+        };
+        Ok::<_, PageError>((channel, user, since, until, fts))
+    })();
+    let (channel, user, since, until, fts) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.insert("error", &e.detail);
+            return Ok(render(e.status, "search.html", &ctx));
+        }
+    };
+    let Some(fts) = fts else {
+        ctx.insert("results", &Option::<Vec<MessageView>>::None);
+        return Ok(render(StatusCode::OK, "search.html", &ctx));
+    };
+    let found = snapshot(&state, move |c| {
+        let Some(f) = filter(c, &channel, &user)? else {
+            return Ok(Vec::new());
+        };
+        let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)
+            .map_err(|e| ApiError::bad_request("invalid_query", format!("The search cannot be run: {e}.")))?;
+        let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+        let marks = queries::highlights(c, &fts, &ids)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                let marked = marks.get(&m.id).cloned();
+                let mut v = MessageView::new(m);
+                v.parts = Some(marked.as_deref().map_or_else(
+                    || {
+                        vec![Part {
+                            text: v.text.clone(),
+                            mark: false,
+                        }]
+                    },
+                    parts,
+                ));
+                v
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match found {
+        Ok(results) => {
+            ctx.insert("more", &(results.len() as i64 == SEARCH_RESULTS));
+            ctx.insert("results", &Some(results));
+            Ok(render(StatusCode::OK, "search.html", &ctx))
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            ctx.insert("error", &e.detail);
+            Ok(render(e.status, "search.html", &ctx))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Any path no route matched: an HTML 404 for people, the API's JSON error under `/api/`.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        use actix_web::ResponseError;
+        return ApiError::not_found("no such route").error_response();
+    }
+    error_page(PageError::not_found(
+        "Page not found",
+        format!("There is no page at {}.", req.path()),
+    ))
+}
+
+/// The client's own script, stylesheet and icon. `no-cache` with an ETag: the browser
+/// asks each time and gets a 304 while the binary is the same.
+pub async fn static_file(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
+    let Some((_, content_type, body)) = STATIC_FILES.iter().find(|(n, _, _)| *n == name.as_str()) else {
+        return not_found(req).await;
+    };
+    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut b = HttpResponse::build(if fresh {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    });
+    b.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    if fresh {
+        b.finish()
+    } else {
+        b.content_type(*content_type).body(*body)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn splits_highlights_and_keeps_text_as_text() {
+        let s = format!("a {MARK_START}<b>{MARK_END} c");
+        let p = parts(&s);
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[1].text.as_str(), p[1].mark), ("<b>", true));
+        assert_eq!((p[2].text.as_str(), p[2].mark), (" c", false));
+    }
+
+    #[test]
+    fn links_encode_their_values() {
+        assert_eq!(query(&[("q", Some("a b&c")), ("user", None)]), "?q=a%20b%26c");
+        assert_eq!(query(&[("q", Some(""))]), "");
+    }
+
+    #[test]
+    fn templates_parse() {
+        init();
+    }
+}

@@ -1,0 +1,845 @@
+// chatpulse live client: keeps a server-rendered page current over WebSocket, Server-Sent
+// Events or polling of the read API, speaking PROTOCOL.md. The project's own code.
+//
+// The page says what it shows: <body data-view data-cursor data-epoch> is the live view and
+// the point it was rendered at; [data-list], [data-rows], [data-figure] and [data-chart]
+// are what events update; <template> elements hold the markup of new rows.
+'use strict';
+(function () {
+  // Limits (README, "Pages").
+  const LIST_MAX = 200; // message rows a live list keeps
+  const LIST_HARD_MAX = 2000; // ... however many older pages were loaded into it
+  const BACKOFF_MIN_MS = 1000; // reconnect delay doubles from here ...
+  const BACKOFF_MAX_MS = 30000; // ... to here, with jitter
+  const POLL_EVERY_MS = 2000; // read API polling while live delivery is down
+  const POLL_LIMIT = 500; // messages per poll request
+  const POLL_PAGES_MAX = 10; // a poll further behind than this many pages reloads instead
+  const WS_FAILURES_FOR_SSE = 2; // WebSocket failures (while HTTP works) before SSE is used
+  const EVENT_TYPES = ['message', 'metrics', 'channel_count', 'user_count', 'user_profile', 'status'];
+  const STATE_LABELS = {
+    connecting: 'Connecting',
+    live: 'Live',
+    idle: 'Idle',
+    reconnecting: 'Reconnecting',
+    polling: 'Polling',
+    error: 'Error',
+  };
+
+  const body = document.body;
+  localizeTimes(document);
+  const view = body.dataset.view;
+  if (!view) return; // a page without a live view (search, errors, history)
+
+  const params = new URLSearchParams(location.search);
+  const forced = ['ws', 'sse', 'poll'].includes(params.get('transport')) ? params.get('transport') : null;
+  const isCountView = view === 'channels' || view === 'users';
+  const hasMessages = !isCountView;
+  const entityName = view.includes('/') ? view.slice(view.indexOf('/') + 1) : null;
+
+  // What the page shows, and the cursor to resume from.
+  let epoch = body.dataset.epoch;
+  let cursor = Number(body.dataset.cursor) || 0;
+  let els = {};
+  let rows = new Map(); // count rows by name: {tr, cursor, total}
+  let chans = new Map(); // a profile's channels: name -> {tr, total}
+  let figures = { cursor: -1, values: {} };
+  let entity = { cursor: -1, total: 0 };
+  let listCap = LIST_MAX;
+  let listChannel = null; // /messages with both filters: the user's view, narrowed here
+  let chart = null;
+
+  // What arrived since the last frame.
+  let pendingMsgs = [];
+  let pendingDropped = false;
+  let pendingRows = new Map();
+  let pendingChans = new Set();
+  let pendingFigures = false;
+  let pendingEntity = null;
+  let frameQueued = false;
+
+  // Connection.
+  let conn = null;
+  let attempt = 0;
+  let wsFailures = 0;
+  let retryTimer = null;
+  let retryAt = 0;
+  let retryFn = null;
+  let polling = false;
+  let pollTimer = null;
+  let pollBusy = false;
+  let lastPollOk = false;
+  let reloading = false;
+  let reloads = 0;
+  let shownState = null;
+  let errorReason = '';
+
+  // Pause.
+  let paused = false;
+  let pausedCount = 0;
+
+  const liveEl = document.getElementById('live');
+  const labelEl = document.getElementById('live-label');
+  const detailEl = document.getElementById('live-detail');
+  const tplMsg = document.getElementById('tpl-msg');
+  const tplRow = document.getElementById('tpl-row');
+  const tplChan = document.getElementById('tpl-chan');
+
+  // ---------------------------------------------------------------------------
+  // Formatting
+  // ---------------------------------------------------------------------------
+
+  function fmtNumber(n) {
+    return Number(n).toLocaleString('en-US');
+  }
+
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    if (!iso || isNaN(d)) return '—';
+    const p = (n) => String(n).padStart(2, '0');
+    const time = p(d.getHours()) + ':' + p(d.getMinutes());
+    if (d.toDateString() === new Date().toDateString()) return time + ':' + p(d.getSeconds());
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + time;
+  }
+
+  function localizeTimes(root) {
+    for (const t of root.querySelectorAll('time[datetime]')) {
+      if (!t.dateTime) continue;
+      t.textContent = fmtTime(t.dateTime);
+      t.title = new Date(t.dateTime).toString();
+    }
+  }
+
+  function setTime(t, iso) {
+    t.dateTime = iso || '';
+    t.textContent = fmtTime(iso);
+    if (iso) t.title = new Date(iso).toString();
+  }
+
+  // ---------------------------------------------------------------------------
+  // The page's elements and the state they start with
+  // ---------------------------------------------------------------------------
+
+  function bind() {
+    els = {
+      list: document.querySelector('[data-list="messages"]'),
+      rows: document.querySelector('[data-rows="channels"], [data-rows="users"]'),
+      chans: document.querySelector('[data-rows="user-channels"]'),
+      chart: document.querySelector('[data-chart]'),
+      older: document.querySelector('[data-older]'),
+      pause: document.querySelector('[data-pause]'),
+      rendered: document.querySelector('[data-rendered-cursor]'),
+      figures: {},
+    };
+    for (const f of document.querySelectorAll('[data-figure]')) els.figures[f.dataset.figure] = f;
+    rows = new Map();
+    if (els.rows) {
+      for (const tr of els.rows.rows) {
+        rows.set(tr.dataset.key, { tr, cursor: Number(tr.dataset.cursor), total: Number(tr.dataset.total) });
+      }
+    }
+    chans = new Map();
+    if (els.chans) for (const tr of els.chans.rows) chans.set(tr.dataset.key, { tr, total: Number(tr.dataset.total) });
+    figures = { cursor: cursor, values: {} };
+    entity = { cursor: -1, total: els.figures.entity_total ? Number(els.figures.entity_total.dataset.n) : 0 };
+    listCap = LIST_MAX;
+    listChannel = null;
+    if (els.list) {
+      const d = els.list.dataset;
+      if (d.channel && d.user) listChannel = d.channel;
+      const first = els.list.firstElementChild;
+      if (first) cursor = Math.max(cursor, Number(first.dataset.id));
+    }
+    chart = els.chart ? newChart(els.chart) : null;
+    pendingMsgs = [];
+    pendingDropped = false;
+    pendingRows = new Map();
+    pendingChans = new Set();
+    pendingFigures = false;
+    pendingEntity = null;
+    pausedCount = 0;
+    if (els.pause) els.pause.hidden = false;
+    updatePauseLabel();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Applying events (cheap, on arrival); drawing them (once per animation frame)
+  // ---------------------------------------------------------------------------
+
+  function apply(ev) {
+    switch (ev.type) {
+      case 'message':
+        onMessage(ev);
+        break;
+      case 'metrics':
+        if (ev.cursor >= figures.cursor) {
+          figures.cursor = ev.cursor;
+          figures.values.total_messages = ev.total_messages;
+          figures.values.total_channels = ev.total_channels;
+          figures.values.total_users = ev.total_users;
+          pendingFigures = true;
+        }
+        break;
+      case 'channel_count':
+        if (view === 'channels') onRow(ev.channel, ev.total_messages, ev.last_message_at, ev.cursor);
+        else onEntity(ev.total_messages, ev.last_message_at, ev.cursor);
+        break;
+      case 'user_count':
+        if (view === 'users') onRow(ev.user, ev.total_messages, ev.last_seen_at, ev.cursor);
+        break;
+      case 'user_profile':
+        onEntity(ev.total_messages, ev.last_seen_at, ev.cursor);
+        break;
+      default:
+        return;
+    }
+    // A count view resumes after the newest count it applied: counts arrive in cursor order.
+    if (isCountView && ev.cursor > cursor) cursor = ev.cursor;
+    schedule();
+  }
+
+  function onMessage(m) {
+    if (!hasMessages || m.cursor <= cursor) return; // seen already
+    cursor = m.cursor;
+    if (listChannel && m.channel !== listChannel) return;
+    if (chart) chartAdd(chart, m.sent_at);
+    if (els.chans) {
+      const c = chans.get(m.channel);
+      if (c) c.total += 1;
+      else chans.set(m.channel, { tr: null, total: 1 });
+      pendingChans.add(m.channel);
+    }
+    if (!els.list) return;
+    if (paused) pausedCount += 1;
+    pendingMsgs.push(m);
+    // Only the newest rows can ever be shown: keep the backlog bounded even when frames
+    // do not run (a hidden tab) or the list is paused.
+    if (pendingMsgs.length > 2 * listCap) {
+      pendingMsgs = pendingMsgs.slice(-listCap);
+      pendingDropped = true;
+    }
+  }
+
+  function onRow(name, total, last, c) {
+    const r = rows.get(name);
+    if (r && (c < r.cursor || total < r.total)) return; // older than what is shown
+    if (r) {
+      r.cursor = Math.max(r.cursor, c || 0);
+      r.total = total;
+    }
+    pendingRows.set(name, { total, last, cursor: c || 0 });
+  }
+
+  function onEntity(total, last, c) {
+    if (c < entity.cursor || total < entity.total) return;
+    entity.cursor = c;
+    entity.total = total;
+    pendingEntity = { total, last };
+  }
+
+  function schedule() {
+    if (frameQueued) return;
+    frameQueued = true;
+    requestAnimationFrame(frame);
+  }
+
+  function frame() {
+    frameQueued = false;
+    if (pendingMsgs.length && !paused) drawMessages();
+    if (pendingRows.size) drawRows();
+    if (pendingChans.size) drawChans();
+    if (pendingFigures) drawFigures();
+    if (pendingEntity) drawEntity();
+    updatePauseLabel();
+  }
+
+  function messageEl(m) {
+    const li = tplMsg.content.firstElementChild.cloneNode(true);
+    li.dataset.id = m.message_id;
+    setTime(li.querySelector('.msg-time'), m.sent_at);
+    const ch = li.querySelector('.msg-channel');
+    ch.href = '/channels/' + encodeURIComponent(m.channel);
+    ch.textContent = '#' + m.channel;
+    const u = li.querySelector('.msg-user');
+    u.href = '/users/' + encodeURIComponent(m.user);
+    u.textContent = m.display_name || m.user;
+    li.querySelector('.msg-text').textContent = m.text;
+    li.classList.add('is-new');
+    return li;
+  }
+
+  function drawMessages() {
+    const list = els.list;
+    const frag = document.createDocumentFragment();
+    const from = Math.max(0, pendingMsgs.length - listCap);
+    for (let i = pendingMsgs.length - 1; i >= from; i--) frag.appendChild(messageEl(pendingMsgs[i]));
+    // Rows were dropped unseen: what is shown must stay contiguous, so start over.
+    if (pendingDropped || pendingMsgs.length > listCap) list.textContent = '';
+    list.insertBefore(frag, list.firstChild);
+    pendingMsgs = [];
+    pendingDropped = false;
+    let trimmed = false;
+    while (list.children.length > listCap) {
+      list.lastElementChild.remove();
+      trimmed = true;
+    }
+    if (trimmed) olderFrom(Number(list.lastElementChild.dataset.id));
+    hideEmpty(list);
+  }
+
+  function hideEmpty(el) {
+    const empty = el.parentElement.querySelector('[data-empty]');
+    if (empty) empty.hidden = true;
+  }
+
+  function drawRows() {
+    const tbody = els.rows;
+    let room = Number(tbody.dataset.room) || 0;
+    for (const [name, u] of pendingRows) {
+      let r = rows.get(name);
+      if (!r) {
+        if (room <= 0) continue; // not on this page
+        const tr = tplRow.content.querySelector('tr').cloneNode(true);
+        tr.dataset.key = name;
+        const a = tr.querySelector('.row-name');
+        const base = view === 'channels' ? '/channels/' : '/users/';
+        a.href = base + encodeURIComponent(name);
+        a.textContent = (view === 'channels' ? '#' : '') + name;
+        tbody.appendChild(tr);
+        room -= 1;
+        r = { tr, cursor: u.cursor, total: u.total };
+        rows.set(name, r);
+        hideEmpty(tbody.closest('.table-wrap'));
+      }
+      r.tr.dataset.total = u.total;
+      r.tr.dataset.cursor = r.cursor;
+      r.tr.querySelector('[data-cell="total"]').textContent = fmtNumber(u.total);
+      if (u.last) setTime(r.tr.querySelector('[data-cell="last"] time'), u.last);
+      flash(r.tr);
+    }
+    tbody.dataset.room = room;
+    pendingRows = new Map();
+    resort(tbody, tbody.dataset.sort);
+  }
+
+  function drawChans() {
+    const tbody = els.chans;
+    let room = Number(tbody.dataset.room) || 0;
+    for (const name of pendingChans) {
+      const c = chans.get(name);
+      if (!c.tr) {
+        if (room <= 0) continue;
+        const tr = tplChan.content.querySelector('tr').cloneNode(true);
+        tr.dataset.key = name;
+        const a = tr.querySelector('.row-name');
+        a.href = '/channels/' + encodeURIComponent(name);
+        a.textContent = '#' + name;
+        tbody.appendChild(tr);
+        room -= 1;
+        c.tr = tr;
+      }
+      c.tr.dataset.total = c.total;
+      c.tr.querySelector('[data-cell="total"]').textContent = fmtNumber(c.total);
+      flash(c.tr);
+    }
+    tbody.dataset.room = room;
+    pendingChans = new Set();
+    resort(tbody, 'count');
+  }
+
+  // Keeps a page's rows in its sort order, unless the reader's focus is in the table.
+  function resort(tbody, sort) {
+    if (tbody.contains(document.activeElement)) return;
+    const trs = Array.from(tbody.rows);
+    const key = (tr) => tr.dataset.key;
+    const byCount = (a, b) => Number(b.dataset.total) - Number(a.dataset.total) || (key(a) < key(b) ? -1 : 1);
+    const cmp =
+      sort === 'name'
+        ? (a, b) => (key(a) < key(b) ? -1 : 1)
+        : sort === 'recent'
+          ? (a, b) => Number(b.dataset.cursor) - Number(a.dataset.cursor)
+          : byCount;
+    const sorted = trs.slice().sort(cmp);
+    if (sorted.every((tr, i) => tr === trs[i])) return;
+    for (const tr of sorted) tbody.appendChild(tr);
+  }
+
+  function flash(tr) {
+    tr.classList.remove('is-updated');
+    void tr.offsetWidth; // restart the animation
+    tr.classList.add('is-updated');
+  }
+
+  function drawFigures() {
+    pendingFigures = false;
+    for (const [k, v] of Object.entries(figures.values)) {
+      const el = els.figures[k];
+      if (el) {
+        el.dataset.n = v;
+        el.textContent = fmtNumber(v);
+      }
+    }
+  }
+
+  function drawEntity() {
+    const e = pendingEntity;
+    pendingEntity = null;
+    if (els.figures.entity_total) {
+      els.figures.entity_total.dataset.n = e.total;
+      els.figures.entity_total.textContent = fmtNumber(e.total);
+    }
+    if (els.figures.entity_last && e.last) setTime(els.figures.entity_last, e.last);
+  }
+
+  // ---------------------------------------------------------------------------
+  // The messages-per-second chart (home): seconds of `sent_at`, seeded by the server
+  // with the window before the page's cursor, then counted from message events.
+  // ---------------------------------------------------------------------------
+
+  function newChart(el) {
+    const c = {
+      el,
+      seconds: Number(el.dataset.seconds) || 180,
+      buckets: new Map(),
+      area: el.querySelector('.chart-area'),
+      line: el.querySelector('.chart-line'),
+      peak: document.querySelector('[data-chart-peak]'),
+    };
+    for (const pair of (el.dataset.seed || '').split(',')) {
+      const [s, n] = pair.split(':').map(Number);
+      if (n) c.buckets.set(s, n);
+    }
+    drawChart(c);
+    return c;
+  }
+
+  function chartAdd(c, sentAt) {
+    const s = Math.floor(Date.parse(sentAt) / 1000);
+    const now = Math.floor(Date.now() / 1000);
+    if (!(s > now - c.seconds - 2 && s <= now + 5)) return; // outside the window
+    c.buckets.set(s, (c.buckets.get(s) || 0) + 1);
+  }
+
+  function drawChart(c) {
+    const now = Math.floor(Date.now() / 1000);
+    const n = c.seconds;
+    const values = [];
+    for (let s = now - n; s < now; s++) values.push(c.buckets.get(s) || 0);
+    for (const s of c.buckets.keys()) if (s < now - n - 2) c.buckets.delete(s);
+    const peak = Math.max(0, ...values);
+    const top = niceCeil(Math.max(peak, 1));
+    const W = 600;
+    const H = 150;
+    const pts = values.map((v, i) => [((i / (n - 1)) * W).toFixed(1), (H - (v / top) * (H - 8)).toFixed(1)]);
+    const line = 'M' + pts.map((p) => p.join(',')).join('L');
+    c.line.setAttribute('d', line);
+    c.area.setAttribute('d', line + 'L' + W + ',' + H + 'L0,' + H + 'Z');
+    if (c.peak) c.peak.textContent = 'peak ' + fmtNumber(peak) + '/s · scale ' + fmtNumber(top) + '/s';
+    const last10 = values.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    if (els.figures.rate) els.figures.rate.textContent = last10 >= 10 ? fmtNumber(Math.round(last10)) : last10.toFixed(1);
+  }
+
+  function niceCeil(v) {
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Live state, shown to everyone: the label is a polite live region (it announces
+  // state changes); the countdown beside it is not (it would announce every second).
+  // ---------------------------------------------------------------------------
+
+  function setState(state, detail) {
+    if (state !== shownState) {
+      shownState = state;
+      liveEl.dataset.state = state;
+      labelEl.textContent = STATE_LABELS[state];
+    }
+    detailEl.textContent = detail || '';
+  }
+
+  function secondsLeft() {
+    return Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+  }
+
+  function showWaiting() {
+    if (conn && conn.opened) return;
+    const left = retryAt ? secondsLeft() : 0;
+    const when = retryAt ? (left > 0 ? 'in ' + left + ' s' : 'now') : '';
+    if (reloading) setState('reconnecting', 'reloading data');
+    else if (errorReason) setState('error', errorReason.replace(/_/g, ' ') + (when ? ' · retry ' + when : ''));
+    else if (polling && lastPollOk) setState('polling', 'every ' + POLL_EVERY_MS / 1000 + ' s' + (when ? ' · live ' + when : ''));
+    else if (retryAt) setState('reconnecting', left > 0 ? 'in ' + left + ' s' : 'connecting');
+    else if (conn) setState(shownState === 'connecting' ? 'connecting' : 'reconnecting', 'connecting');
+  }
+
+  function transportName(kind) {
+    return kind === 'ws' ? 'WebSocket' : kind === 'sse' ? 'SSE' : 'polling';
+  }
+
+  // ---------------------------------------------------------------------------
+  // Connection: WebSocket, or SSE when asked or when WebSocket keeps failing while
+  // plain HTTP works; polling while neither is up; backoff between tries.
+  // ---------------------------------------------------------------------------
+
+  function chooseTransport() {
+    if (forced === 'ws' || forced === 'sse') return forced;
+    if (!('WebSocket' in window)) return 'sse';
+    return wsFailures >= WS_FAILURES_FOR_SSE && lastPollOk ? 'sse' : 'ws';
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    retryAt = 0;
+    if (forced === 'poll') {
+      body.dataset.transport = 'poll';
+      startPolling();
+      return;
+    }
+    const kind = chooseTransport();
+    const q = 'view=' + encodeURIComponent(view) + '&after_id=' + cursor + '&epoch=' + encodeURIComponent(epoch);
+    const c = { kind, opened: false, close: null };
+    conn = c;
+    body.dataset.transport = kind;
+    showWaiting();
+    if (kind === 'ws') {
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/live/ws?' + q);
+      c.close = () => ws.close(1000);
+      ws.onopen = () => {
+        c.opened = true;
+      };
+      ws.onmessage = (e) => {
+        if (conn === c) receive(c, e.data);
+      };
+      ws.onclose = ws.onerror = () => {
+        if (conn === c) lost(c);
+      };
+    } else {
+      const es = new EventSource('/live/sse?' + q);
+      c.close = () => es.close();
+      es.onopen = () => {
+        c.opened = true;
+      };
+      for (const t of EVENT_TYPES) {
+        es.addEventListener(t, (e) => {
+          if (conn === c) receive(c, e.data);
+        });
+      }
+      // EventSource would reconnect by itself; this client resumes itself, from its cursor.
+      es.onerror = () => {
+        if (conn === c) lost(c);
+      };
+    }
+  }
+
+  function receive(c, data) {
+    let ev;
+    try {
+      ev = JSON.parse(data);
+    } catch (e) {
+      return;
+    }
+    if (ev.type === 'status') return onStatus(c, ev);
+    if (shownState === 'idle') setState('live', transportName(c.kind));
+    apply(ev);
+  }
+
+  function onStatus(c, s) {
+    switch (s.state) {
+      case 'connected':
+        attempt = 0;
+        errorReason = '';
+        if (c.kind === 'ws') wsFailures = 0;
+        // Everything of this view up to the status' cursor has been sent.
+        if (s.cursor > cursor) cursor = s.cursor;
+        stopPolling();
+        setState('live', transportName(c.kind));
+        break;
+      case 'idle':
+        setState('idle', 'no events for a while');
+        break;
+      case 'reconnecting': // server_shutdown
+        drop(c);
+        retry(s.retry_after_ms || backoff(), connect);
+        break;
+      case 'error':
+        drop(c);
+        if (s.reason !== 'overflow') errorReason = s.reason || 'error';
+        retry(s.reason === 'overflow' ? s.retry_after_ms || backoff() : backoff(), connect);
+        break;
+      case 'fallback':
+        drop(c);
+        if (s.reason === 'too_many_connections') {
+          startPolling();
+          retry(s.retry_after_ms || backoff(), connect);
+        } else {
+          reload(); // backlog_too_large, epoch_changed
+        }
+        break;
+    }
+  }
+
+  function drop(c) {
+    if (conn === c) conn = null;
+    c.close();
+  }
+
+  function lost(c) {
+    drop(c);
+    if (c.kind === 'ws' && !c.opened) wsFailures += 1;
+    attempt += 1;
+    if (attempt >= 2) startPolling();
+    retry(backoff(), connect);
+  }
+
+  function backoff() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, Math.max(0, attempt - 1)));
+    return base / 2 + (Math.random() * base) / 2;
+  }
+
+  function retry(ms, fn) {
+    clearTimeout(retryTimer);
+    retryAt = Date.now() + ms;
+    retryFn = fn;
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      retryAt = 0;
+      retryFn();
+    }, ms);
+    showWaiting();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Polling the read API
+  // ---------------------------------------------------------------------------
+
+  function startPolling() {
+    if (polling) return;
+    polling = true;
+    pollSoon(0);
+  }
+
+  function stopPolling() {
+    polling = false;
+    clearTimeout(pollTimer);
+  }
+
+  function pollSoon(ms) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, ms);
+  }
+
+  async function getJSON(url) {
+    const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (!r.ok) throw Object.assign(new Error(url + ': HTTP ' + r.status), { status: r.status });
+    return r.json();
+  }
+
+  function messageQuery() {
+    const d = els.list ? els.list.dataset : {};
+    let q = '';
+    if (view.startsWith('channel/')) q += '&channel=' + encodeURIComponent(entityName);
+    else if (view.startsWith('user/')) q += '&user=' + encodeURIComponent(entityName);
+    if (d.channel && !view.startsWith('channel/')) q += '&channel=' + encodeURIComponent(d.channel);
+    return q;
+  }
+
+  function fromApi(m) {
+    return {
+      type: 'message',
+      message_id: m.id,
+      channel_id: m.channel_id,
+      channel: m.channel,
+      user_id: m.user_id,
+      user: m.user,
+      display_name: m.display_name,
+      text: m.text,
+      sent_at: m.sent_at,
+      cursor: m.id,
+    };
+  }
+
+  async function poll() {
+    if (!polling || pollBusy) return;
+    pollBusy = true;
+    try {
+      await pollOnce();
+      lastPollOk = true;
+    } catch (e) {
+      lastPollOk = false;
+    }
+    pollBusy = false;
+    if (!polling) return;
+    if (forced === 'poll') setState(lastPollOk ? 'polling' : 'reconnecting', lastPollOk ? 'every ' + POLL_EVERY_MS / 1000 + ' s' : 'the server does not answer');
+    else showWaiting();
+    pollSoon(POLL_EVERY_MS);
+  }
+
+  async function pollOnce() {
+    if (reloading) return;
+    if (hasMessages) {
+      for (let page = 0; ; page++) {
+        const r = await getJSON('/api/messages?after_id=' + cursor + '&limit=' + POLL_LIMIT + messageQuery());
+        if (r.epoch !== epoch) return reload();
+        let applied = 0;
+        let last = null;
+        for (const m of r.messages) {
+          if (m.id <= cursor) continue;
+          applied += 1;
+          last = m.sent_at;
+          apply(fromApi(m));
+        }
+        // The channel view's count has no read route of its own: polls are gapless, so add.
+        if (view.startsWith('channel/') && applied) onEntity(entity.total + applied, last, cursor);
+        if (r.messages.length < POLL_LIMIT) break;
+        if (page + 1 >= POLL_PAGES_MAX) return reload();
+      }
+    }
+    if (view === 'home') {
+      const r = await getJSON('/api/metrics');
+      apply({ type: 'metrics', total_messages: r.total_messages, total_channels: r.total_channels, total_users: r.total_users, cursor: r.cursor });
+    } else if (view.startsWith('user/')) {
+      try {
+        const r = await getJSON('/api/users/' + encodeURIComponent(entityName) + '?limit=1');
+        onEntity(r.user.total_messages, r.user.last_seen_at, entity.cursor);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+    } else if (isCountView) {
+      const tbody = els.rows;
+      const limit = Number(tbody.dataset.limit) || 50;
+      const q = '?limit=' + limit + '&offset=' + (Number(params.get('offset')) || 0) + '&sort=' + tbody.dataset.sort;
+      const r = await getJSON('/api/' + view + q);
+      if (r.epoch !== epoch) return reload();
+      // Rows of the read API carry no cursor of their own: counts only grow, so the
+      // larger total is the newer one.
+      for (const row of r[view]) {
+        const name = view === 'channels' ? row.name : row.username;
+        const shown = rows.get(name);
+        if (shown && row.total_messages <= shown.total) continue;
+        pendingRows.set(name, {
+          total: row.total_messages,
+          last: view === 'channels' ? row.last_message_at : row.last_seen_at,
+          cursor: shown ? shown.cursor : 0,
+        });
+        if (shown) shown.total = row.total_messages;
+      }
+    }
+    schedule();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Reload after `fallback`: the page's own URL is read again (the same store reads as
+  // the read API, in one snapshot, with its cursor and epoch), its data regions are
+  // swapped in, and the view is subscribed again from the new cursor.
+  // ---------------------------------------------------------------------------
+
+  async function reload() {
+    if (reloading) return;
+    reloading = true;
+    showWaiting();
+    try {
+      const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      if (!doc.body.dataset.epoch) throw new Error('not a live page');
+      for (const el of document.querySelectorAll('[data-region]')) {
+        const fresh = doc.querySelector('[data-region="' + el.dataset.region + '"]');
+        if (fresh) el.replaceWith(document.adoptNode(fresh));
+      }
+      epoch = doc.body.dataset.epoch;
+      cursor = Number(doc.body.dataset.cursor) || 0;
+      body.dataset.epoch = epoch;
+      body.dataset.cursor = cursor;
+      bind();
+      if (els.rendered) els.rendered.textContent = cursor;
+      localizeTimes(document);
+      reloads += 1;
+      body.dataset.reloads = reloads;
+    } catch (e) {
+      reloading = false;
+      attempt += 1;
+      retry(backoff(), reload);
+      return;
+    }
+    reloading = false;
+    connect();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Pause, and "load older"
+  // ---------------------------------------------------------------------------
+
+  function updatePauseLabel() {
+    if (!els.pause) return;
+    els.pause.setAttribute('aria-pressed', paused ? 'true' : 'false');
+    els.pause.textContent = paused ? 'Resume' + (pausedCount ? ' · ' + fmtNumber(pausedCount) + ' new' : '') : 'Pause';
+  }
+
+  document.addEventListener('click', (e) => {
+    const pause = e.target.closest('[data-pause]');
+    if (pause) {
+      paused = !paused;
+      if (!paused) pausedCount = 0;
+      updatePauseLabel();
+      schedule();
+      return;
+    }
+    const older = e.target.closest('[data-older]');
+    if (older && els.list) {
+      e.preventDefault();
+      loadOlder(older);
+    }
+  });
+
+  function olderFrom(id) {
+    if (!els.older) return;
+    const u = new URL(els.older.href, location.href);
+    u.searchParams.set('before_id', id);
+    els.older.href = u.pathname + u.search;
+    els.older.closest('[data-older-wrap]').hidden = false;
+  }
+
+  async function loadOlder(link) {
+    const last = els.list.lastElementChild;
+    if (!last || link.dataset.busy) return;
+    link.dataset.busy = '1';
+    const size = Number(link.dataset.page) || 50;
+    try {
+      const r = await getJSON('/api/messages?before_id=' + last.dataset.id + '&limit=' + size + messageQuery());
+      const frag = document.createDocumentFragment();
+      for (const m of r.messages) {
+        const li = messageEl(fromApi(m));
+        li.classList.remove('is-new');
+        frag.appendChild(li);
+      }
+      els.list.appendChild(frag);
+      listCap = Math.min(LIST_HARD_MAX, Math.max(listCap, els.list.children.length + LIST_MAX));
+      if (r.messages.length < size) {
+        link.closest('[data-older-wrap]').textContent = 'No older messages.';
+        els.older = null;
+      } else {
+        olderFrom(r.messages[r.messages.length - 1].id);
+      }
+    } catch (e) {
+      link.textContent = 'Load older (failed, try again)';
+    }
+    delete link.dataset.busy;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Start
+  // ---------------------------------------------------------------------------
+
+  bind();
+  setState('connecting', '');
+  setInterval(() => {
+    if (chart) drawChart(chart);
+    if (retryAt || (polling && !conn)) showWaiting();
+  }, 1000);
+  window.addEventListener('pagehide', () => {
+    if (conn) drop(conn);
+  });
+  connect();
+})();
