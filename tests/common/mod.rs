@@ -77,10 +77,14 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn spawn(db: &Path, extra: &[String]) -> ServerProcess {
+        ServerProcess::spawn_on(db, "127.0.0.1:0", extra).await
+    }
+
+    async fn spawn_on(db: &Path, bind: &str, extra: &[String]) -> ServerProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatpulse"));
         cmd.arg("serve")
             .arg("--bind")
-            .arg("127.0.0.1:0")
+            .arg(bind)
             .arg("--database")
             .arg(db)
             .args(extra)
@@ -281,6 +285,20 @@ impl TestApp {
         }
         let server = ServerProcess::spawn(&self.db, &self.args).await;
         self.api = Api::new(server.base.clone());
+        self.server = server;
+    }
+
+    /// Starts the server again with the same flags on the same database and the same
+    /// address, as a browser page that stays open expects. The old process must have
+    /// exited (see [`TestApp::sigterm`], [`TestApp::kill9`]).
+    pub async fn restart_on_same_address(&mut self) {
+        assert!(
+            self.server.exit.is_some(),
+            "restart_on_same_address: stop the running server first"
+        );
+        let addr = self.api.host_port().to_string();
+        let server = ServerProcess::spawn_on(&self.db, &addr, &self.args).await;
+        assert_eq!(server.base, self.api.base, "the server came back on another address");
         self.server = server;
     }
 }
