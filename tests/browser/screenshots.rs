@@ -16,7 +16,7 @@ async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
     let b = Browser::with_size(size.0, size.1).await;
     for (name, path) in shots {
         b.goto(&app.url(path)).await;
-        if b.state().await != "" {
+        if !b.state().await.is_empty() {
             b.wait_state("live", PAGE_WAIT).await;
         }
         // Let arrival highlights fade and the chart take its first samples.
