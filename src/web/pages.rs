@@ -423,11 +423,17 @@ fn int_param(v: &Option<String>, what: &str, min: i64) -> Result<Option<i64>, Pa
 // Pages
 // ---------------------------------------------------------------------------
 
-pub async fn home(state: web::Data<AppState>) -> HttpResponse {
-    respond(home_page(state).await)
+/// This server as the reader reached it, for the copy-paste examples of empty states.
+fn origin(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
 }
 
-async fn home_page(state: web::Data<AppState>) -> PageResult {
+pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(home_page(state, origin(&req)).await)
+}
+
+async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
     let now = now_ms();
     let since = (now / 1000 - CHART_SECONDS) * 1000;
     let (totals, messages, rate) = snapshot(&state, move |c| {
@@ -438,6 +444,7 @@ async fn home_page(state: web::Data<AppState>) -> PageResult {
     })
     .await?;
     let mut ctx = page("Overview", "home", "home", &totals, &state);
+    ctx.insert("origin", &origin);
     ctx.insert("totals", &totals);
     ctx.insert(
         "totals_fmt",
@@ -492,6 +499,7 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
         (None, None, None) => "messages".into(),
     };
     let mut ctx = page("Messages", "messages", &view, &totals, &state);
+    ctx.insert("origin", &origin(&req));
     let unknown = messages.is_none();
     let messages: Vec<MessageView> = messages.unwrap_or_default().into_iter().map(MessageView::new).collect();
     let older = (messages.len() as i64 == PAGE_MESSAGES)

@@ -77,6 +77,17 @@ impl Browser {
     }
 
     pub async fn with_size(width: u32, height: u32) -> Browser {
+        Browser::launch(width, height, None).await
+    }
+
+    /// A phone: Chromium's mobile emulation at `width` x `height` CSS pixels (a plain
+    /// window cannot be narrower than 500 pixels).
+    pub async fn phone(width: u32, height: u32) -> Browser {
+        let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}});
+        Browser::launch(width.max(500), height, Some(metrics)).await
+    }
+
+    async fn launch(width: u32, height: u32, mobile: Option<Value>) -> Browser {
         let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
         let chromium = program("CHROMIUM", "/usr/bin/chromium", "chromium");
         let port = free_port();
@@ -90,16 +101,17 @@ impl Browser {
                 .unwrap_or_else(|e| panic!("start {}: {e}", driver_bin.display())),
         );
         let url = format!("http://127.0.0.1:{port}");
+        let mut options = json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--hide-scrollbars", "--force-device-scale-factor=1",
+                     format!("--window-size={width},{height}")],
+        });
+        if let Some(m) = mobile {
+            options["mobileEmulation"] = m;
+        }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--hide-scrollbars", "--force-device-scale-factor=1",
-                         format!("--window-size={width},{height}")],
-            }),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             let mut b = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());

@@ -13,7 +13,11 @@ const PHONE: (u32, u32) = (390, 844);
 async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).expect("create docs/screenshots");
-    let b = Browser::with_size(size.0, size.1).await;
+    let b = if size == PHONE {
+        Browser::phone(size.0, size.1).await
+    } else {
+        Browser::with_size(size.0, size.1).await
+    };
     for (name, path) in shots {
         b.goto(&app.url(path)).await;
         if !b.state().await.is_empty() {
@@ -53,7 +57,7 @@ fn light_data() -> Vec<Value> {
             "Carol Ops",
             "Deploy finished: 0 errors, p95 latency unchanged.",
         ),
-        m("general", "bob", "Bob", "Nice work 🎉"),
+        m("general", "bob", "Bob", "Nice work, thanks everyone!"),
         m("random", "alice", "Alice", "Ramen sounds good, count me in."),
     ]
 }

@@ -222,6 +222,8 @@
   function onRow(name, total, last, c) {
     const r = rows.get(name);
     if (r && (c < r.cursor || total < r.total)) return; // older than what is shown
+    // Not on this page and no room for it: nothing to keep (a users page is one of many).
+    if (!r && !pendingRows.has(name) && pendingRows.size >= Number(els.rows.dataset.room || 0) + rows.size) return;
     if (r) {
       r.cursor = Math.max(r.cursor, c || 0);
       r.total = total;
