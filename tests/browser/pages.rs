@@ -427,3 +427,46 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
     assert!(js.header("etag").is_some(), "static files carry an ETag");
     assert_eq!(app.get("/static/nope.js").await.status, 404);
 }
+
+#[actix_rt::test]
+async fn a_quiet_page_shows_idle_and_goes_live_again_with_the_next_message() {
+    let app = TestApp::builder().arg("--idle-after-ms", 1500).start().await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/")).await;
+    b.wait_state("idle", PAGE_WAIT).await;
+    let id = app.ingest_ids(&[msg("general", "alice", "wake up")]).await[0];
+    b.wait_top(id).await;
+    assert_eq!(b.state().await, "live", "a message after idle shows the page is live");
+    b.close().await;
+}
+
+#[actix_rt::test]
+async fn load_older_keeps_what_is_shown_and_new_messages_still_arrive_on_top() {
+    let app = TestApp::start().await;
+    let ids = app.ingest_ids(&numbered("general", "alice", "old", 120)).await;
+    let b = Browser::start().await;
+    open_live(&b, &app, "/messages").await;
+    let newest_first: Vec<i64> = ids.iter().rev().copied().collect();
+    assert_list("first page", &b.list_ids().await, &newest_first[..PAGE_MESSAGES]);
+    b.js("document.querySelector('[data-older]').click(); return true")
+        .await;
+    b.wait("a second page", PAGE_WAIT, || async {
+        (b.list_ids().await.len() == 2 * PAGE_MESSAGES).then_some(())
+    })
+    .await;
+    b.js("document.querySelector('[data-older]').click(); return true")
+        .await;
+    b.wait("the last page", PAGE_WAIT, || async {
+        (b.list_ids().await.len() == ids.len()).then_some(())
+    })
+    .await;
+    assert_list("all pages", &b.list_ids().await, &newest_first);
+    b.wait_text("[data-older-wrap]", "No older messages.").await;
+    let new = app.ingest_ids(&[msg("general", "bob", "new")]).await[0];
+    b.wait_top(new).await;
+    let mut expected = vec![new];
+    expected.extend(&newest_first);
+    assert_list("loaded pages kept under a live message", &b.list_ids().await, &expected);
+    b.assert_not_reloaded("load older").await;
+    b.close().await;
+}
