@@ -843,5 +843,9 @@
   window.addEventListener('pagehide', () => {
     if (conn) drop(conn);
   });
+  // Back from the back/forward cache: the connection was closed on the way out.
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted && !conn && !retryTimer && !reloading) connect();
+  });
   connect();
 })();
