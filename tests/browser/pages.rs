@@ -470,3 +470,23 @@ async fn load_older_keeps_what_is_shown_and_new_messages_still_arrive_on_top() {
     b.assert_not_reloaded("load older").await;
     b.close().await;
 }
+
+#[actix_rt::test]
+async fn a_server_that_refuses_live_connections_leaves_the_page_polling_and_current() {
+    let app = TestApp::builder().arg("--max-connections", 0).start().await;
+    app.ingest(&[msg("general", "alice", "hello")]).await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/messages")).await;
+    b.wait_state("polling", PAGE_WAIT).await;
+    b.mark_document().await;
+    let shown = b.state_text().await;
+    assert!(
+        shown.contains("live in"),
+        "polling says when live is tried again: {shown:?}"
+    );
+    let id = app.ingest_ids(&[msg("general", "bob", "polled")]).await[0];
+    b.wait_top(id).await;
+    assert_eq!(b.list_ids().await.len(), 2);
+    b.assert_not_reloaded("polling after too_many_connections").await;
+    b.close().await;
+}
