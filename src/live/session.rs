@@ -692,7 +692,7 @@ impl Actor for LiveSession {
             );
         }
         let s = &self.live.settings;
-        let tick = (s.idle_after.min(s.write_timeout) / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        let tick = (s.idle_after.min(s.write_timeout) / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         ctx.run_interval(tick, |act, ctx| act.tick(ctx));
     }
 

@@ -363,33 +363,26 @@ fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<(
         .bind::<BigInt, _>(first.id)
         .bind::<BigInt, _>(last.id)
         .execute(conn)?;
+    // Query-builder statements (not `sql_query`), so diesel prepares each once per connection.
     for (id, a) in activity_by(rows, |r| r.channel_id) {
-        diesel::sql_query(
-            "UPDATE channels SET total_messages = total_messages + ?, \
-             last_message_at = max(coalesce(last_message_at, ?), ?), last_message_id = ? WHERE id = ?",
-        )
-        .bind::<BigInt, _>(a.count)
-        .bind::<BigInt, _>(a.max_sent)
-        .bind::<BigInt, _>(a.max_sent)
-        .bind::<BigInt, _>(a.last_id)
-        .bind::<BigInt, _>(id)
-        .execute(conn)?;
+        diesel::update(channels::table.filter(channels::id.eq(id)))
+            .set((
+                channels::total_messages.eq(channels::total_messages + a.count),
+                channels::last_message_at.eq(later(or(channels::last_message_at, a.max_sent), a.max_sent).nullable()),
+                channels::last_message_id.eq(a.last_id),
+            ))
+            .execute(conn)?;
     }
     for (id, a) in activity_by(rows, |r| r.user_id) {
-        diesel::sql_query(
-            "UPDATE users SET total_messages = total_messages + ?, \
-             first_seen_at = min(coalesce(first_seen_at, ?), ?), last_seen_at = max(coalesce(last_seen_at, ?), ?), \
-             last_message_at = ?, last_message_id = ? WHERE id = ?",
-        )
-        .bind::<BigInt, _>(a.count)
-        .bind::<BigInt, _>(a.min_sent)
-        .bind::<BigInt, _>(a.min_sent)
-        .bind::<BigInt, _>(a.max_sent)
-        .bind::<BigInt, _>(a.max_sent)
-        .bind::<BigInt, _>(a.last_sent)
-        .bind::<BigInt, _>(a.last_id)
-        .bind::<BigInt, _>(id)
-        .execute(conn)?;
+        diesel::update(users::table.filter(users::id.eq(id)))
+            .set((
+                users::total_messages.eq(users::total_messages + a.count),
+                users::first_seen_at.eq(earlier(or(users::first_seen_at, a.min_sent), a.min_sent).nullable()),
+                users::last_seen_at.eq(later(or(users::last_seen_at, a.max_sent), a.max_sent).nullable()),
+                users::last_message_at.eq(a.last_sent),
+                users::last_message_id.eq(a.last_id),
+            ))
+            .execute(conn)?;
     }
     diesel::update(meta::table.filter(meta::id.eq(1)))
         .set(meta::total_messages.eq(meta::total_messages + rows.len() as i64))
@@ -399,6 +392,21 @@ fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<(
 
 diesel::define_sql_function! {
     fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
+diesel::define_sql_function! {
+    /// SQLite's two-argument `coalesce`.
+    #[sql_name = "coalesce"]
+    fn or(a: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+diesel::define_sql_function! {
+    /// SQLite's scalar two-argument `max`.
+    #[sql_name = "max"]
+    fn later(a: diesel::sql_types::BigInt, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+diesel::define_sql_function! {
+    /// SQLite's scalar two-argument `min`.
+    #[sql_name = "min"]
+    fn earlier(a: diesel::sql_types::BigInt, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
 }
 
 /// The id of the row the connection's last INSERT created. Inserts use this rather than
