@@ -45,6 +45,9 @@ pub const READ_QUERIES: &[&str] = &[
     "channels_changed_after",
     "users_changed_after",
     "search_messages",
+    "rate_per_second",
+    "user_channels",
+    "highlights",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query

@@ -16,6 +16,7 @@ pub fn rate_per_second(
     newest_id: i64,
     max_rows: i64,
 ) -> QueryResult<Vec<(i64, i64)>> {
+    let _timer = crate::metrics::read_timer("rate_per_second");
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
@@ -36,6 +37,7 @@ pub fn rate_per_second(
 
 /// The channels a user wrote in, with how many messages, most first; at most `limit`.
 pub fn user_channels(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> QueryResult<Vec<(String, i64)>> {
+    let _timer = crate::metrics::read_timer("user_channels");
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Text)]
@@ -63,6 +65,7 @@ pub const MARK_END: char = '\u{E001}';
 /// The text of each of `ids` with the words FTS5 matched for `fts_query` (from
 /// [`super::parse_query`]) between [`MARK_START`] and [`MARK_END`].
 pub fn highlights(conn: &mut SqliteConnection, fts_query: &str, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+    let _timer = crate::metrics::read_timer("highlights");
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
