@@ -43,7 +43,7 @@ pub struct Settings {
     /// A live connection whose socket accepts nothing for this long while events wait for it
     /// is disconnected: its client stopped reading. Past the kernel's buffers (see
     /// `--send-buffer-bytes`), this is what bounds how long a stalled client holds anything.
-    #[arg(long, env = "CHATPULSE_WRITE_TIMEOUT_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "CHATPULSE_WRITE_TIMEOUT_MS", default_value_t = 1_500, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout_ms: u64,
     /// Kernel send buffer of each live connection's socket (SO_SNDBUF), so that a client that
     /// stops reading is noticed within `--write-timeout-ms` rather than after megabytes of
