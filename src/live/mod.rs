@@ -6,11 +6,12 @@ pub mod room;
 pub mod session;
 
 use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ use actix::Addr;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use bytes::Bytes;
 
-use crate::store::Store;
+use crate::store::{MessageFilter, Store};
+use protocol::Event;
 
 /// The settings live sessions run with (PROTOCOL.md section 6).
 #[derive(Debug, Clone)]
@@ -33,11 +35,58 @@ pub struct LiveSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// Catch-up batches kept for other sessions resuming from the same place.
+pub const CATCHUP_CACHE_BATCHES: usize = 64;
+
+/// One catch-up read: the messages of `filter` after `after`, up to `upto`, at most `limit`.
+/// Stored messages never change, so the same key always reads the same batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchKey {
+    pub filter: MessageFilter,
+    pub after: i64,
+    pub upto: i64,
+    pub limit: i64,
+}
+
+/// The last [`CATCHUP_CACHE_BATCHES`] catch-up batches, serialized: when many clients
+/// resume from the same cursor at once (a reconnect storm after a restart or a network
+/// blip), each batch is read from SQLite and serialized once instead of once per client.
+#[derive(Default)]
+pub struct BatchCache {
+    entries: Mutex<BatchEntries>,
+}
+
+#[derive(Default)]
+struct BatchEntries {
+    batches: HashMap<BatchKey, Arc<[Event]>>,
+    /// Insertion order, oldest first: the next to evict.
+    order: VecDeque<BatchKey>,
+}
+
+impl BatchCache {
+    pub fn get(&self, key: &BatchKey) -> Option<Arc<[Event]>> {
+        self.entries.lock().unwrap().batches.get(key).cloned()
+    }
+
+    pub fn put(&self, key: BatchKey, batch: Arc<[Event]>) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.batches.insert(key, batch).is_none() {
+            entries.order.push_back(key);
+            if entries.order.len() > CATCHUP_CACHE_BATCHES {
+                if let Some(oldest) = entries.order.pop_front() {
+                    entries.batches.remove(&oldest);
+                }
+            }
+        }
+    }
+}
+
 /// Shared by every live handler and session.
 pub struct Live {
     pub settings: LiveSettings,
     pub store: Store,
     pub hub: Addr<hub::Hub>,
+    pub catchup_cache: BatchCache,
     connections: Arc<AtomicUsize>,
     next_id: AtomicU64,
 }
@@ -48,6 +97,7 @@ impl Live {
             settings,
             store,
             hub,
+            catchup_cache: BatchCache::default(),
             connections: Arc::new(AtomicUsize::new(0)),
             next_id: AtomicU64::new(1),
         }

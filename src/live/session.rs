@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::hub::{Subscribe, Unsubscribe};
 use super::protocol::{self, ClientFrame, Event, Status, View};
-use super::{ConnFd, Live, Liveness, Slot};
+use super::{BatchKey, ConnFd, Live, Liveness, Slot};
 use crate::metrics::METRICS;
 use crate::store::{self, MessageFilter};
 
@@ -322,18 +322,15 @@ impl LiveSession {
                 return;
             }
             c.reading = true;
-            let (store, filter, upto) = (self.live.store.clone(), c.filter, c.upto);
+            let key = BatchKey {
+                filter: c.filter,
+                after,
+                upto: c.upto,
+                limit: batch as i64,
+            };
+            let live = self.live.clone();
             let subscription = self.subscription;
-            let work = actix_web::rt::task::spawn_blocking(move || -> store::StoreResult<Vec<store::Message>> {
-                let mut conn = store.conn()?;
-                Ok(store::list_messages(
-                    &mut conn,
-                    filter,
-                    Some(after),
-                    Some(upto + 1),
-                    batch as i64,
-                )?)
-            });
+            let work = actix_web::rt::task::spawn_blocking(move || read_batch(&live, key));
             ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
                 if act.subscription != subscription {
                     return;
@@ -343,13 +340,13 @@ impl LiveSession {
                 };
                 c.reading = false;
                 match res {
-                    Ok(Ok(rows)) => {
-                        c.next_after = if rows.len() == batch {
-                            rows.last().map(|m| m.id)
+                    Ok(Ok(events)) => {
+                        c.next_after = if events.len() == batch {
+                            events.last().map(|e| e.cursor)
                         } else {
                             None
                         };
-                        c.ready.extend(rows.iter().map(protocol::message_event));
+                        c.ready.extend(events.iter().cloned());
                         act.pump_catchup(ctx);
                     }
                     _ => act.finish(Status::BadRequest, ctx),
@@ -618,6 +615,18 @@ async fn write_sse(tx: mpsc::Sender<Bytes>, (chunk, close): (Bytes, bool)) -> Re
 }
 
 use futures_util::FutureExt;
+
+/// One catch-up batch, from the shared cache or read and serialized (then cached).
+fn read_batch(live: &Live, key: BatchKey) -> store::StoreResult<Arc<[Event]>> {
+    if let Some(events) = live.catchup_cache.get(&key) {
+        return Ok(events);
+    }
+    let mut conn = live.store.conn()?;
+    let rows = store::list_messages(&mut conn, key.filter, Some(key.after), Some(key.upto + 1), key.limit)?;
+    let events: Arc<[Event]> = rows.iter().map(protocol::message_event).collect();
+    live.catchup_cache.put(key, events.clone());
+    Ok(events)
+}
 
 /// The view's initial state and the first part of its backlog, or the status that refuses it.
 fn initial_state(

@@ -213,7 +213,7 @@ const MESSAGE_COLUMNS: MessageColumns = (
 );
 
 /// Which messages a list or a live view wants.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct MessageFilter {
     pub channel_id: Option<i64>,
     pub user_id: Option<i64>,

@@ -433,3 +433,28 @@ async fn home_view_catches_up_metrics_then_messages() {
         assert_eq!(connected["cursor"], json!(ids[19]));
     }
 }
+
+/// A reconnect storm: many clients resuming from the same cursor get the same backlog,
+/// and the server reads each catch-up batch from the database once, not once per client.
+#[actix_rt::test]
+async fn clients_resuming_from_the_same_cursor_share_the_catchup_reads() {
+    const CLIENTS: usize = 20;
+    let app = TestApp::builder().arg("--catchup-batch", 100).start().await;
+    let ids = app.ingest_ids(&numbered("general", "alice", "storm", 450)).await;
+    let epoch = app.epoch().await;
+    let reads = "chatpulse_store_read_duration_seconds_count{query=\"list_messages\"}";
+    let before = app.metric_or_zero(reads).await;
+    for t in [Transport::Ws, Transport::Sse] {
+        for _ in 0..CLIENTS / 2 {
+            let mut live = app.live(t, "messages", Some(0), Some(&epoch)).await;
+            let (backlog, _) = live.until_connected(LONG_WAIT).await;
+            assert_same_ids(&format!("[{t}] catch-up from 0"), &message_ids(&backlog), &ids);
+        }
+    }
+    // 450 messages in batches of 100: 5 reads (the last one short) for all 20 clients.
+    let read = app.metric_or_zero(reads).await - before;
+    assert_eq!(
+        read, 5.0,
+        "{CLIENTS} clients resuming from one cursor made {read} backlog reads"
+    );
+}
