@@ -64,12 +64,19 @@ struct BatchEntries {
 }
 
 impl BatchCache {
+    /// The entries. Nothing done under the lock can panic, so a poisoned lock (a panic
+    /// elsewhere in that thread) never means half-changed entries: it is used as is,
+    /// and a reading session never panics on it.
+    fn entries(&self) -> std::sync::MutexGuard<'_, BatchEntries> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn get(&self, key: &BatchKey) -> Option<Arc<[Event]>> {
-        self.entries.lock().unwrap().batches.get(key).cloned()
+        self.entries().batches.get(key).cloned()
     }
 
     pub fn put(&self, key: BatchKey, batch: Arc<[Event]>) {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries();
         if entries.batches.insert(key, batch).is_none() {
             entries.order.push_back(key);
             if entries.order.len() > CATCHUP_CACHE_BATCHES {
