@@ -4,19 +4,18 @@ pub mod hub;
 pub mod protocol;
 pub mod room;
 pub mod session;
+pub mod wire;
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::Addr;
-use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
 
 use crate::store::{MessageFilter, Store};
@@ -149,71 +148,48 @@ impl ConnFd {
             log::warn!("cannot set send buffer bytes={bytes} error={e}");
         }
     }
-}
 
-/// Whether a live response is still being sent on its connection: the dispatcher drops
-/// the body when the connection ends.
-#[derive(Clone)]
-pub struct Liveness(Rc<Cell<bool>>);
-
-impl Liveness {
-    pub fn alive(&self) -> bool {
-        self.0.get()
-    }
-
-    /// Shuts down the socket under a response that is still being sent, so a client that
-    /// stopped reading is disconnected instead of holding the connection open forever.
-    /// The dispatcher would otherwise wait for the client to read: actix-web has no write
-    /// timeout. Only while the body is alive is the fd certainly still this connection's,
-    /// and the body and this check run on the same worker thread.
-    pub fn force_disconnect(&self, fd: Option<ConnFd>) {
+    /// Shuts down the socket under a live response that is still being sent, so a client
+    /// that stopped reading is disconnected instead of holding the connection open forever:
+    /// actix-web has no write timeout. Only while the response body is alive (its `sink`
+    /// open) is the fd certainly still this connection's; the body is dropped, and this
+    /// check runs, on the same worker thread.
+    pub fn force_disconnect(self, sink: &Sink) {
         use std::os::fd::FromRawFd;
-        if let (true, Some(ConnFd(fd))) = (self.alive(), fd) {
+        if !sink.is_closed() {
             // SAFETY: the fd is open (see above); ManuallyDrop keeps it from being closed here.
-            let stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+            let stream = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(self.0) });
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
     }
 }
 
-/// Wraps a response body so that its end is seen by the session that feeds it.
-pub struct Tracked {
-    inner: BoxBody,
-    alive: Rc<Cell<bool>>,
-    gone: Option<tokio::sync::oneshot::Sender<()>>,
+/// Encoded chunks buffered between a session and its response body.
+pub const BODY_CHUNKS: usize = 4;
+
+/// What a session writes its encoded frames to: the response body's channel. The body is
+/// dropped when the connection ends, which closes the channel (`Sink::is_closed`).
+pub type Sink = tokio::sync::mpsc::Sender<Bytes>;
+
+/// A live response body: the chunks its session writes, as they come.
+pub struct LiveBody {
+    chunks: tokio::sync::mpsc::Receiver<Bytes>,
 }
 
-pub fn tracked(inner: BoxBody) -> (Tracked, Liveness, tokio::sync::oneshot::Receiver<()>) {
-    let alive = Rc::new(Cell::new(true));
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    (
-        Tracked {
-            inner,
-            alive: alive.clone(),
-            gone: Some(tx),
-        },
-        Liveness(alive),
-        rx,
-    )
+/// A live response body and the sink that feeds it.
+pub fn live_body() -> (Sink, LiveBody) {
+    let (tx, rx) = tokio::sync::mpsc::channel(BODY_CHUNKS);
+    (tx, LiveBody { chunks: rx })
 }
 
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.alive.set(false);
-        if let Some(tx) = self.gone.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl MessageBody for Tracked {
-    type Error = Box<dyn std::error::Error>;
+impl MessageBody for LiveBody {
+    type Error = std::convert::Infallible;
 
     fn size(&self) -> BodySize {
         BodySize::Stream
     }
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_next(cx)
+        self.get_mut().chunks.poll_recv(cx).map(|chunk| chunk.map(Ok))
     }
 }

@@ -55,6 +55,13 @@ impl View {
         !matches!(self, View::Channels | View::Users)
     }
 
+    /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
+    /// message events do (a count can be newer than messages not yet sent); in a count view
+    /// counts do.
+    pub fn advances_id(&self, event: &Event) -> bool {
+        event.kind == "message" || !self.has_messages()
+    }
+
     pub fn wants(&self, m: &Message) -> bool {
         match self {
             View::Home | View::Messages => true,

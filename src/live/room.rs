@@ -1,8 +1,8 @@
 //! One room per view. Message events go out at once; count events are merged per entity
 //! and flushed on a tick, so their rate is bounded however fast messages arrive. Every
-//! envelope is serialized once here and the same bytes go to every subscriber.
+//! envelope is serialized, and every batch encoded for each transport, once here; the same
+//! bytes go to every subscriber.
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -10,6 +10,7 @@ use actix::prelude::*;
 use super::hub::Inserted;
 use super::protocol::{self, Event, View};
 use super::session::{Deliver, Payload};
+use super::wire::Batch;
 use crate::store::{Channel, Totals, User};
 
 #[derive(Message)]
@@ -52,6 +53,8 @@ pub struct Room {
     coalesce: Duration,
     subscribers: HashMap<u64, Subscriber>,
     pending: PendingCounts,
+    /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
+    sse_id: i64,
 }
 
 impl Room {
@@ -61,6 +64,7 @@ impl Room {
             coalesce,
             subscribers: HashMap::new(),
             pending: PendingCounts::default(),
+            sse_id: 0,
         }
     }
 
@@ -68,13 +72,13 @@ impl Room {
         if events.is_empty() || self.subscribers.is_empty() {
             return;
         }
-        let events: Arc<[Event]> = events.into();
+        let batch = Batch::new(&self.view, events, committed_at, self.sse_id);
+        self.sse_id = batch.sse_id_after(self.sse_id);
         let mut overflowed = Vec::new();
         for (id, sub) in &self.subscribers {
             let deliver = Deliver {
                 subscription: sub.subscription,
-                payload: Payload::Events(events.clone()),
-                committed_at,
+                payload: Payload::Events(batch.clone()),
             };
             // A session whose mailbox is full is not keeping up: it is dropped from the room
             // and told so (one message past the bound), never buffered for.
@@ -84,7 +88,10 @@ impl Room {
         }
         for id in overflowed {
             if let Some(sub) = self.subscribers.remove(&id) {
-                sub.recipient.do_send(Deliver::overflowed(sub.subscription));
+                sub.recipient.do_send(Deliver {
+                    subscription: sub.subscription,
+                    payload: Payload::Overflowed,
+                });
             }
         }
     }
@@ -196,7 +203,10 @@ impl Handler<ServerShutdown> for Room {
 
     fn handle(&mut self, _: ServerShutdown, _: &mut Context<Self>) {
         for (_, sub) in self.subscribers.drain() {
-            sub.recipient.do_send(Deliver::shutdown(sub.subscription));
+            sub.recipient.do_send(Deliver {
+                subscription: sub.subscription,
+                payload: Payload::Shutdown,
+            });
         }
     }
 }

@@ -1,20 +1,23 @@
 //! One actor per live connection, WebSocket or SSE. It subscribes to its view's room,
 //! catches up from `after_id` in capped batches, then forwards room output through a
-//! queue bounded in bytes. A full queue ends the connection with the overflow status;
-//! a client that does not read even that is disconnected after [`CLOSE_GRACE`], and one
-//! whose socket accepts nothing for `--write-timeout-ms` is disconnected at once.
+//! queue bounded in bytes, writing encoded bytes straight into its response body (a room's
+//! batches go out as the room's shared encoding). A full queue ends the connection with the
+//! overflow status; a client that does not read even that is disconnected after
+//! [`CLOSE_GRACE`], and one whose socket accepts nothing for `--write-timeout-ms` is
+//! disconnected at once.
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{CloseCode, CloseReason};
-use bytes::{BufMut, Bytes, BytesMut};
-use tokio::sync::mpsc;
+use actix_http::ws::{Frame as WsFrame, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::hub::{Subscribe, Unsubscribe};
 use super::protocol::{self, ClientFrame, Event, Status, View};
-use super::{BatchKey, ConnFd, Live, Liveness, Slot};
+use super::wire::{self, Batch, Transport};
+use super::{BatchKey, ConnFd, Live, Sink, Slot};
 use crate::metrics::METRICS;
 use crate::store::{self, MessageFilter};
 
@@ -32,7 +35,7 @@ const WRITE_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub enum Payload {
-    Events(Arc<[Event]>),
+    Events(Arc<Batch>),
     Overflowed,
     Shutdown,
 }
@@ -43,46 +46,17 @@ pub enum Payload {
 pub struct Deliver {
     pub subscription: u64,
     pub payload: Payload,
-    pub committed_at: Option<Instant>,
-}
-
-impl Deliver {
-    pub fn overflowed(subscription: u64) -> Self {
-        Deliver {
-            subscription,
-            payload: Payload::Overflowed,
-            committed_at: None,
-        }
-    }
-    pub fn shutdown(subscription: u64) -> Self {
-        Deliver {
-            subscription,
-            payload: Payload::Shutdown,
-            committed_at: None,
-        }
-    }
-}
-
-pub enum Sink {
-    Ws(actix_ws::Session),
-    Sse(mpsc::Sender<Bytes>),
-}
-
-impl Sink {
-    fn transport(&self) -> &'static str {
-        match self {
-            Sink::Ws(_) => "ws",
-            Sink::Sse(_) => "sse",
-        }
-    }
 }
 
 enum Frame {
+    /// An event of this session's own (catch-up, status), encoded when written.
     Event {
         event: Event,
         committed_at: Option<Instant>,
         advances_id: bool,
     },
+    /// A room's batch, written as the room's shared encoding.
+    Batch(Arc<Batch>),
     Ping,
     Pong(Bytes),
     KeepAlive,
@@ -93,7 +67,33 @@ impl Frame {
     fn size(&self) -> usize {
         match self {
             Frame::Event { event, .. } => event.json.len(),
+            Frame::Batch(batch) => batch.json_bytes,
             _ => 0,
+        }
+    }
+
+    fn is_event(&self) -> bool {
+        matches!(self, Frame::Event { .. } | Frame::Batch(_))
+    }
+}
+
+/// A chunk handed to the response body, and what to account for once it is taken.
+struct Chunk {
+    bytes: Bytes,
+    /// The events' JSON bytes, counted by the queue.
+    size: usize,
+    /// Per event type, how many.
+    kinds: Vec<(&'static str, u64)>,
+    /// Commit times, each with how many events it covers.
+    committed: Vec<(Instant, u64)>,
+    close: bool,
+}
+
+impl Chunk {
+    fn count(&mut self, kind: &'static str, n: u64) {
+        match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, m)) => *m += n,
+            None => self.kinds.push((kind, n)),
         }
     }
 }
@@ -118,18 +118,17 @@ struct Catchup {
 pub struct LiveSession {
     id: u64,
     live: Arc<Live>,
-    transport: &'static str,
+    transport: Transport,
+    /// The response body; gone once the close frame is handed to it.
     sink: Option<Sink>,
-    liveness: Liveness,
     fd: Option<ConnFd>,
-    gone: Option<tokio::sync::oneshot::Receiver<()>>,
     _slot: Slot,
 
     view: Option<View>,
     subscription: u64,
     phase: Phase,
     catchup: Option<Catchup>,
-    buffered: Vec<Deliver>,
+    buffered: Vec<Arc<Batch>>,
     buffered_bytes: usize,
     /// Message events at or below this were sent by the catch-up.
     backlog_until: i64,
@@ -139,8 +138,9 @@ pub struct LiveSession {
 
     queue: VecDeque<Frame>,
     queued_bytes: usize,
+    /// Whether a chunk is waiting for room in the response body.
     writing: bool,
-    /// When the write in flight was handed to the socket.
+    /// Since when it has waited.
     write_started: Instant,
     close_reason: &'static str,
 
@@ -159,29 +159,21 @@ pub struct Start {
 }
 
 impl LiveSession {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        live: Arc<Live>,
-        sink: Sink,
-        liveness: Liveness,
-        gone: tokio::sync::oneshot::Receiver<()>,
-        fd: Option<ConnFd>,
-        slot: Slot,
-    ) -> Self {
+    pub fn new(live: Arc<Live>, transport: Transport, sink: Sink, fd: Option<ConnFd>, slot: Slot) -> Self {
         let now = Instant::now();
-        let transport = sink.transport();
         if let (Some(fd), n @ 1..) = (fd, live.settings.send_buffer_bytes) {
             fd.set_send_buffer(n);
         }
-        METRICS.live_connections_opened.with_label_values(&[transport]).inc();
+        METRICS
+            .live_connections_opened
+            .with_label_values(&[transport.label()])
+            .inc();
         LiveSession {
             id: live.next_id(),
             live,
             transport,
             sink: Some(sink),
-            liveness,
             fd,
-            gone: Some(gone),
             _slot: slot,
             view: None,
             subscription: 0,
@@ -205,7 +197,7 @@ impl LiveSession {
         }
     }
 
-    pub fn start_with(self, start: Start, ws: Option<actix_ws::MessageStream>) -> Addr<Self> {
+    pub fn start_with(self, start: Start, ws: Option<WsFrames>) -> Addr<Self> {
         LiveSession::create(move |ctx| {
             if let Some(stream) = ws {
                 ctx.add_stream(stream);
@@ -231,11 +223,11 @@ impl LiveSession {
             });
             METRICS
                 .live_connections
-                .with_label_values(&[self.transport, old.kind()])
+                .with_label_values(&[self.transport.label(), old.kind()])
                 .dec();
         }
         self.subscription += 1;
-        self.queue.retain(|f| !matches!(f, Frame::Event { .. }));
+        self.queue.retain(|f| !f.is_event());
         self.queued_bytes = 0;
         self.buffered.clear();
         self.buffered_bytes = 0;
@@ -244,7 +236,7 @@ impl LiveSession {
         self.phase = Phase::Subscribing;
         METRICS
             .live_connections
-            .with_label_values(&[self.transport, start.view.kind()])
+            .with_label_values(&[self.transport.label(), start.view.kind()])
             .inc();
         self.view = Some(start.view.clone());
 
@@ -312,10 +304,17 @@ impl LiveSession {
             METRICS.live_catchup_batch_size.observe(n as f64);
             METRICS.live_catchup_events.inc_by(n as u64);
             for event in events {
-                let advances = self.advances_id(&event);
-                self.enqueue(event, None, advances, ctx);
+                let advances_id = self.advances_id(&event);
+                self.enqueue(
+                    Frame::Event {
+                        event,
+                        committed_at: None,
+                        advances_id,
+                    },
+                    ctx,
+                );
             }
-            return;
+            return self.write(ctx);
         }
         if let Some(after) = c.next_after {
             if c.reading {
@@ -362,44 +361,57 @@ impl LiveSession {
         self.phase = Phase::Live;
         let connected = protocol::status_event(Status::Connected, upto, self.epoch());
         self.sent_cursor = self.sent_cursor.max(upto);
-        self.enqueue(connected, None, true, ctx);
+        self.enqueue(
+            Frame::Event {
+                event: connected,
+                committed_at: None,
+                advances_id: true,
+            },
+            ctx,
+        );
         self.buffered_bytes = 0;
-        for deliver in std::mem::take(&mut self.buffered) {
-            self.accept(deliver, ctx);
+        for batch in std::mem::take(&mut self.buffered) {
+            self.accept(batch, ctx);
         }
+        self.write(ctx);
     }
 
-    fn accept(&mut self, deliver: Deliver, ctx: &mut Context<Self>) {
-        let Payload::Events(events) = deliver.payload else {
-            return;
-        };
-        for event in events.iter() {
-            self.newest = self.newest.max(event.cursor);
+    /// Queues a room's batch: whole, unless the catch-up already sent some of its messages.
+    fn accept(&mut self, batch: Arc<Batch>, ctx: &mut Context<Self>) {
+        self.newest = self.newest.max(batch.newest);
+        if batch.oldest_message > self.backlog_until {
+            return self.enqueue(Frame::Batch(batch), ctx);
+        }
+        for event in batch.events.iter() {
             if event.kind == "message" && event.cursor <= self.backlog_until {
                 continue;
             }
-            let advances = self.advances_id(event);
-            self.enqueue(event.clone(), deliver.committed_at, advances, ctx);
+            let advances_id = self.advances_id(event);
+            self.enqueue(
+                Frame::Event {
+                    event: event.clone(),
+                    committed_at: batch.committed_at,
+                    advances_id,
+                },
+                ctx,
+            );
         }
     }
 
-    fn enqueue(&mut self, event: Event, committed_at: Option<Instant>, advances_id: bool, ctx: &mut Context<Self>) {
+    /// Queues an event frame (callers then [`write`](Self::write)); a full queue ends the
+    /// connection with the overflow status.
+    fn enqueue(&mut self, frame: Frame, ctx: &mut Context<Self>) {
         if self.phase == Phase::Closing {
             return;
         }
-        let size = event.json.len();
+        let size = frame.size();
         if self.queued_bytes + size > self.live.settings.queue_bytes {
             return self.finish(Status::Overflow, ctx);
         }
         self.queued_bytes += size;
         self.last_event = Instant::now();
         self.idle_sent = false;
-        self.queue.push_back(Frame::Event {
-            event,
-            committed_at,
-            advances_id,
-        });
-        self.write(ctx);
+        self.queue.push_back(frame);
     }
 
     /// Sends `status` as the last event and closes. Queued events are dropped: the client
@@ -419,13 +431,13 @@ impl LiveSession {
             log::info!(
                 "live connection closed reason={} transport={} view={} queued_events={} queued_bytes={}",
                 status.reason().unwrap_or("normal"),
-                self.transport,
+                self.transport.label(),
                 self.view_kind(),
                 self.queue.len(),
                 self.queued_bytes
             );
         }
-        self.queue.retain(|f| !matches!(f, Frame::Event { .. }));
+        self.queue.retain(|f| !f.is_event());
         self.queued_bytes = 0;
         self.buffered.clear();
         self.catchup = None;
@@ -438,134 +450,189 @@ impl LiveSession {
         self.queue.push_back(Frame::Close(status.close_code().unwrap_or(1000)));
         self.write(ctx);
         ctx.run_later(CLOSE_GRACE, |act, ctx| {
-            act.liveness.force_disconnect(act.fd);
+            act.force_disconnect();
             ctx.stop();
         });
     }
 
-    /// Whether an event moves the SSE `id:` on. In a view of messages only message events
-    /// do (a count can be newer than messages not yet sent); in a count view counts do.
     fn advances_id(&self, event: &Event) -> bool {
-        event.kind == "message" || !self.view.as_ref().is_some_and(View::has_messages)
+        self.view.as_ref().is_none_or(|v| v.advances_id(event))
     }
 
     fn view_kind(&self) -> &'static str {
         self.view.as_ref().map_or("none", View::kind)
     }
 
-    /// Hands queued frames to the socket, one write in flight at a time.
-    fn write(&mut self, ctx: &mut Context<Self>) {
-        if self.writing || self.queue.is_empty() {
-            return;
+    fn force_disconnect(&self) {
+        if let (Some(fd), Some(sink)) = (self.fd, &self.sink) {
+            fd.force_disconnect(sink);
         }
-        let Some(sink) = self.sink.take() else { return };
-        self.writing = true;
-        self.write_started = Instant::now();
-        let n = self.queue.len().min(WRITE_BATCH);
-        let frames: Vec<Frame> = self.queue.drain(..n).collect();
-        let bytes: usize = frames.iter().map(Frame::size).sum();
-        // Per event type, how many were sent; and each event's commit time.
-        let mut kinds: Vec<(&'static str, u64)> = Vec::new();
-        let mut committed: Vec<Instant> = Vec::new();
-        for f in &frames {
-            if let Frame::Event {
-                event, committed_at, ..
-            } = f
-            {
-                match kinds.iter_mut().find(|(k, _)| *k == event.kind) {
-                    Some((_, n)) => *n += 1,
-                    None => kinds.push((event.kind, 1)),
-                }
-                committed.extend(*committed_at);
-            }
-        }
-        let fut = match sink {
-            Sink::Ws(session) => write_ws(session, frames).boxed_local(),
-            Sink::Sse(tx) => {
-                let chunk = self.sse_chunk(frames);
-                write_sse(tx, chunk).boxed_local()
-            }
-        };
-        let transport = self.transport;
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            act.writing = false;
-            act.queued_bytes = act.queued_bytes.saturating_sub(bytes);
-            let now = Instant::now();
-            for (kind, n) in kinds {
-                METRICS.live_events_sent.with_label_values(&[kind, transport]).inc_by(n);
-            }
-            for at in committed {
-                METRICS
-                    .live_delivery_seconds
-                    .observe(now.duration_since(at).as_secs_f64());
-            }
-            match res {
-                Ok(Some(sink)) => {
-                    act.sink = Some(sink);
-                    act.write(ctx);
-                    act.pump_catchup(ctx);
-                }
-                // Closed on purpose (the close frame went out) or by the client.
-                Ok(None) | Err(()) => ctx.stop(),
-            }
-        }));
     }
 
-    fn sse_chunk(&mut self, frames: Vec<Frame>) -> (Bytes, bool) {
-        let mut buf = BytesMut::new();
-        let mut close = false;
-        for f in frames {
-            match f {
-                Frame::Event { event, advances_id, .. } => {
-                    buf.put_slice(b"event: ");
-                    buf.put_slice(event.kind.as_bytes());
-                    buf.put_slice(b"\ndata: ");
-                    buf.put_slice(event.json.as_bytes());
-                    if advances_id && event.cursor > 0 {
-                        self.sent_cursor = self.sent_cursor.max(event.cursor);
-                    }
-                    if self.sent_cursor > 0 {
-                        buf.put_slice(format!("\nid: {}", self.sent_cursor).as_bytes());
-                    }
-                    buf.put_slice(b"\n\n");
+    /// Hands queued frames to the response body, a chunk of up to [`WRITE_BATCH`] frames
+    /// at a time. When the body is full (the client reads slower than events come), one
+    /// chunk waits for room and the rest stay queued.
+    fn write(&mut self, ctx: &mut Context<Self>) {
+        while !self.writing && !self.queue.is_empty() && self.sink.is_some() {
+            let mut chunk = self.encode();
+            let Some(sink) = &self.sink else { return };
+            match sink.try_send(std::mem::take(&mut chunk.bytes)) {
+                Ok(()) => self.written(chunk, ctx),
+                Err(TrySendError::Full(bytes)) => {
+                    self.writing = true;
+                    self.write_started = Instant::now();
+                    let sink = sink.clone();
+                    let wait = async move { sink.send(bytes).await.is_ok() };
+                    ctx.spawn(wait.into_actor(self).map(move |sent, act, ctx| {
+                        act.writing = false;
+                        if !sent {
+                            return ctx.stop();
+                        }
+                        act.written(chunk, ctx);
+                        act.write(ctx);
+                    }));
                 }
-                Frame::KeepAlive => buf.put_slice(b": keep-alive\n\n"),
-                Frame::Close(_) => close = true,
-                Frame::Ping | Frame::Pong(_) => {}
+                Err(TrySendError::Closed(_)) => return ctx.stop(),
             }
         }
-        (buf.freeze(), close)
+        self.pump_catchup(ctx);
+    }
+
+    /// Accounts for a chunk the response body took.
+    fn written(&mut self, chunk: Chunk, ctx: &mut Context<Self>) {
+        self.queued_bytes = self.queued_bytes.saturating_sub(chunk.size);
+        let transport = self.transport.label();
+        for (kind, n) in chunk.kinds {
+            METRICS.live_events_sent.with_label_values(&[kind, transport]).inc_by(n);
+        }
+        let now = Instant::now();
+        for (at, n) in chunk.committed {
+            let seconds = now.duration_since(at).as_secs_f64();
+            for _ in 0..n {
+                METRICS.live_delivery_seconds.observe(seconds);
+            }
+        }
+        if chunk.close {
+            // The body ends once it has sent the close; the connection with it.
+            self.sink = None;
+            ctx.stop();
+        }
+    }
+
+    /// Takes up to [`WRITE_BATCH`] frames off the queue as one chunk of bytes. A room's
+    /// batch alone is its shared encoding itself, copied nowhere.
+    fn encode(&mut self) -> Chunk {
+        let n = self.queue.len().min(WRITE_BATCH);
+        let mut chunk = Chunk {
+            bytes: Bytes::new(),
+            size: 0,
+            kinds: Vec::new(),
+            committed: Vec::new(),
+            close: false,
+        };
+        let mut buf = BytesMut::new();
+        for frame in self.queue.drain(..n) {
+            chunk.size += frame.size();
+            match frame {
+                Frame::Event {
+                    event,
+                    committed_at,
+                    advances_id,
+                } => {
+                    chunk.count(event.kind, 1);
+                    chunk.committed.extend(committed_at.map(|at| (at, 1)));
+                    match self.transport {
+                        Transport::Ws => wire::ws_text(&mut buf, event.json.as_bytes()),
+                        Transport::Sse => {
+                            if advances_id {
+                                self.sent_cursor = self.sent_cursor.max(event.cursor);
+                            }
+                            wire::sse_event(&mut buf, &event, self.sent_cursor);
+                        }
+                    }
+                }
+                Frame::Batch(batch) => {
+                    for (kind, n) in &batch.kinds {
+                        chunk.count(kind, *n);
+                    }
+                    chunk
+                        .committed
+                        .extend(batch.committed_at.map(|at| (at, batch.events.len() as u64)));
+                    let shared = match self.transport {
+                        Transport::Ws => Some(batch.ws()),
+                        Transport::Sse if batch.sse_agrees(self.sent_cursor) => {
+                            self.sent_cursor = batch.sse_id_after(self.sent_cursor);
+                            Some(batch.sse())
+                        }
+                        Transport::Sse => {
+                            self.sent_cursor = batch.encode_sse(&mut buf, self.sent_cursor);
+                            None
+                        }
+                    };
+                    match shared {
+                        Some(bytes) if n == 1 => chunk.bytes = bytes.clone(),
+                        Some(bytes) => buf.extend_from_slice(bytes),
+                        None => {}
+                    }
+                }
+                Frame::Ping => wire::ws_ping(&mut buf),
+                Frame::Pong(payload) => wire::ws_pong(&mut buf, &payload),
+                Frame::KeepAlive => wire::sse_keepalive(&mut buf),
+                Frame::Close(code) => {
+                    if self.transport == Transport::Ws {
+                        wire::ws_close(&mut buf, code);
+                    }
+                    chunk.close = true;
+                }
+            }
+        }
+        if chunk.bytes.is_empty() {
+            chunk.bytes = buf.freeze();
+        }
+        chunk
     }
 
     /// Disconnects a client that stopped reading or answering: it could not read a status.
     fn drop_unresponsive(&mut self, why: &str, ctx: &mut Context<Self>) {
         log::info!(
             "live connection timed out why={why} transport={} view={} queued_events={} queued_bytes={}",
-            self.transport,
+            self.transport.label(),
             self.view_kind(),
             self.queue.len(),
             self.queued_bytes
         );
         self.close_reason = "timeout";
-        self.liveness.force_disconnect(self.fd);
+        self.force_disconnect();
         ctx.stop();
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        // The connection ended (an SSE client left; a WebSocket one also ends its frames).
+        if self.sink.as_ref().is_some_and(Sink::is_closed) {
+            return ctx.stop();
+        }
         let now = Instant::now();
         if self.phase == Phase::Live
             && !self.idle_sent
             && now.duration_since(self.last_event) >= self.live.settings.idle_after
         {
             let idle = protocol::status_event(Status::Idle, self.newest, self.epoch());
-            self.enqueue(idle, None, false, ctx);
+            self.enqueue(
+                Frame::Event {
+                    event: idle,
+                    committed_at: None,
+                    advances_id: false,
+                },
+                ctx,
+            );
             self.idle_sent = true;
+            self.write(ctx);
         }
         if self.writing && now.duration_since(self.write_started) >= self.live.settings.write_timeout {
             return self.drop_unresponsive("stalled", ctx);
         }
         match self.transport {
-            "ws" => {
+            Transport::Ws => {
                 if now.duration_since(self.last_heard) >= PING_TIMEOUT {
                     return self.drop_unresponsive("no_pong", ctx);
                 }
@@ -575,7 +642,7 @@ impl LiveSession {
                     self.write(ctx);
                 }
             }
-            _ => {
+            Transport::Sse => {
                 if now.duration_since(self.last_keepalive) >= KEEPALIVE_EVERY {
                     self.last_keepalive = now;
                     self.queue.push_back(Frame::KeepAlive);
@@ -585,36 +652,6 @@ impl LiveSession {
         }
     }
 }
-
-async fn write_ws(mut session: actix_ws::Session, frames: Vec<Frame>) -> Result<Option<Sink>, ()> {
-    for f in frames {
-        match f {
-            Frame::Event { event, .. } => session.text(event.json).await.map_err(|_| ())?,
-            Frame::Ping => session.ping(b"").await.map_err(|_| ())?,
-            Frame::Pong(b) => session.pong(&b).await.map_err(|_| ())?,
-            Frame::KeepAlive => {}
-            Frame::Close(code) => {
-                let _ = session
-                    .close(Some(CloseReason {
-                        code: CloseCode::Other(code),
-                        description: None,
-                    }))
-                    .await;
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(Sink::Ws(session)))
-}
-
-async fn write_sse(tx: mpsc::Sender<Bytes>, (chunk, close): (Bytes, bool)) -> Result<Option<Sink>, ()> {
-    if !chunk.is_empty() {
-        tx.send(chunk).await.map_err(|_| ())?;
-    }
-    Ok(if close { None } else { Some(Sink::Sse(tx)) })
-}
-
-use futures_util::FutureExt;
 
 /// One catch-up batch, from the shared cache or read and serialized (then cached).
 fn read_batch(live: &Live, key: BatchKey) -> store::StoreResult<Arc<[Event]>> {
@@ -691,15 +728,6 @@ impl Actor for LiveSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX);
-        if let Some(gone) = self.gone.take() {
-            ctx.spawn(
-                async move {
-                    let _ = gone.await;
-                }
-                .into_actor(self)
-                .map(|_, _, ctx| ctx.stop()),
-            );
-        }
         let s = &self.live.settings;
         let tick = (s.idle_after.min(s.write_timeout) / 4).clamp(Duration::from_millis(20), Duration::from_secs(1));
         ctx.run_interval(tick, |act, ctx| act.tick(ctx));
@@ -713,7 +741,7 @@ impl Actor for LiveSession {
             });
             METRICS
                 .live_connections
-                .with_label_values(&[self.transport, view.kind()])
+                .with_label_values(&[self.transport.label(), view.kind()])
                 .dec();
         }
         METRICS
@@ -733,14 +761,17 @@ impl Handler<Deliver> for LiveSession {
         match msg.payload {
             Payload::Overflowed => self.finish(Status::Overflow, ctx),
             Payload::Shutdown => self.finish(Status::ServerShutdown, ctx),
-            Payload::Events(ref events) => match self.phase {
-                Phase::Live => self.accept(msg, ctx),
+            Payload::Events(batch) => match self.phase {
+                Phase::Live => {
+                    self.accept(batch, ctx);
+                    self.write(ctx);
+                }
                 Phase::Subscribing | Phase::CatchingUp => {
-                    self.buffered_bytes += events.iter().map(|e| e.json.len()).sum::<usize>();
+                    self.buffered_bytes += batch.json_bytes;
                     if self.buffered_bytes > self.live.settings.queue_bytes {
                         return self.finish(Status::Overflow, ctx);
                     }
-                    self.buffered.push(msg);
+                    self.buffered.push(batch);
                 }
                 Phase::Closing => {}
             },
@@ -748,29 +779,30 @@ impl Handler<Deliver> for LiveSession {
     }
 }
 
-impl StreamHandler<Result<actix_ws::Message, actix_ws::ProtocolError>> for LiveSession {
-    fn handle(&mut self, msg: Result<actix_ws::Message, actix_ws::ProtocolError>, ctx: &mut Context<Self>) {
+/// The frames a WebSocket client sends, decoded.
+pub type WsFrames = futures_util::stream::LocalBoxStream<'static, Result<WsFrame, ProtocolError>>;
+
+impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
+    fn handle(&mut self, msg: Result<WsFrame, ProtocolError>, ctx: &mut Context<Self>) {
         self.last_heard = Instant::now();
         match msg {
-            Ok(actix_ws::Message::Text(text)) => match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(WsFrame::Text(text)) => match serde_json::from_slice::<ClientFrame>(&text) {
                 Ok(ClientFrame::Subscribe { view, after_id, epoch }) => match View::parse(&view) {
                     Some(view) => self.subscribe(Start { view, after_id, epoch }, ctx),
                     None => self.finish(Status::BadRequest, ctx),
                 },
                 Err(_) => self.finish(Status::BadRequest, ctx),
             },
-            Ok(actix_ws::Message::Ping(b)) => {
+            Ok(WsFrame::Ping(b)) => {
                 self.queue.push_back(Frame::Pong(b));
                 self.write(ctx);
             }
-            Ok(actix_ws::Message::Pong(_)) | Ok(actix_ws::Message::Nop) => {}
-            Ok(actix_ws::Message::Close(_)) => {
+            Ok(WsFrame::Pong(_)) => {}
+            Ok(WsFrame::Close(_)) => {
                 self.queue.push_back(Frame::Close(1000));
                 self.write(ctx);
             }
-            Ok(actix_ws::Message::Binary(_)) | Ok(actix_ws::Message::Continuation(_)) => {
-                self.finish(Status::BadRequest, ctx)
-            }
+            Ok(WsFrame::Binary(_)) | Ok(WsFrame::Continuation(_)) => self.finish(Status::BadRequest, ctx),
             Err(e) => {
                 log::info!(
                     "live connection protocol error transport=ws view={} error={e}",
@@ -790,32 +822,19 @@ impl StreamHandler<Result<actix_ws::Message, actix_ws::ProtocolError>> for LiveS
 }
 
 /// Answers a connection that gets no session: one status event, then close.
-pub async fn refuse(sink: Sink, status: Status, cursor: i64, epoch: &str) {
+pub async fn refuse(transport: Transport, sink: Sink, status: Status, cursor: i64, epoch: &str) {
     METRICS
         .live_connections_closed
         .with_label_values(&[status.close_reason()])
         .inc();
     let event = protocol::status_event(status, cursor, epoch);
-    let frames = vec![
-        Frame::Event {
-            event,
-            committed_at: None,
-            advances_id: false,
-        },
-        Frame::Close(status.close_code().unwrap_or(1000)),
-    ];
-    match sink {
-        Sink::Ws(session) => {
-            let _ = write_ws(session, frames).await;
+    let mut buf = BytesMut::new();
+    match transport {
+        Transport::Ws => {
+            wire::ws_text(&mut buf, event.json.as_bytes());
+            wire::ws_close(&mut buf, status.close_code().unwrap_or(1000));
         }
-        Sink::Sse(tx) => {
-            let mut buf = BytesMut::new();
-            for f in frames {
-                if let Frame::Event { event, .. } = f {
-                    buf.put_slice(format!("event: {}\ndata: {}\n\n", event.kind, &*event.json).as_bytes());
-                }
-            }
-            let _ = tx.send(buf.freeze()).await;
-        }
+        Transport::Sse => wire::sse_event(&mut buf, &event, 0),
     }
+    let _ = sink.send(buf.freeze()).await;
 }

@@ -1,19 +1,23 @@
 //! `/live/ws` and `/live/sse`: both start the same session actor (PROTOCOL.md section 5).
 use std::sync::Arc;
 
-use actix_web::body::{BodyStream, MessageBody};
+use actix_http::ws::Codec;
+use actix_web::body::MessageBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::io::StreamReader;
 
 use crate::live::protocol::{Status, View};
-use crate::live::session::{refuse, LiveSession, Sink, Start};
-use crate::live::{tracked, ConnFd, Live};
+use crate::live::session::{refuse, LiveSession, Start, WsFrames};
+use crate::live::wire::Transport;
+use crate::live::{live_body, ConnFd, Live, Sink};
 
-/// SSE chunks buffered between a session and its response body.
-const SSE_CHANNEL: usize = 4;
+/// Initial bytes of a WebSocket connection's read buffer: clients only send small frames
+/// (a subscribe, a pong), and an idle connection should not hold FramedRead's default 8 KiB.
+const WS_READ_BUFFER: usize = 256;
 
 #[derive(Deserialize)]
 pub struct LiveQuery {
@@ -66,14 +70,18 @@ pub async fn ws(
         log::info!("live connection refused reason=origin transport=ws");
         return Ok(HttpResponse::Forbidden().json(serde_json::json!({"error": {"code": "forbidden_origin", "message": "this origin may not open live connections"}})));
     }
-    let (response, session, stream) = actix_ws::handle(&req, payload)?;
-    let (response, liveness, gone) = track(response);
+    let mut handshake = actix_http::ws::handshake(req.head())?;
+    let (sink, body) = live_body();
+    let response: HttpResponse = handshake.message_body(body.boxed())?.into();
+    // The client's frames, decoded by actix-http's WebSocket codec.
+    let bytes = payload.into_inner().map_err(std::io::Error::other);
+    let frames: WsFrames =
+        FramedRead::with_capacity(StreamReader::new(bytes), Codec::new(), WS_READ_BUFFER).boxed_local();
     start(
         &live,
-        Sink::Ws(session),
-        Some(stream),
-        liveness,
-        gone,
+        Transport::Ws,
+        sink,
+        Some(frames),
         req.conn_data::<ConnFd>().copied(),
         start_of(&q, None),
     );
@@ -83,45 +91,28 @@ pub async fn ws(
 pub async fn sse(req: HttpRequest, live: web::Data<Arc<Live>>, q: web::Query<LiveQuery>) -> HttpResponse {
     let last_event_id = req.headers().get("Last-Event-ID").and_then(|v| v.to_str().ok());
     let wanted = start_of(&q, last_event_id);
-    let (tx, rx) = mpsc::channel::<Bytes>(SSE_CHANNEL);
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
+    let (sink, body) = live_body();
     let response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .body(BodyStream::new(body));
-    let (response, liveness, gone) = track(response);
+        .body(body);
     start(
         &live,
-        Sink::Sse(tx),
+        Transport::Sse,
+        sink,
         None,
-        liveness,
-        gone,
         req.conn_data::<ConnFd>().copied(),
         wanted,
     );
     response
 }
 
-fn track(response: HttpResponse) -> (HttpResponse, crate::live::Liveness, tokio::sync::oneshot::Receiver<()>) {
-    let mut parts = None;
-    let response = response.map_body(|_, body| {
-        let (body, liveness, gone) = tracked(body);
-        parts = Some((liveness, gone));
-        body.boxed()
-    });
-    let (liveness, gone) = parts.expect("map_body runs its closure");
-    (response, liveness, gone)
-}
-
 fn start(
     live: &Arc<Live>,
+    transport: Transport,
     sink: Sink,
-    stream: Option<actix_ws::MessageStream>,
-    liveness: crate::live::Liveness,
-    gone: tokio::sync::oneshot::Receiver<()>,
+    stream: Option<WsFrames>,
     fd: Option<ConnFd>,
     wanted: Result<Start, Status>,
 ) {
@@ -130,7 +121,7 @@ fn start(
         Ok(start) => start,
         Err(status) => {
             log::info!("live connection refused reason=bad_request");
-            actix_web::rt::spawn(async move { refuse(sink, status, 0, &epoch).await });
+            actix_web::rt::spawn(async move { refuse(transport, sink, status, 0, &epoch).await });
             return;
         }
     };
@@ -139,8 +130,8 @@ fn start(
             "live connection refused reason=too_many_connections max={}",
             live.settings.max_connections
         );
-        actix_web::rt::spawn(async move { refuse(sink, Status::TooManyConnections, 0, &epoch).await });
+        actix_web::rt::spawn(async move { refuse(transport, sink, Status::TooManyConnections, 0, &epoch).await });
         return;
     };
-    LiveSession::new(live.clone(), sink, liveness, gone, fd, slot).start_with(start, stream);
+    LiveSession::new(live.clone(), transport, sink, fd, slot).start_with(start, stream);
 }

@@ -1,0 +1,268 @@
+//! The bytes live events go out as: WebSocket text frames and SSE events (PROTOCOL.md
+//! section 5). A room encodes each batch once per transport into shared [`Bytes`], and
+//! every subscriber writes those same bytes to its socket: fan-out costs a reference count
+//! per subscriber, not an encoding.
+use std::fmt::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::protocol::{Event, View};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ws,
+    Sse,
+}
+
+impl Transport {
+    /// The label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Ws => "ws",
+            Transport::Sse => "sse",
+        }
+    }
+}
+
+/// A server's WebSocket text frame (unmasked) carrying `json`.
+pub fn ws_text(buf: &mut BytesMut, json: &[u8]) {
+    Parser::write_message(buf, json, OpCode::Text, true, false);
+}
+
+pub fn ws_ping(buf: &mut BytesMut) {
+    Parser::write_message(buf, b"", OpCode::Ping, true, false);
+}
+
+pub fn ws_pong(buf: &mut BytesMut, payload: &[u8]) {
+    Parser::write_message(buf, payload, OpCode::Pong, true, false);
+}
+
+pub fn ws_close(buf: &mut BytesMut, code: u16) {
+    let reason = CloseReason {
+        code: CloseCode::Other(code),
+        description: None,
+    };
+    Parser::write_close(buf, Some(reason), false);
+}
+
+/// One SSE event; `id` is the stream's highest cursor so far (no `id:` line before any).
+pub fn sse_event(buf: &mut BytesMut, event: &Event, id: i64) {
+    buf.put_slice(b"event: ");
+    buf.put_slice(event.kind.as_bytes());
+    buf.put_slice(b"\ndata: ");
+    buf.put_slice(event.json.as_bytes());
+    if id > 0 {
+        let _ = write!(buf, "\nid: {id}");
+    }
+    buf.put_slice(b"\n\n");
+}
+
+pub fn sse_keepalive(buf: &mut BytesMut) {
+    buf.put_slice(b": keep-alive\n\n");
+}
+
+/// What a room sends all its subscribers for one commit or one count flush: the events,
+/// and each transport's encoding of them, made at most once and shared.
+pub struct Batch {
+    pub events: Box<[Event]>,
+    /// When the messages behind these events were committed (for the delivery histogram).
+    pub committed_at: Option<Instant>,
+    /// The events' JSON bytes: what a session's bounded queue counts.
+    pub json_bytes: usize,
+    /// The highest cursor among the events.
+    pub newest: i64,
+    /// The lowest cursor among the message events (`i64::MAX` without any).
+    pub oldest_message: i64,
+    /// How many events of each type.
+    pub kinds: Vec<(&'static str, u64)>,
+    /// Whether each event moves the SSE id on (see [`View::advances_id`]).
+    advances: Box<[bool]>,
+    /// The room's SSE id before this batch, which its shared SSE encoding starts from.
+    sse_from: i64,
+    ws: OnceLock<Bytes>,
+    sse: OnceLock<Bytes>,
+}
+
+impl Batch {
+    pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: i64) -> Arc<Batch> {
+        let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+        for e in &events {
+            match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((e.kind, 1)),
+            }
+        }
+        Arc::new(Batch {
+            json_bytes: events.iter().map(|e| e.json.len()).sum(),
+            newest: events.iter().map(|e| e.cursor).max().unwrap_or(0),
+            oldest_message: events
+                .iter()
+                .filter(|e| e.kind == "message")
+                .map(|e| e.cursor)
+                .min()
+                .unwrap_or(i64::MAX),
+            kinds,
+            advances: events.iter().map(|e| view.advances_id(e)).collect(),
+            events: events.into(),
+            committed_at,
+            sse_from,
+            ws: OnceLock::new(),
+            sse: OnceLock::new(),
+        })
+    }
+
+    /// The SSE id after this batch, for a stream whose id was `from` before it.
+    pub fn sse_id_after(&self, from: i64) -> i64 {
+        self.events
+            .iter()
+            .zip(self.advances.iter())
+            .filter(|(_, advances)| **advances)
+            .fold(from, |id, (e, _)| id.max(e.cursor))
+    }
+
+    /// Whether a stream whose id is `from` would give these events the same `id:` lines as
+    /// the shared encoding: either it stands where the room's stream stood, or the first
+    /// event resets both to the same cursor.
+    pub fn sse_agrees(&self, from: i64) -> bool {
+        from == self.sse_from
+            || matches!(
+                (self.events.first(), self.advances.first()),
+                (Some(e), Some(true)) if e.cursor >= from && e.cursor >= self.sse_from
+            )
+    }
+
+    /// The events as WebSocket text frames.
+    pub fn ws(&self) -> &Bytes {
+        self.ws.get_or_init(|| {
+            let mut buf = BytesMut::with_capacity(self.json_bytes + 10 * self.events.len());
+            for e in self.events.iter() {
+                ws_text(&mut buf, e.json.as_bytes());
+            }
+            buf.freeze()
+        })
+    }
+
+    /// The events as SSE events, ids counted from the room's stream.
+    pub fn sse(&self) -> &Bytes {
+        self.sse.get_or_init(|| {
+            let mut buf = BytesMut::with_capacity(self.json_bytes + 48 * self.events.len());
+            self.encode_sse(&mut buf, self.sse_from);
+            buf.freeze()
+        })
+    }
+
+    /// Appends the events as SSE events to `buf`, ids counted from `from`; returns the id after.
+    pub fn encode_sse(&self, buf: &mut BytesMut, from: i64) -> i64 {
+        let mut id = from;
+        for (e, advances) in self.events.iter().zip(self.advances.iter()) {
+            if *advances {
+                id = id.max(e.cursor);
+            }
+            sse_event(buf, e, id);
+        }
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_http::ws::{Codec, Frame};
+    use bytestring::ByteString;
+    use tokio_util::codec::Decoder;
+
+    fn event(kind: &'static str, cursor: i64) -> Event {
+        Event {
+            kind,
+            cursor,
+            json: ByteString::from(format!(r#"{{"type":"{kind}","cursor":{cursor}}}"#)),
+        }
+    }
+
+    /// What a session writes for `events` one by one, its SSE id starting at `from`.
+    fn one_by_one(view: &View, events: &[Event], from: i64) -> (Bytes, i64) {
+        let mut buf = BytesMut::new();
+        let mut id = from;
+        for e in events {
+            if view.advances_id(e) {
+                id = id.max(e.cursor);
+            }
+            sse_event(&mut buf, e, id);
+        }
+        (buf.freeze(), id)
+    }
+
+    #[test]
+    fn ws_bytes_are_one_text_frame_per_event() {
+        let events = vec![event("message", 7), event("metrics", 7), event("message", 9)];
+        let batch = Batch::new(&View::Home, events.clone(), None, 0);
+        let mut buf = BytesMut::from(&batch.ws()[..]);
+        let mut codec = Codec::new().client_mode();
+        let mut texts = Vec::new();
+        while let Some(frame) = codec.decode(&mut buf).unwrap() {
+            match frame {
+                Frame::Text(t) => texts.push(String::from_utf8(t.to_vec()).unwrap()),
+                other => panic!("not a text frame: {other:?}"),
+            }
+        }
+        let want: Vec<String> = events.iter().map(|e| e.json.to_string()).collect();
+        assert_eq!(texts, want);
+        assert!(buf.is_empty(), "bytes left over after the frames");
+    }
+
+    #[test]
+    fn shared_sse_bytes_are_used_only_where_they_match_the_stream() {
+        let batches = [
+            (
+                View::Home,
+                vec![event("metrics", 5), event("message", 6), event("metrics", 6)],
+            ),
+            (View::Home, vec![event("message", 6), event("metrics", 6)]),
+            (View::Messages, vec![event("message", 4), event("message", 8)]),
+            (
+                View::User("ann".into()),
+                vec![event("user_profile", 8), event("message", 8)],
+            ),
+            (
+                View::Channels,
+                vec![event("channel_count", 3), event("channel_count", 9)],
+            ),
+        ];
+        for (view, events) in &batches {
+            for room in 0..10 {
+                let batch = Batch::new(view, events.clone(), None, room);
+                let (want, id) = one_by_one(view, events, room);
+                assert_eq!(batch.sse(), &want, "{view:?} from the room's own id {room}");
+                assert_eq!(batch.sse_id_after(room), id);
+                for from in 0..10 {
+                    let (want, id) = one_by_one(view, events, from);
+                    let mut buf = BytesMut::new();
+                    assert_eq!(batch.encode_sse(&mut buf, from), id);
+                    assert_eq!(buf.freeze(), want, "{view:?} from {from}");
+                    if batch.sse_agrees(from) {
+                        assert_eq!(batch.sse(), &want, "{view:?}: room at {room}, stream at {from}");
+                    }
+                }
+                assert!(
+                    batch.sse_agrees(room),
+                    "a stream where the room stands shares its bytes"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_knows_its_sizes_cursors_and_kinds() {
+        let events = vec![event("message", 7), event("metrics", 7), event("message", 9)];
+        let json: usize = events.iter().map(|e| e.json.len()).sum();
+        let batch = Batch::new(&View::Home, events, None, 0);
+        assert_eq!(batch.json_bytes, json);
+        assert_eq!((batch.newest, batch.oldest_message), (9, 7));
+        assert_eq!(batch.kinds, vec![("message", 2), ("metrics", 1)]);
+        let counts = Batch::new(&View::Channels, vec![event("channel_count", 3)], None, 0);
+        assert_eq!(counts.oldest_message, i64::MAX, "no message to skip");
+    }
+}
