@@ -268,6 +268,17 @@ struct Inserted {
     sent_at: i64,
 }
 
+/// Rows per multi-row INSERT: 6 bound values each, well under SQLite's 32,766.
+pub const INSERT_ROWS: usize = 1000;
+
+/// Where the id a request's message is answered with comes from.
+enum Answer {
+    /// An earlier message with the same `event_id`.
+    Stored(i64),
+    /// The n-th row this request inserts.
+    New(usize),
+}
+
 fn insert_request(
     conn: &mut SqliteConnection,
     batch: &[NewMessage],
@@ -275,47 +286,81 @@ fn insert_request(
     user_ids: &mut HashMap<String, i64>,
     rows: &mut Vec<Inserted>,
 ) -> QueryResult<RequestOutcome> {
-    let mut outcome = RequestOutcome {
-        ids: Vec::with_capacity(batch.len()),
-        inserted: 0,
-        duplicates: 0,
-    };
+    let mut answers = Vec::with_capacity(batch.len());
+    // The rows to insert: each message with its channel and user.
+    let mut new: Vec<(&NewMessage, i64, i64)> = Vec::with_capacity(batch.len());
+    // Event ids this request inserts, so a repeat within it answers the first.
+    let mut events: HashMap<&str, usize> = HashMap::new();
     for m in batch {
-        if let Some(event_id) = &m.event_id {
-            let existing = messages::table
+        if let Some(event_id) = m.event_id.as_deref() {
+            if let Some(&n) = events.get(event_id) {
+                answers.push(Answer::New(n));
+                continue;
+            }
+            let stored = messages::table
                 .filter(messages::event_id.eq(event_id))
                 .select(messages::id)
                 .first::<i64>(conn)
                 .optional()?;
-            if let Some(id) = existing {
-                outcome.ids.push(id);
-                outcome.duplicates += 1;
+            if let Some(id) = stored {
+                answers.push(Answer::Stored(id));
                 continue;
             }
+            events.insert(event_id, new.len());
         }
         let channel_id = channel_id(conn, channel_ids, &m.channel)?;
         let user_id = user_id(conn, user_ids, &m.user, m.display_name.as_deref())?;
-        diesel::insert_into(messages::table)
-            .values((
-                messages::channel_id.eq(channel_id),
-                messages::user_id.eq(user_id),
-                messages::text.eq(&m.text),
-                messages::sent_at.eq(m.sent_at),
-                messages::tags.eq(&m.tags),
-                messages::event_id.eq(&m.event_id),
-            ))
-            .execute(conn)?;
-        let id = inserted_id(conn)?;
-        outcome.ids.push(id);
-        outcome.inserted += 1;
-        rows.push(Inserted {
-            id,
-            channel_id,
-            user_id,
-            sent_at: m.sent_at,
-        });
+        answers.push(Answer::New(new.len()));
+        new.push((m, channel_id, user_id));
     }
-    Ok(outcome)
+    let first_row = rows.len();
+    for chunk in new.chunks(INSERT_ROWS) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(m, channel_id, user_id)| {
+                (
+                    messages::channel_id.eq(*channel_id),
+                    messages::user_id.eq(*user_id),
+                    messages::text.eq(&m.text),
+                    messages::sent_at.eq(m.sent_at),
+                    messages::tags.eq(&m.tags),
+                    messages::event_id.eq(&m.event_id),
+                )
+            })
+            .collect();
+        // One row goes through the single-row statement, which diesel prepares once; a
+        // multi-row statement is prepared per call, which pays off only for several rows.
+        match values.as_slice() {
+            [one] => diesel::insert_into(messages::table).values(one).execute(conn)?,
+            _ => diesel::insert_into(messages::table).values(&values).execute(conn)?,
+        };
+        // One statement under the single writer: its rows have consecutive ids, ending here.
+        let last = inserted_id(conn)?;
+        let first = last + 1 - chunk.len() as i64;
+        rows.extend(
+            chunk
+                .iter()
+                .zip(first..)
+                .map(|((m, channel_id, user_id), id)| Inserted {
+                    id,
+                    channel_id: *channel_id,
+                    user_id: *user_id,
+                    sent_at: m.sent_at,
+                }),
+        );
+    }
+    let ids: Vec<i64> = answers
+        .iter()
+        .map(|a| match a {
+            Answer::Stored(id) => *id,
+            Answer::New(n) => rows[first_row + n].id,
+        })
+        .collect();
+    Ok(RequestOutcome {
+        inserted: new.len(),
+        duplicates: ids.len() - new.len(),
+        ids,
+    })
 }
 
 /// Per channel or user: how many rows, the earliest and latest `sent_at`, and the newest
@@ -352,9 +397,32 @@ fn activity_by<K: std::hash::Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserte
     map
 }
 
-/// Mirrors the rows into FTS and adds them to the channel, user and total counts.
+/// Adds each channel's activity to its row: one statement for all of them.
+const UPDATE_CHANNELS: &str = "UPDATE channels SET \
+     total_messages = channels.total_messages + a.n, \
+     last_message_at = max(coalesce(channels.last_message_at, a.max_sent), a.max_sent), \
+     last_message_id = a.last_id \
+     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS max_sent, value->>3 AS last_id \
+           FROM json_each(?)) AS a \
+     WHERE channels.id = a.id";
+
+/// Adds each user's activity to its row: one statement for all of them.
+const UPDATE_USERS: &str = "UPDATE users SET \
+     total_messages = users.total_messages + a.n, \
+     first_seen_at = min(coalesce(users.first_seen_at, a.min_sent), a.min_sent), \
+     last_seen_at = max(coalesce(users.last_seen_at, a.max_sent), a.max_sent), \
+     last_message_at = a.last_sent, \
+     last_message_id = a.last_id \
+     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS min_sent, value->>3 AS max_sent, \
+                  value->>4 AS last_sent, value->>5 AS last_id \
+           FROM json_each(?)) AS a \
+     WHERE users.id = a.id";
+
+/// Mirrors the rows into FTS and adds them to the channel, user and total counts, with one
+/// statement each. (Diesel prepares every UPDATE anew, so one statement per touched channel
+/// and user cost a parse each; these take the activity as one JSON array instead.)
 fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<()> {
-    use diesel::sql_types::BigInt;
+    use diesel::sql_types::{BigInt, Text};
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
     };
@@ -363,50 +431,32 @@ fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<(
         .bind::<BigInt, _>(first.id)
         .bind::<BigInt, _>(last.id)
         .execute(conn)?;
-    // Query-builder statements (not `sql_query`), so diesel prepares each once per connection.
-    for (id, a) in activity_by(rows, |r| r.channel_id) {
-        diesel::update(channels::table.filter(channels::id.eq(id)))
-            .set((
-                channels::total_messages.eq(channels::total_messages + a.count),
-                channels::last_message_at.eq(later(or(channels::last_message_at, a.max_sent), a.max_sent).nullable()),
-                channels::last_message_id.eq(a.last_id),
-            ))
-            .execute(conn)?;
-    }
-    for (id, a) in activity_by(rows, |r| r.user_id) {
-        diesel::update(users::table.filter(users::id.eq(id)))
-            .set((
-                users::total_messages.eq(users::total_messages + a.count),
-                users::first_seen_at.eq(earlier(or(users::first_seen_at, a.min_sent), a.min_sent).nullable()),
-                users::last_seen_at.eq(later(or(users::last_seen_at, a.max_sent), a.max_sent).nullable()),
-                users::last_message_at.eq(a.last_sent),
-                users::last_message_id.eq(a.last_id),
-            ))
-            .execute(conn)?;
-    }
+    let channels: Vec<[i64; 4]> = activity_by(rows, |r| r.channel_id)
+        .into_iter()
+        .map(|(id, a)| [id, a.count, a.max_sent, a.last_id])
+        .collect();
+    let users: Vec<[i64; 6]> = activity_by(rows, |r| r.user_id)
+        .into_iter()
+        .map(|(id, a)| [id, a.count, a.min_sent, a.max_sent, a.last_sent, a.last_id])
+        .collect();
+    diesel::sql_query(UPDATE_CHANNELS)
+        .bind::<Text, _>(to_json(&channels)?)
+        .execute(conn)?;
+    diesel::sql_query(UPDATE_USERS)
+        .bind::<Text, _>(to_json(&users)?)
+        .execute(conn)?;
     diesel::update(meta::table.filter(meta::id.eq(1)))
         .set(meta::total_messages.eq(meta::total_messages + rows.len() as i64))
         .execute(conn)?;
     Ok(())
 }
 
+fn to_json(value: &impl Serialize) -> QueryResult<String> {
+    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
+}
+
 diesel::define_sql_function! {
     fn last_insert_rowid() -> diesel::sql_types::BigInt;
-}
-diesel::define_sql_function! {
-    /// SQLite's two-argument `coalesce`.
-    #[sql_name = "coalesce"]
-    fn or(a: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
-}
-diesel::define_sql_function! {
-    /// SQLite's scalar two-argument `max`.
-    #[sql_name = "max"]
-    fn later(a: diesel::sql_types::BigInt, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
-}
-diesel::define_sql_function! {
-    /// SQLite's scalar two-argument `min`.
-    #[sql_name = "min"]
-    fn earlier(a: diesel::sql_types::BigInt, b: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
 }
 
 /// The id of the row the connection's last INSERT created. Inserts use this rather than
@@ -718,4 +768,66 @@ pub fn search_messages(
 /// Whether the database answers.
 pub fn ping(conn: &mut SqliteConnection) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: usize, event_id: Option<String>) -> NewMessage {
+        NewMessage {
+            channel: format!("c{}", n % 7),
+            user: format!("u{}", n % 13),
+            text: format!("text {n}"),
+            sent_at: 1_700_000_000_000 + n as i64,
+            tags: None,
+            display_name: None,
+            event_id,
+        }
+    }
+
+    /// Requests larger than one INSERT, with repeated event ids inside and across requests:
+    /// every message is answered with the id of the row that holds it.
+    #[test]
+    fn multi_row_inserts_answer_each_message_with_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap();
+        let n = 2 * INSERT_ROWS + 500;
+        let mut first: Vec<NewMessage> = (0..n).map(|i| message(i, Some(format!("e{i}")))).collect();
+        first.push(message(n + 10, Some("e5".into())));
+        first.push(message(n, None));
+        let second = vec![
+            message(n + 20, Some("e7".into())),
+            message(n + 1, Some("new".into())),
+            message(n + 2, None),
+        ];
+        let (outcomes, committed) = store.insert_batches(&[first.clone(), second.clone()]).unwrap();
+        let a = outcomes[0].as_ref().unwrap();
+        let b = outcomes[1].as_ref().unwrap();
+        assert_eq!((a.inserted, a.duplicates), (n + 1, 1));
+        assert_eq!((b.inserted, b.duplicates), (2, 1));
+        assert_eq!(a.ids[n], a.ids[5], "a repeat within the request answers the first");
+        assert_eq!(b.ids[0], a.ids[7], "a repeat across requests answers the stored row");
+        assert_eq!(committed.messages.len(), n + 3);
+
+        let mut conn = store.conn().unwrap();
+        for (batch, ids) in [(&first, &a.ids), (&second, &b.ids)] {
+            for (m, id) in batch.iter().zip(ids.iter()) {
+                let (text, event_id): (String, Option<String>) = messages::table
+                    .find(id)
+                    .select((messages::text, messages::event_id))
+                    .first(&mut conn)
+                    .unwrap();
+                let original = m.event_id.as_ref().map_or(m, |e| {
+                    first
+                        .iter()
+                        .chain(second.iter())
+                        .find(|o| o.event_id.as_ref() == Some(e))
+                        .unwrap()
+                });
+                assert_eq!((&text, &event_id), (&original.text, &original.event_id), "row {id}");
+            }
+        }
+        assert_eq!(totals(&mut conn).unwrap().total_messages, (n + 3) as i64);
+    }
 }
