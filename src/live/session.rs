@@ -72,6 +72,15 @@ impl Frame {
         }
     }
 
+    /// An event of the session's own, with no commit behind it (catch-up, status).
+    fn own(event: Event, advances_id: bool) -> Self {
+        Frame::Event {
+            event,
+            committed_at: None,
+            advances_id,
+        }
+    }
+
     fn is_event(&self) -> bool {
         matches!(self, Frame::Event { .. } | Frame::Batch(_))
     }
@@ -87,15 +96,6 @@ struct Chunk {
     /// Commit times, each with how many events it covers.
     committed: Vec<(Instant, u64)>,
     close: bool,
-}
-
-impl Chunk {
-    fn count(&mut self, kind: &'static str, n: u64) {
-        match self.kinds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, m)) => *m += n,
-            None => self.kinds.push((kind, n)),
-        }
-    }
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -305,14 +305,7 @@ impl LiveSession {
             METRICS.live_catchup_events.inc_by(n as u64);
             for event in events {
                 let advances_id = self.advances_id(&event);
-                self.enqueue(
-                    Frame::Event {
-                        event,
-                        committed_at: None,
-                        advances_id,
-                    },
-                    ctx,
-                );
+                self.enqueue(Frame::own(event, advances_id), ctx);
             }
             return self.write(ctx);
         }
@@ -361,14 +354,7 @@ impl LiveSession {
         self.phase = Phase::Live;
         let connected = protocol::status_event(Status::Connected, upto, self.epoch());
         self.sent_cursor = self.sent_cursor.max(upto);
-        self.enqueue(
-            Frame::Event {
-                event: connected,
-                committed_at: None,
-                advances_id: true,
-            },
-            ctx,
-        );
+        self.enqueue(Frame::own(connected, true), ctx);
         self.buffered_bytes = 0;
         for batch in std::mem::take(&mut self.buffered) {
             self.accept(batch, ctx);
@@ -442,11 +428,8 @@ impl LiveSession {
         self.buffered.clear();
         self.catchup = None;
         let cursor = self.newest;
-        self.queue.push_back(Frame::Event {
-            event: protocol::status_event(status, cursor, self.epoch()),
-            committed_at: None,
-            advances_id: false,
-        });
+        let status_event = protocol::status_event(status, cursor, self.epoch());
+        self.queue.push_back(Frame::own(status_event, false));
         self.queue.push_back(Frame::Close(status.close_code().unwrap_or(1000)));
         self.write(ctx);
         ctx.run_later(CLOSE_GRACE, |act, ctx| {
@@ -539,7 +522,7 @@ impl LiveSession {
                     committed_at,
                     advances_id,
                 } => {
-                    chunk.count(event.kind, 1);
+                    wire::count_kind(&mut chunk.kinds, event.kind, 1);
                     chunk.committed.extend(committed_at.map(|at| (at, 1)));
                     match self.transport {
                         Transport::Ws => wire::ws_text(&mut buf, event.json.as_bytes()),
@@ -553,7 +536,7 @@ impl LiveSession {
                 }
                 Frame::Batch(batch) => {
                     for (kind, n) in &batch.kinds {
-                        chunk.count(kind, *n);
+                        wire::count_kind(&mut chunk.kinds, kind, *n);
                     }
                     chunk
                         .committed
@@ -617,14 +600,7 @@ impl LiveSession {
             && now.duration_since(self.last_event) >= self.live.settings.idle_after
         {
             let idle = protocol::status_event(Status::Idle, self.newest, self.epoch());
-            self.enqueue(
-                Frame::Event {
-                    event: idle,
-                    committed_at: None,
-                    advances_id: false,
-                },
-                ctx,
-            );
+            self.enqueue(Frame::own(idle, false), ctx);
             self.idle_sent = true;
             self.write(ctx);
         }

@@ -64,6 +64,14 @@ pub fn sse_keepalive(buf: &mut BytesMut) {
     buf.put_slice(b": keep-alive\n\n");
 }
 
+/// How many events of each type: adds `n` of `kind`.
+pub fn count_kind(kinds: &mut Vec<(&'static str, u64)>, kind: &'static str, n: u64) {
+    match kinds.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, m)) => *m += n,
+        None => kinds.push((kind, n)),
+    }
+}
+
 /// What a room sends all its subscribers for one commit or one count flush: the events,
 /// and each transport's encoding of them, made at most once and shared.
 pub struct Batch {
@@ -90,10 +98,7 @@ impl Batch {
     pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: i64) -> Arc<Batch> {
         let mut kinds: Vec<(&'static str, u64)> = Vec::new();
         for e in &events {
-            match kinds.iter_mut().find(|(k, _)| *k == e.kind) {
-                Some((_, n)) => *n += 1,
-                None => kinds.push((e.kind, 1)),
-            }
+            count_kind(&mut kinds, e.kind, 1);
         }
         Arc::new(Batch {
             json_bytes: events.iter().map(|e| e.json.len()).sum(),
