@@ -1,79 +1,115 @@
-//! One JSON error type for every API failure: `{"error": {"code", "message", ...}}`.
+//! One error type for every failure a client can be told about. Each variant carries its
+//! snake_case `code` and maps to its HTTP status here and nowhere else; every `/api` error
+//! is `{"error": {"code", "message", "index"?, "field"?}}`.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde_json::json;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiError {
-    #[serde(skip)]
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
-    #[serde(skip)]
-    pub retry_after_s: Option<u32>,
+use crate::store::StoreError;
+
+/// What a 503 tells a client to wait, in seconds.
+pub const RETRY_AFTER_S: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A message of an ingest request breaks a rule.
+    #[error("{message}")]
+    InvalidMessage {
+        index: usize,
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A live handshake named no valid view.
+    #[error("{0}")]
+    InvalidView(String),
+    #[error("a valid ingest token is required")]
+    Unauthorized,
+    #[error("this origin may not open live connections")]
+    ForbiddenOrigin,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("use application/json or application/x-ndjson")]
+    UnsupportedMediaType,
+    #[error("the ingest queue is full; retry later")]
+    Overloaded,
+    /// The store failed; the client is told only that it did (the log has the cause).
+    #[error("database error")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            index: None,
-            field: None,
-            retry_after_s: None,
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidMessage { .. } => "invalid_message",
+            ApiError::InvalidParameter(_) => "invalid_parameter",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::InvalidView(_) => "invalid_view",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Overloaded => "overloaded",
+            ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }
     }
-    pub fn invalid_message(index: usize, field: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            index: Some(index),
-            field: Some(field),
-            ..Self::new(StatusCode::BAD_REQUEST, "invalid_message", message)
-        }
-    }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    }
-}
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+    /// A failed WebSocket handshake (not an upgrade request, a bad key or version).
+    pub fn handshake(e: actix_http::ws::HandshakeError) -> Self {
+        ApiError::InvalidParameter(format!("not a WebSocket handshake: {e}"))
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
-    }
-    fn error_response(&self) -> HttpResponse {
-        let mut resp = HttpResponse::build(self.status);
-        if let Some(s) = self.retry_after_s {
-            resp.insert_header(("Retry-After", s.to_string()));
+        match self {
+            ApiError::InvalidMessage { .. }
+            | ApiError::InvalidParameter(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidView(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
-        resp.json(serde_json::json!({ "error": self }))
     }
-}
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        log::error!("store error: {e}");
-        ApiError::internal("database error")
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Store(e) => log::error!("store error: {e}"),
+            ApiError::Internal(e) => log::error!("internal error: {e}"),
+            _ => {}
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::Overloaded = self {
+            resp.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
+        }
+        let mut body = json!({ "code": self.code(), "message": self.to_string() });
+        if let ApiError::InvalidMessage { index, field, .. } = self {
+            body["index"] = json!(index);
+            body["field"] = json!(field);
+        }
+        resp.json(json!({ "error": body }))
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
-        crate::store::StoreError::from(e).into()
+        ApiError::Store(e.into())
     }
 }

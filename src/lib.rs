@@ -2,6 +2,7 @@
 //! full-text search, and every view is kept live over WebSocket and SSE.
 //! Folders follow the data: `ingest` → `store` → `live` → `web`.
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod live;
@@ -17,7 +18,8 @@ use actix::Actor;
 
 use config::Settings;
 use ingest::{Flush, IngestActor};
-use live::hub::{Hub, Shutdown};
+use live::hub::Hub;
+use live::messages::Shutdown;
 use live::{Live, LiveSettings};
 use store::Store;
 

@@ -70,6 +70,7 @@ const CLOSE_REASONS: &[&str] = &[
     "fallback",
     "refused",
     "bad_request",
+    "server_error",
 ];
 const FALLBACK_REASONS: &[&str] = &["backlog_too_large", "epoch_changed"];
 pub const STORE_TABLES: &[&str] = &["messages", "channels", "users"];

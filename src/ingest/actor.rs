@@ -6,9 +6,10 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::live::hub::{Hub, Inserted};
+use crate::live::hub::Hub;
+use crate::live::messages::Inserted;
 use crate::metrics::METRICS;
-use crate::store::{NewMessage, RequestOutcome, Store, StoreResult};
+use crate::store::{NewMessage, RequestOutcome, Store, StoreError, StoreResult};
 
 /// Commits slower than this are logged.
 const SLOW_COMMIT_MS: u128 = 250;
@@ -86,7 +87,7 @@ impl IngestActor {
                 );
             }
             match result
-                .map_err(|e| crate::store::StoreError(e.to_string()))
+                .map_err(|e| StoreError::Interrupted(e.to_string()))
                 .and_then(|r| r)
             {
                 Ok((outcomes, committed)) => {
@@ -103,8 +104,9 @@ impl IngestActor {
                 }
                 Err(e) => {
                     log::error!("commit failed messages={count} error={e}");
+                    let e = Arc::new(e);
                     for tx in answers {
-                        let _ = tx.send(Err(crate::store::StoreError(e.0.clone())));
+                        let _ = tx.send(Err(StoreError::Commit(e.clone())));
                     }
                 }
             }

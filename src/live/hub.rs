@@ -1,57 +1,30 @@
-//! Routes each committed batch to the rooms that care, and creates per-user and
-//! per-channel rooms on first subscriber, dropping them when the last one leaves.
+//! Routes each committed batch to the rooms that care. Rooms for one user or channel are
+//! made on first subscriber and stopped when they report themselves vacant; the four
+//! fixed views always have theirs. Which sessions are in a room only the room knows.
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::messages::{Inserted, Join, Shutdown, ShuttingDown, Stop, Subscribe, Vacant};
 use super::protocol::View;
-use super::room::{Join, Leave, Room, ServerShutdown};
-use super::session::Deliver;
+use super::room::Room;
 use crate::metrics::METRICS;
-use crate::store::Committed;
 
-/// What one transaction stored, published after its commit.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Inserted {
-    pub committed: Arc<Committed>,
-    pub at: Instant,
-}
-
-#[derive(Message)]
-#[rtype(result = "Result<(), ShuttingDown>")]
-pub struct Subscribe {
-    pub view: View,
-    pub session: u64,
-    pub subscription: u64,
-    pub recipient: Recipient<Deliver>,
-}
-
-#[derive(Debug)]
-pub struct ShuttingDown;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Unsubscribe {
-    pub view: View,
-    pub session: u64,
-}
-
-/// Tells every room, and so every session, that the server is stopping.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown;
+/// The hub's mailbox: commits and subscriptions waiting to be routed.
+pub const HUB_MAILBOX: usize = 4096;
 
 struct RoomEntry {
     addr: Addr<Room>,
-    subscribers: usize,
+    /// Joins forwarded to the room: equal to the room's own count when none is in flight.
+    joins: u64,
 }
 
 pub struct Hub {
     rooms: HashMap<View, RoomEntry>,
+    /// The rooms' count-merging window (`--coalesce-ms`).
     coalesce: Duration,
+    /// Set by [`Shutdown`]: subscriptions are refused from then on.
     shutting_down: bool,
 }
 
@@ -64,19 +37,15 @@ impl Hub {
         }
     }
 
-    fn room(&mut self, view: &View) -> &mut RoomEntry {
-        let coalesce = self.coalesce;
+    fn room(&mut self, view: &View, ctx: &mut Context<Self>) -> &mut RoomEntry {
+        let (coalesce, hub) = (self.coalesce, ctx.address().recipient());
         self.rooms.entry(view.clone()).or_insert_with(|| {
             METRICS.live_rooms.inc();
             RoomEntry {
-                addr: Room::new(view.clone(), coalesce).start(),
-                subscribers: 0,
+                addr: Room::new(view.clone(), coalesce, hub).start(),
+                joins: 0,
             }
         })
-    }
-
-    fn is_fixed(view: &View) -> bool {
-        matches!(view, View::Home | View::Messages | View::Channels | View::Users)
     }
 }
 
@@ -84,9 +53,9 @@ impl Actor for Hub {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(4096);
-        for view in [View::Home, View::Messages, View::Channels, View::Users] {
-            self.room(&view);
+        ctx.set_mailbox_capacity(HUB_MAILBOX);
+        for view in View::FIXED {
+            self.room(&view, ctx);
         }
     }
 }
@@ -96,12 +65,7 @@ impl Handler<Inserted> for Hub {
 
     fn handle(&mut self, msg: Inserted, _: &mut Context<Self>) {
         for (view, entry) in &self.rooms {
-            let cares = match view {
-                View::User(name) => msg.committed.users.iter().any(|u| &u.username == name),
-                View::Channel(name) => msg.committed.channels.iter().any(|c| &c.name == name),
-                _ => true,
-            };
-            if cares {
+            if view.cares_about(&msg.committed) {
                 entry.addr.do_send(msg.clone());
             }
         }
@@ -109,39 +73,39 @@ impl Handler<Inserted> for Hub {
 }
 
 impl Handler<Subscribe> for Hub {
-    type Result = ResponseFuture<Result<(), ShuttingDown>>;
+    type Result = ResponseFuture<Result<Recipient<super::messages::Leave>, ShuttingDown>>;
 
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
             return Box::pin(async { Err(ShuttingDown) });
         }
-        let entry = self.room(&msg.view);
-        entry.subscribers += 1;
+        let entry = self.room(&msg.view, ctx);
+        entry.joins += 1;
+        let room = entry.addr.clone();
         // The join is queued in the room's mailbox before any later `Inserted` the hub
         // forwards, so a session that reads its backlog after this resolves misses nothing.
-        let joined = entry.addr.send(Join {
+        let joined = room.send(Join {
             session: msg.session,
             subscription: msg.subscription,
             recipient: msg.recipient,
         });
-        Box::pin(async move { joined.await.map_err(|_| ShuttingDown) })
+        Box::pin(async move {
+            joined.await.map_err(|_| ShuttingDown)?;
+            Ok(room.recipient())
+        })
     }
 }
 
-impl Handler<Unsubscribe> for Hub {
+impl Handler<Vacant> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        let Some(entry) = self.rooms.get_mut(&msg.view) else {
+    fn handle(&mut self, msg: Vacant, _: &mut Context<Self>) {
+        if msg.view.is_fixed() || self.rooms.get(&msg.view).is_none_or(|e| e.joins != msg.joins) {
             return;
-        };
-        entry.subscribers = entry.subscribers.saturating_sub(1);
-        entry.addr.do_send(Leave { session: msg.session });
-        if entry.subscribers == 0 && !Self::is_fixed(&msg.view) {
-            if let Some(entry) = self.rooms.remove(&msg.view) {
-                METRICS.live_rooms.dec();
-                entry.addr.do_send(super::room::Stop);
-            }
+        }
+        if let Some(entry) = self.rooms.remove(&msg.view) {
+            METRICS.live_rooms.dec();
+            entry.addr.do_send(Stop);
         }
     }
 }
@@ -151,7 +115,7 @@ impl Handler<Shutdown> for Hub {
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        let sent: Vec<_> = self.rooms.values().map(|e| e.addr.send(ServerShutdown)).collect();
+        let sent: Vec<_> = self.rooms.values().map(|e| e.addr.send(Shutdown)).collect();
         Box::pin(async move {
             for s in sent {
                 let _ = s.await;

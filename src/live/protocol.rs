@@ -3,8 +3,8 @@
 use bytestring::ByteString;
 use serde::Serialize;
 
-use crate::ingest::validate::valid_name;
-use crate::store::{Channel, Message, Totals, User};
+use crate::domain::valid_name;
+use crate::store::{Channel, Committed, Message, Totals, User};
 use crate::time::{format_ms, serialize_opt_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -18,6 +18,12 @@ pub enum View {
 }
 
 impl View {
+    /// The views every server has a room for, whether anyone watches or not.
+    pub const FIXED: [View; 4] = [View::Home, View::Messages, View::Channels, View::Users];
+
+    /// The valid views, in words, for error messages.
+    pub const VALID: &'static str = "home, messages, channels, users, user/<name>, channel/<name>";
+
     pub fn parse(s: &str) -> Option<View> {
         match s {
             "home" => Some(View::Home),
@@ -50,6 +56,10 @@ impl View {
         }
     }
 
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, View::Home | View::Messages | View::Channels | View::Users)
+    }
+
     /// Whether this view streams `message` events.
     pub fn has_messages(&self) -> bool {
         !matches!(self, View::Channels | View::Users)
@@ -59,9 +69,10 @@ impl View {
     /// message events do (a count can be newer than messages not yet sent); in a count view
     /// counts do.
     pub fn advances_id(&self, event: &Event) -> bool {
-        event.kind == "message" || !self.has_messages()
+        event.kind == Kind::Message || !self.has_messages()
     }
 
+    /// Whether this view shows message `m`.
     pub fn wants(&self, m: &Message) -> bool {
         match self {
             View::Home | View::Messages => true,
@@ -70,17 +81,69 @@ impl View {
             View::Channel(name) => &m.channel == name,
         }
     }
+
+    /// Whether this view shows the counts of the channel named `name`.
+    pub fn wants_channel(&self, name: &str) -> bool {
+        match self {
+            View::Channels => true,
+            View::Channel(n) => n == name,
+            _ => false,
+        }
+    }
+
+    /// Whether this view shows the counts of the user named `name`.
+    pub fn wants_user(&self, name: &str) -> bool {
+        match self {
+            View::Users => true,
+            View::User(n) => n == name,
+            _ => false,
+        }
+    }
+
+    /// Whether a commit changes anything this view shows.
+    pub fn cares_about(&self, c: &Committed) -> bool {
+        match self {
+            View::User(name) => c.users.iter().any(|u| &u.username == name),
+            View::Channel(name) => c.channels.iter().any(|ch| &ch.name == name),
+            _ => true,
+        }
+    }
+}
+
+/// The type of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Message,
+    Metrics,
+    ChannelCount,
+    UserCount,
+    UserProfile,
+    Status,
+}
+
+impl Kind {
+    /// The envelope's `type`, the SSE `event:` name and the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Metrics => "metrics",
+            Kind::ChannelCount => "channel_count",
+            Kind::UserCount => "user_count",
+            Kind::UserProfile => "user_profile",
+            Kind::Status => "status",
+        }
+    }
 }
 
 /// One serialized envelope.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub cursor: i64,
     pub json: ByteString,
 }
 
-fn event<T: Serialize>(kind: &'static str, cursor: i64, body: &T) -> Event {
+fn event<T: Serialize>(kind: Kind, cursor: i64, body: &T) -> Event {
     let json = serde_json::to_string(body).expect("envelopes always serialize");
     Event {
         kind,
@@ -105,7 +168,7 @@ struct MessageEnvelope<'a> {
 
 pub fn message_event(m: &Message) -> Event {
     event(
-        "message",
+        Kind::Message,
         m.id,
         &MessageEnvelope {
             r#type: "message",
@@ -124,7 +187,7 @@ pub fn message_event(m: &Message) -> Event {
 
 pub fn metrics_event(t: &Totals) -> Event {
     event(
-        "metrics",
+        Kind::Metrics,
         t.cursor,
         &serde_json::json!({
             "type": "metrics", "total_messages": t.total_messages, "total_channels": t.total_channels,
@@ -148,7 +211,7 @@ struct ChannelCount<'a> {
 pub fn channel_count_event(c: Option<&Channel>, name: &str) -> Event {
     let cursor = c.map_or(0, |c| c.last_message_id);
     event(
-        "channel_count",
+        Kind::ChannelCount,
         cursor,
         &ChannelCount {
             r#type: "channel_count",
@@ -174,7 +237,7 @@ struct UserCount<'a> {
 
 pub fn user_count_event(u: &User) -> Event {
     event(
-        "user_count",
+        Kind::UserCount,
         u.last_message_id,
         &UserCount {
             r#type: "user_count",
@@ -205,7 +268,7 @@ struct UserProfile<'a> {
 pub fn user_profile_event(u: Option<&User>, name: &str) -> Event {
     let cursor = u.map_or(0, |u| u.last_message_id);
     event(
-        "user_profile",
+        Kind::UserProfile,
         cursor,
         &UserProfile {
             r#type: "user_profile",
@@ -229,6 +292,8 @@ pub enum Status {
     EpochChanged,
     TooManyConnections,
     BadRequest,
+    /// The server failed while serving the view (a store error during catch-up).
+    ServerError,
     ServerShutdown,
 }
 
@@ -237,7 +302,7 @@ impl Status {
         match self {
             Status::Connected => "connected",
             Status::Idle => "idle",
-            Status::Overflow | Status::BadRequest => "error",
+            Status::Overflow | Status::BadRequest | Status::ServerError => "error",
             Status::BacklogTooLarge | Status::EpochChanged | Status::TooManyConnections => "fallback",
             Status::ServerShutdown => "reconnecting",
         }
@@ -251,6 +316,7 @@ impl Status {
             Status::EpochChanged => Some("epoch_changed"),
             Status::TooManyConnections => Some("too_many_connections"),
             Status::BadRequest => Some("bad_request"),
+            Status::ServerError => Some("server_error"),
             Status::ServerShutdown => Some("server_shutdown"),
         }
     }
@@ -262,6 +328,7 @@ impl Status {
             Status::BacklogTooLarge | Status::EpochChanged => Some(4009),
             Status::TooManyConnections => Some(4013),
             Status::BadRequest => Some(4000),
+            Status::ServerError => Some(1011),
             Status::ServerShutdown => Some(1001),
         }
     }
@@ -269,6 +336,7 @@ impl Status {
     pub fn retry_after_ms(self) -> Option<u64> {
         match self {
             Status::Overflow => Some(1000),
+            Status::ServerError => Some(2000),
             Status::TooManyConnections => Some(30_000),
             Status::ServerShutdown => Some(2000),
             _ => None,
@@ -281,6 +349,7 @@ impl Status {
             Status::BacklogTooLarge | Status::EpochChanged => "fallback",
             Status::TooManyConnections => "refused",
             Status::BadRequest => "bad_request",
+            Status::ServerError => "server_error",
             Status::ServerShutdown => "shutdown",
             Status::Connected | Status::Idle => "normal",
         }
@@ -289,7 +358,7 @@ impl Status {
 
 pub fn status_event(status: Status, cursor: i64, epoch: &str) -> Event {
     event(
-        "status",
+        Kind::Status,
         cursor,
         &serde_json::json!({
             "type": "status", "state": status.state(), "reason": status.reason(),

@@ -7,65 +7,67 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::hub::Inserted;
+use super::messages::{Deliver, Inserted, Join, Leave, Payload, Shutdown, Stop, Vacant};
 use super::protocol::{self, Event, View};
-use super::session::{Deliver, Payload};
 use super::wire::Batch;
 use crate::store::{Channel, Totals, User};
 
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Join {
-    pub session: u64,
-    pub subscription: u64,
-    pub recipient: Recipient<Deliver>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Leave {
-    pub session: u64,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ServerShutdown;
+/// A room's mailbox: commits and joins waiting.
+pub const ROOM_MAILBOX: usize = 4096;
 
 struct Subscriber {
+    /// Echoed in every delivery, so the session can drop what was meant for an old view.
     subscription: u64,
     recipient: Recipient<Deliver>,
 }
 
+/// Count changes waiting for the next flush, latest per entity.
 #[derive(Default)]
 struct PendingCounts {
     totals: Option<Totals>,
     channels: HashMap<i64, Channel>,
     users: HashMap<i64, User>,
+    /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
 
 pub struct Room {
     view: View,
+    /// The count-merging window.
     coalesce: Duration,
+    /// Told when the last subscriber leaves.
+    hub: Recipient<Vacant>,
+    /// The one record of who is in this room, by session id.
     subscribers: HashMap<u64, Subscriber>,
+    /// Joins handled so far: the hub compares it with what it forwarded.
+    joins: u64,
     pending: PendingCounts,
     /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
     sse_id: i64,
 }
 
 impl Room {
-    pub fn new(view: View, coalesce: Duration) -> Self {
+    pub fn new(view: View, coalesce: Duration, hub: Recipient<Vacant>) -> Self {
         Room {
             view,
             coalesce,
+            hub,
             subscribers: HashMap::new(),
+            joins: 0,
             pending: PendingCounts::default(),
             sse_id: 0,
         }
+    }
+
+    fn remove(&mut self, session: u64) -> Option<Subscriber> {
+        let sub = self.subscribers.remove(&session)?;
+        if self.subscribers.is_empty() && !self.view.is_fixed() {
+            self.hub.do_send(Vacant {
+                view: self.view.clone(),
+                joins: self.joins,
+            });
+        }
+        Some(sub)
     }
 
     fn broadcast(&mut self, events: Vec<Event>, committed_at: Option<Instant>) {
@@ -87,7 +89,7 @@ impl Room {
             }
         }
         for id in overflowed {
-            if let Some(sub) = self.subscribers.remove(&id) {
+            if let Some(sub) = self.remove(id) {
                 sub.recipient.do_send(Deliver {
                     subscription: sub.subscription,
                     payload: Payload::Overflowed,
@@ -104,17 +106,13 @@ impl Room {
         }
         let mut channels: Vec<_> = pending.channels.into_values().collect();
         channels.sort_by_key(|c| c.last_message_id);
-        for c in &channels {
-            events.push(protocol::channel_count_event(Some(c), &c.name));
-        }
+        events.extend(channels.iter().map(|c| protocol::channel_count_event(Some(c), &c.name)));
         let mut users: Vec<_> = pending.users.into_values().collect();
         users.sort_by_key(|u| u.last_message_id);
-        for u in &users {
-            events.push(match self.view {
-                View::User(_) => protocol::user_profile_event(Some(u), &u.username),
-                _ => protocol::user_count_event(u),
-            });
-        }
+        events.extend(users.iter().map(|u| match self.view {
+            View::User(_) => protocol::user_profile_event(Some(u), &u.username),
+            _ => protocol::user_count_event(u),
+        }));
         self.broadcast(events, pending.since);
     }
 }
@@ -123,7 +121,7 @@ impl Actor for Room {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(4096);
+        ctx.set_mailbox_capacity(ROOM_MAILBOX);
         ctx.run_interval(self.coalesce, |room, _| room.flush_counts());
     }
 }
@@ -150,19 +148,17 @@ impl Handler<Inserted> for Room {
         match &self.view {
             View::Home => p.totals = Some(c.totals),
             View::Messages => {}
-            View::Channels => p.channels.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
-            View::Users => p.users.extend(c.users.iter().map(|u| (u.id, u.clone()))),
-            View::User(name) => p.users.extend(
-                c.users
-                    .iter()
-                    .filter(|u| &u.username == name)
-                    .map(|u| (u.id, u.clone())),
-            ),
-            View::Channel(name) => p.channels.extend(
+            View::Channels | View::Channel(_) => p.channels.extend(
                 c.channels
                     .iter()
-                    .filter(|ch| &ch.name == name)
+                    .filter(|ch| self.view.wants_channel(&ch.name))
                     .map(|ch| (ch.id, ch.clone())),
+            ),
+            View::Users | View::User(_) => p.users.extend(
+                c.users
+                    .iter()
+                    .filter(|u| self.view.wants_user(&u.username))
+                    .map(|u| (u.id, u.clone())),
             ),
         }
     }
@@ -172,13 +168,12 @@ impl Handler<Join> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
-        self.subscribers.insert(
-            msg.session,
-            Subscriber {
-                subscription: msg.subscription,
-                recipient: msg.recipient,
-            },
-        );
+        self.joins += 1;
+        let sub = Subscriber {
+            subscription: msg.subscription,
+            recipient: msg.recipient,
+        };
+        self.subscribers.insert(msg.session, sub);
     }
 }
 
@@ -186,7 +181,7 @@ impl Handler<Leave> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
-        self.subscribers.remove(&msg.session);
+        self.remove(msg.session);
     }
 }
 
@@ -198,10 +193,10 @@ impl Handler<Stop> for Room {
     }
 }
 
-impl Handler<ServerShutdown> for Room {
+impl Handler<Shutdown> for Room {
     type Result = ();
 
-    fn handle(&mut self, _: ServerShutdown, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {
         for (_, sub) in self.subscribers.drain() {
             sub.recipient.do_send(Deliver {
                 subscription: sub.subscription,

@@ -9,23 +9,7 @@ use std::time::Instant;
 use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::protocol::{Event, View};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Ws,
-    Sse,
-}
-
-impl Transport {
-    /// The label for metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            Transport::Ws => "ws",
-            Transport::Sse => "sse",
-        }
-    }
-}
+use super::protocol::{Event, Kind, View};
 
 /// A server's WebSocket text frame (unmasked) carrying `json`.
 pub fn ws_text(buf: &mut BytesMut, json: &[u8]) {
@@ -40,10 +24,11 @@ pub fn ws_pong(buf: &mut BytesMut, payload: &[u8]) {
     Parser::write_message(buf, payload, OpCode::Pong, true, false);
 }
 
-pub fn ws_close(buf: &mut BytesMut, code: u16) {
+/// A close frame with the status `reason` as its text.
+pub fn ws_close(buf: &mut BytesMut, code: u16, reason: &str) {
     let reason = CloseReason {
-        code: CloseCode::Other(code),
-        description: None,
+        code: CloseCode::from(code),
+        description: Some(reason.to_owned()),
     };
     Parser::write_close(buf, Some(reason), false);
 }
@@ -51,7 +36,7 @@ pub fn ws_close(buf: &mut BytesMut, code: u16) {
 /// One SSE event; `id` is the stream's highest cursor so far (no `id:` line before any).
 pub fn sse_event(buf: &mut BytesMut, event: &Event, id: i64) {
     buf.put_slice(b"event: ");
-    buf.put_slice(event.kind.as_bytes());
+    buf.put_slice(event.kind.as_str().as_bytes());
     buf.put_slice(b"\ndata: ");
     buf.put_slice(event.json.as_bytes());
     if id > 0 {
@@ -65,7 +50,7 @@ pub fn sse_keepalive(buf: &mut BytesMut) {
 }
 
 /// How many events of each type: adds `n` of `kind`.
-pub fn count_kind(kinds: &mut Vec<(&'static str, u64)>, kind: &'static str, n: u64) {
+pub fn count_kind(kinds: &mut Vec<(Kind, u64)>, kind: Kind, n: u64) {
     match kinds.iter_mut().find(|(k, _)| *k == kind) {
         Some((_, m)) => *m += n,
         None => kinds.push((kind, n)),
@@ -85,7 +70,7 @@ pub struct Batch {
     /// The lowest cursor among the message events (`i64::MAX` without any).
     pub oldest_message: i64,
     /// How many events of each type.
-    pub kinds: Vec<(&'static str, u64)>,
+    pub kinds: Vec<(Kind, u64)>,
     /// Whether each event moves the SSE id on (see [`View::advances_id`]).
     advances: Box<[bool]>,
     /// The room's SSE id before this batch, which its shared SSE encoding starts from.
@@ -96,7 +81,7 @@ pub struct Batch {
 
 impl Batch {
     pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: i64) -> Arc<Batch> {
-        let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+        let mut kinds: Vec<(Kind, u64)> = Vec::new();
         for e in &events {
             count_kind(&mut kinds, e.kind, 1);
         }
@@ -105,7 +90,7 @@ impl Batch {
             newest: events.iter().map(|e| e.cursor).max().unwrap_or(0),
             oldest_message: events
                 .iter()
-                .filter(|e| e.kind == "message")
+                .filter(|e| e.kind == Kind::Message)
                 .map(|e| e.cursor)
                 .min()
                 .unwrap_or(i64::MAX),
@@ -179,11 +164,11 @@ mod tests {
     use bytestring::ByteString;
     use tokio_util::codec::Decoder;
 
-    fn event(kind: &'static str, cursor: i64) -> Event {
+    fn event(kind: Kind, cursor: i64) -> Event {
         Event {
             kind,
             cursor,
-            json: ByteString::from(format!(r#"{{"type":"{kind}","cursor":{cursor}}}"#)),
+            json: ByteString::from(format!(r#"{{"type":"{}","cursor":{cursor}}}"#, kind.as_str())),
         }
     }
 
@@ -202,7 +187,11 @@ mod tests {
 
     #[test]
     fn ws_bytes_are_one_text_frame_per_event() {
-        let events = vec![event("message", 7), event("metrics", 7), event("message", 9)];
+        let events = vec![
+            event(Kind::Message, 7),
+            event(Kind::Metrics, 7),
+            event(Kind::Message, 9),
+        ];
         let batch = Batch::new(&View::Home, events.clone(), None, 0);
         let mut buf = BytesMut::from(&batch.ws()[..]);
         let mut codec = Codec::new().client_mode();
@@ -223,17 +212,21 @@ mod tests {
         let batches = [
             (
                 View::Home,
-                vec![event("metrics", 5), event("message", 6), event("metrics", 6)],
+                vec![
+                    event(Kind::Metrics, 5),
+                    event(Kind::Message, 6),
+                    event(Kind::Metrics, 6),
+                ],
             ),
-            (View::Home, vec![event("message", 6), event("metrics", 6)]),
-            (View::Messages, vec![event("message", 4), event("message", 8)]),
+            (View::Home, vec![event(Kind::Message, 6), event(Kind::Metrics, 6)]),
+            (View::Messages, vec![event(Kind::Message, 4), event(Kind::Message, 8)]),
             (
                 View::User("ann".into()),
-                vec![event("user_profile", 8), event("message", 8)],
+                vec![event(Kind::UserProfile, 8), event(Kind::Message, 8)],
             ),
             (
                 View::Channels,
-                vec![event("channel_count", 3), event("channel_count", 9)],
+                vec![event(Kind::ChannelCount, 3), event(Kind::ChannelCount, 9)],
             ),
         ];
         for (view, events) in &batches {
@@ -261,13 +254,17 @@ mod tests {
 
     #[test]
     fn a_batch_knows_its_sizes_cursors_and_kinds() {
-        let events = vec![event("message", 7), event("metrics", 7), event("message", 9)];
+        let events = vec![
+            event(Kind::Message, 7),
+            event(Kind::Metrics, 7),
+            event(Kind::Message, 9),
+        ];
         let json: usize = events.iter().map(|e| e.json.len()).sum();
         let batch = Batch::new(&View::Home, events, None, 0);
         assert_eq!(batch.json_bytes, json);
         assert_eq!((batch.newest, batch.oldest_message), (9, 7));
-        assert_eq!(batch.kinds, vec![("message", 2), ("metrics", 1)]);
-        let counts = Batch::new(&View::Channels, vec![event("channel_count", 3)], None, 0);
+        assert_eq!(batch.kinds, vec![(Kind::Message, 2), (Kind::Metrics, 1)]);
+        let counts = Batch::new(&View::Channels, vec![event(Kind::ChannelCount, 3)], None, 0);
         assert_eq!(counts.oldest_message, i64::MAX, "no message to skip");
     }
 }

@@ -24,24 +24,23 @@ pub const BUSY_TIMEOUT_MS: u64 = 5000;
 
 pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
 
-#[derive(Debug)]
-pub struct StoreError(pub String);
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for StoreError {}
-impl From<diesel::result::Error> for StoreError {
-    fn from(e: diesel::result::Error) -> Self {
-        StoreError(e.to_string())
-    }
-}
-impl From<diesel::r2d2::PoolError> for StoreError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        StoreError(e.to_string())
-    }
+/// Why the store failed. The diesel error is kept whole, for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot open {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("migrations failed: {0}")]
+    Migrations(String),
+    /// A group commit failed: every request in it gets the same error.
+    #[error("the commit failed: {0}")]
+    Commit(std::sync::Arc<StoreError>),
+    /// A blocking store task did not finish (its thread panicked or the runtime stopped).
+    #[error("a store task was interrupted: {0}")]
+    Interrupted(String),
 }
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -71,8 +70,11 @@ impl Store {
     pub fn open(path: &str, pool_size: u32) -> StoreResult<Store> {
         // WAL lets readers run beside the single writer. Switching to it needs the file to
         // itself, so it happens here once, before the pool opens its connections at once.
-        let mut first =
-            SqliteConnection::establish(path).map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
+        let open_error = |reason: String| StoreError::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut first = SqliteConnection::establish(path).map_err(|e| open_error(e.to_string()))?;
         first.batch_execute("PRAGMA journal_mode = WAL;")?;
         drop(first);
         let pool = Pool::builder()
@@ -80,10 +82,10 @@ impl Store {
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
             .build(ConnectionManager::<SqliteConnection>::new(path))
-            .map_err(|e| StoreError(format!("cannot open {path}: {e}")))?;
+            .map_err(|e| open_error(e.to_string()))?;
         let mut conn = pool.get()?;
         conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| StoreError(format!("migrations failed: {e}")))?;
+            .map_err(|e| StoreError::Migrations(e.to_string()))?;
         let epoch = meta::table.select(meta::epoch).first::<String>(&mut conn)?;
         Ok(Store { pool, epoch })
     }

@@ -1,12 +1,12 @@
 //! The JSON API: ingest (PROTOCOL.md section 2) and reads (section 3).
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::ingest::validate::{parse_body, BodyFormat};
+use crate::ingest::validate::{parse_body, BodyError, BodyFormat};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::METRICS;
 use crate::store::{self, MessageFilter, UserSort};
@@ -15,18 +15,36 @@ use crate::time::parse_rfc3339_ms;
 /// Largest `limit` a read accepts; the default is [`DEFAULT_LIMIT`].
 pub const MAX_LIMIT: i64 = 1000;
 pub const DEFAULT_LIMIT: i64 = 50;
-/// What a 503 tells a writer to wait, in seconds.
-pub const RETRY_AFTER_S: u32 = 1;
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Invalid { index, field, message } => ApiError::InvalidMessage { index, field, message },
+            e @ BodyError::TooMany { .. } => ApiError::TooLarge(e.to_string()),
+        }
+    }
+}
 
-fn reject(reason: &'static str, e: ApiError) -> ApiError {
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Overloaded => ApiError::Overloaded,
+            IngestError::TooLarge => ApiError::TooLarge("more messages than the ingest queue holds".into()),
+        }
+    }
+}
+
+/// Counts and logs a refused ingest request.
+fn reject(e: impl Into<ApiError>) -> ApiError {
+    let e = e.into();
+    let reason = e.code();
     METRICS.ingest_rejected.with_label_values(&[reason]).inc();
     METRICS.ingest_requests.with_label_values(&["rejected"]).inc();
-    log::info!(
-        "ingest rejected reason={reason} code={} index={:?} field={:?}",
-        e.code,
-        e.index,
-        e.field
-    );
+    match &e {
+        ApiError::InvalidMessage { index, field, .. } => {
+            log::info!("ingest rejected reason={reason} index={index} field={field}")
+        }
+        _ => log::info!("ingest rejected reason={reason}"),
+    }
     e
 }
 
@@ -42,14 +60,7 @@ pub async fn ingest(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token.as_str()) {
-            return Err(reject(
-                "unauthorized",
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "a valid ingest token is required",
-                ),
-            ));
+            return Err(reject(ApiError::Unauthorized));
         }
     }
     let content_type = req
@@ -61,51 +72,19 @@ pub async fn ingest(
     let format = match mime.as_str() {
         "application/json" => BodyFormat::Json,
         "application/x-ndjson" => BodyFormat::NdJson,
-        _ => {
-            return Err(reject(
-                "unsupported_media_type",
-                ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "use application/json or application/x-ndjson",
-                ),
-            ))
-        }
+        _ => return Err(reject(ApiError::UnsupportedMediaType)),
     };
-    let body = read_body(payload, state.max_body_bytes)
-        .await
-        .map_err(|e| reject(e.code, e))?;
-    let messages = parse_body(&body, format, state.max_batch).map_err(|e| reject(e.code, e))?;
+    let body = read_body(payload, state.max_body_bytes).await.map_err(reject)?;
+    let messages = parse_body(&body, format, state.max_batch).map_err(reject)?;
     let answer = state
         .ingest
         .send(Ingest(messages))
         .await
-        .map_err(|_| ApiError::internal("ingest is stopping"))?;
-    let answer = match answer {
-        Ok(a) => a,
-        Err(IngestError::Overloaded) => {
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "the ingest queue is full; retry later",
-            );
-            e.retry_after_s = Some(RETRY_AFTER_S);
-            return Err(reject("overloaded", e));
-        }
-        Err(IngestError::TooLarge) => {
-            return Err(reject(
-                "too_large",
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    "more messages than the ingest queue holds",
-                ),
-            ))
-        }
-    };
+        .map_err(|_| ApiError::Internal("ingest is stopping".into()))?
+        .map_err(reject)?;
     let outcome = answer
         .await
-        .map_err(|_| ApiError::internal("ingest was interrupted"))??;
+        .map_err(|_| ApiError::Internal("ingest was interrupted".into()))??;
     METRICS.ingest_requests.with_label_values(&["stored"]).inc();
     METRICS.ingest_duplicates.inc_by(outcome.duplicates as u64);
     let cursor = outcome.ids.iter().copied().max().unwrap_or(0);
@@ -118,18 +97,16 @@ pub async fn ingest(
 /// Reads a request body of at most `max` bytes.
 async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMut, ApiError> {
     use futures_util::StreamExt;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is over {max} bytes"),
-        )
-    };
+    let too_large = || ApiError::TooLarge(format!("the body is over {max} bytes"));
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => too_large(),
-            e => ApiError::bad_request("invalid_message", format!("cannot read the body: {e}")),
+            e => ApiError::InvalidMessage {
+                index: 0,
+                field: "body",
+                message: format!("cannot read the body: {e}"),
+            },
         })?;
         if body.len() + chunk.len() > max {
             return Err(too_large());
@@ -150,17 +127,14 @@ pub(super) async fn read<T: Send + 'static>(
         f(&mut conn)
     })
     .await
-    .map_err(|_| ApiError::internal("read was interrupted"))?
+    .map_err(|e| ApiError::Internal(format!("read was interrupted: {e}")))?
 }
 
 fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     match l {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("limit must be 1-{MAX_LIMIT}"),
-        )),
+        Some(_) => Err(ApiError::InvalidParameter(format!("limit must be 1-{MAX_LIMIT}"))),
     }
 }
 
@@ -229,10 +203,7 @@ impl PageQuery {
     fn page(&self) -> Result<(i64, i64), ApiError> {
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                "offset must not be negative",
-            ));
+            return Err(ApiError::InvalidParameter("offset must not be negative".into()));
         }
         Ok((limit(self.limit)?, offset))
     }
@@ -243,7 +214,7 @@ pub async fn channels(state: web::Data<AppState>, q: web::Query<PageQuery>) -> R
     let by_name = match q.sort.as_deref() {
         None | Some("count") => false,
         Some("name") => true,
-        Some(_) => return Err(ApiError::bad_request("invalid_parameter", "sort must be count or name")),
+        Some(_) => return Err(ApiError::InvalidParameter("sort must be count or name".into())),
     };
     let (rows, t) = read(&state, move |c| {
         Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
@@ -258,12 +229,7 @@ pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Resu
         None | Some("count") => UserSort::Count,
         Some("name") => UserSort::Name,
         Some("recent") => UserSort::Recent,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                "sort must be count, name or recent",
-            ))
-        }
+        Some(_) => return Err(ApiError::InvalidParameter("sort must be count, name or recent".into())),
     };
     let (rows, t) = read(&state, move |c| {
         Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
@@ -293,7 +259,7 @@ pub async fn user(
     })
     .await?;
     let Some((user, messages, t)) = found else {
-        return Err(ApiError::not_found("no such user"));
+        return Err(ApiError::NotFound("no such user".into()));
     };
     Ok(HttpResponse::Ok()
         .json(json!({ "user": user, "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
@@ -312,14 +278,12 @@ pub struct SearchQuery {
 pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
-    let fts =
-        store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::bad_request("invalid_query", e.0))?;
+    let fts = store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::InvalidQuery(e.0.into()))?;
     let time = |s: &Option<String>, field: &str| -> Result<Option<i64>, ApiError> {
         s.as_deref()
             .map(|s| {
-                parse_rfc3339_ms(s).ok_or_else(|| {
-                    ApiError::bad_request("invalid_parameter", format!("{field} must be an RFC 3339 time"))
-                })
+                parse_rfc3339_ms(s)
+                    .ok_or_else(|| ApiError::InvalidParameter(format!("{field} must be an RFC 3339 time")))
             })
             .transpose()
     };
@@ -327,8 +291,7 @@ pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> R
     let (messages, t) = read(&state, move |c| {
         let t = store::totals(c)?;
         let messages = match filter(c, &q.channel, &q.user)? {
-            Some(f) => store::search_messages(c, &fts, f, since, until, limit)
-                .map_err(|e| ApiError::bad_request("invalid_query", format!("the query cannot be run: {e}")))?,
+            Some(f) => store::search_messages(c, &fts, f, since, until, limit)?,
             None => Vec::new(),
         };
         Ok((messages, t))

@@ -1,4 +1,5 @@
 //! `/live/ws` and `/live/sse`: both start the same session actor (PROTOCOL.md section 5).
+//! A handshake that names no valid view or cursor is refused with a 400 before any upgrade.
 use std::sync::Arc;
 
 use actix_http::ws::Codec;
@@ -10,10 +11,12 @@ use serde::Deserialize;
 use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
+use crate::error::ApiError;
 use crate::live::protocol::{Status, View};
 use crate::live::session::{refuse, LiveSession, Start, WsFrames};
-use crate::live::wire::Transport;
+use crate::live::transport::{Sse, Transport, Ws};
 use crate::live::{live_body, ConnFd, Live, Sink};
+use crate::metrics::METRICS;
 
 /// Initial bytes of a WebSocket connection's read buffer: clients only send small frames
 /// (a subscribe, a pong), and an idle connection should not hold FramedRead's default 8 KiB.
@@ -26,12 +29,28 @@ pub struct LiveQuery {
     epoch: Option<String>,
 }
 
-/// The view and cursor asked for, or why they cannot be served.
-fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, Status> {
-    let view = q.view.as_deref().and_then(View::parse).ok_or(Status::BadRequest)?;
+/// The view and cursor asked for, or the 400 that refuses them.
+fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiError> {
+    let refused = |e: ApiError| {
+        METRICS
+            .live_connections_closed
+            .with_label_values(&[Status::BadRequest.close_reason()])
+            .inc();
+        log::info!("live connection refused reason={}", e.code());
+        e
+    };
+    let view = q
+        .view
+        .as_deref()
+        .and_then(View::parse)
+        .ok_or_else(|| refused(ApiError::InvalidView(format!("view must be one of {}", View::VALID))))?;
     let after = last_event_id.or(q.after_id.as_deref()).filter(|s| !s.is_empty());
     let after_id = match after {
-        Some(s) => Some(s.parse::<i64>().ok().filter(|a| *a >= 0).ok_or(Status::BadRequest)?),
+        Some(s) => Some(s.parse::<i64>().ok().filter(|a| *a >= 0).ok_or_else(|| {
+            refused(ApiError::InvalidParameter(
+                "after_id (or Last-Event-ID) must be a non-negative integer".into(),
+            ))
+        })?),
         None => None,
     };
     Ok(Start {
@@ -61,77 +80,63 @@ pub async fn ws(
     payload: web::Payload,
     live: web::Data<Arc<Live>>,
     q: web::Query<LiveQuery>,
-) -> actix_web::Result<HttpResponse> {
+) -> Result<HttpResponse, ApiError> {
     if !origin_allowed(&req, &live.settings.allowed_origins) {
-        crate::metrics::METRICS
-            .live_connections_closed
-            .with_label_values(&["refused"])
-            .inc();
+        METRICS.live_connections_closed.with_label_values(&["refused"]).inc();
         log::info!("live connection refused reason=origin transport=ws");
-        return Ok(HttpResponse::Forbidden().json(serde_json::json!({"error": {"code": "forbidden_origin", "message": "this origin may not open live connections"}})));
+        return Err(ApiError::ForbiddenOrigin);
     }
-    let mut handshake = actix_http::ws::handshake(req.head())?;
+    let start = start_of(&q, None)?;
+    let mut handshake = actix_http::ws::handshake(req.head()).map_err(ApiError::handshake)?;
     let (sink, body) = live_body();
-    let response: HttpResponse = handshake.message_body(body.boxed())?.into();
+    let response: HttpResponse = handshake
+        .message_body(body.boxed())
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .into();
     // The client's frames, decoded by actix-http's WebSocket codec.
     let bytes = payload.into_inner().map_err(std::io::Error::other);
     let frames: WsFrames =
         FramedRead::with_capacity(StreamReader::new(bytes), Codec::new(), WS_READ_BUFFER).boxed_local();
-    start(
-        &live,
-        Transport::Ws,
-        sink,
-        Some(frames),
-        req.conn_data::<ConnFd>().copied(),
-        start_of(&q, None),
-    );
+    let fd = req.conn_data::<ConnFd>().copied();
+    open(&live, Box::new(Ws::new()), sink, Some(frames), fd, start);
     Ok(response)
 }
 
-pub async fn sse(req: HttpRequest, live: web::Data<Arc<Live>>, q: web::Query<LiveQuery>) -> HttpResponse {
+pub async fn sse(
+    req: HttpRequest,
+    live: web::Data<Arc<Live>>,
+    q: web::Query<LiveQuery>,
+) -> Result<HttpResponse, ApiError> {
     let last_event_id = req.headers().get("Last-Event-ID").and_then(|v| v.to_str().ok());
-    let wanted = start_of(&q, last_event_id);
+    let start = start_of(&q, last_event_id)?;
     let (sink, body) = live_body();
     let response = HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .body(body);
-    start(
-        &live,
-        Transport::Sse,
-        sink,
-        None,
-        req.conn_data::<ConnFd>().copied(),
-        wanted,
-    );
-    response
+    let fd = req.conn_data::<ConnFd>().copied();
+    open(&live, Box::new(Sse::new()), sink, None, fd, start);
+    Ok(response)
 }
 
-fn start(
+/// Starts a session, or refuses it with a status when every place is taken.
+fn open(
     live: &Arc<Live>,
-    transport: Transport,
+    transport: Box<dyn Transport>,
     sink: Sink,
-    stream: Option<WsFrames>,
+    frames: Option<WsFrames>,
     fd: Option<ConnFd>,
-    wanted: Result<Start, Status>,
+    start: Start,
 ) {
-    let epoch = live.store.epoch().to_owned();
-    let start = match wanted {
-        Ok(start) => start,
-        Err(status) => {
-            log::info!("live connection refused reason=bad_request");
-            actix_web::rt::spawn(async move { refuse(transport, sink, status, 0, &epoch).await });
-            return;
-        }
-    };
     let Some(slot) = live.try_slot() else {
         log::info!(
             "live connection refused reason=too_many_connections max={}",
             live.settings.max_connections
         );
+        let epoch = live.store.epoch().to_owned();
         actix_web::rt::spawn(async move { refuse(transport, sink, Status::TooManyConnections, 0, &epoch).await });
         return;
     };
-    LiveSession::new(live.clone(), transport, sink, fd, slot).start_with(start, stream);
+    LiveSession::new(live.clone(), transport, sink, fd, slot).start_with(start, frames);
 }

@@ -15,8 +15,8 @@ use tera::{Context, Tera};
 
 use super::api::{filter, read};
 use super::AppState;
+use crate::domain::valid_name;
 use crate::error::ApiError;
-use crate::ingest::validate::valid_name;
 use crate::store::pages::{self as queries, MARK_END, MARK_START};
 use crate::store::{self, Channel, Message, MessageFilter, Totals, User, UserSort};
 use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
@@ -301,14 +301,16 @@ impl PageError {
 
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
+        use actix_web::ResponseError;
+        let status = e.status_code();
         PageError {
-            status: e.status,
-            heading: if e.status.is_server_error() {
+            status,
+            heading: if status.is_server_error() {
                 "Something went wrong on our side".into()
             } else {
                 "That request cannot be answered".into()
             },
-            detail: e.message,
+            detail: e.to_string(),
         }
     }
 }
@@ -792,8 +794,7 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
         let Some(f) = filter(c, &channel, &user)? else {
             return Ok(Vec::new());
         };
-        let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)
-            .map_err(|e| ApiError::bad_request("invalid_query", format!("The search cannot be run: {e}.")))?;
+        let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)?;
         let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
         let marks = queries::highlights(c, &fts, &ids)?;
         Ok(rows
@@ -833,7 +834,7 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     if req.path().starts_with("/api/") {
         use actix_web::ResponseError;
-        return ApiError::not_found("no such route").error_response();
+        return ApiError::NotFound("no such route".into()).error_response();
     }
     error_page(PageError::not_found(
         "Page not found",

@@ -231,52 +231,50 @@ async fn sse_last_event_id_resumes_where_the_stream_stopped() {
     assert_same_ids("Last-Event-ID without after_id", &message_ids(&backlog), &expected);
 }
 
-#[actix_rt::test]
-async fn unknown_view_is_a_bad_request() {
-    let app = TestApp::start().await;
-    for view in ["nonsense", "user/", "channel/", "user/bad name", "users/alice"] {
-        for t in [Transport::Ws, Transport::Sse] {
-            let mut live = app.live(t, view, None, None).await;
-            let (events, end) = live.read_to_end(WAIT).await;
-            assert_ends_with_status(
-                &format!("[{t}] view `{view}`"),
-                &events,
-                &end,
-                "error",
-                "bad_request",
-                4000,
-                t,
-            );
-        }
+/// A handshake is refused with a JSON 400 before any upgrade: no WebSocket is opened and
+/// no event stream starts.
+async fn assert_refused_handshake(app: &TestApp, query: &str, code: &str, what: &str) {
+    match app.ws_connect(query, None).await {
+        Err(WsRefused::Status(400)) => {}
+        Err(e) => panic!("[ws] {what}: expected a 400 before the upgrade, got {e:?}"),
+        Ok(_) => panic!("[ws] {what}: the handshake was accepted"),
+    }
+    for path in ["/live/ws", "/live/sse"] {
+        let r = app.get(&format!("{path}?{query}")).await;
+        r.assert_error(400, code);
+        assert_ne!(
+            r.header("content-type"),
+            Some("text/event-stream"),
+            "{path} {what}: no event stream may start"
+        );
     }
 }
 
 #[actix_rt::test]
-async fn bad_after_id_is_a_bad_request() {
+async fn unknown_view_is_refused_before_the_upgrade() {
+    let app = TestApp::start().await;
+    for view in ["nonsense", "user/", "channel/", "user/bad%20name", "users/alice", ""] {
+        assert_refused_handshake(&app, &format!("view={view}"), "invalid_view", &format!("view `{view}`")).await;
+    }
+    assert_refused_handshake(&app, "after_id=1", "invalid_view", "no view").await;
+    let r = app.get("/live/sse?view=nonsense").await;
+    let message = r.json["error"]["message"].as_str().unwrap_or_default();
+    for valid in ["home", "messages", "channels", "users", "user/<name>", "channel/<name>"] {
+        assert!(message.contains(valid), "the refusal should name `{valid}`: {message}");
+    }
+}
+
+#[actix_rt::test]
+async fn bad_after_id_is_refused_before_the_upgrade() {
     let app = TestApp::start().await;
     app.ingest(&numbered("general", "alice", "m", 3)).await;
     let epoch = app.epoch().await;
-    for t in [Transport::Ws, Transport::Sse] {
-        let q = format!("view=messages&after_id=abc&epoch={}", enc(&epoch));
-        let mut live = match t {
-            Transport::Ws => Live::Ws(
-                app.ws_connect(&q, None)
-                    .await
-                    .unwrap_or_else(|e| panic!("handshake refused: {e:?}")),
-            ),
-            Transport::Sse => Live::Sse(app.sse_connect(&q, &[]).await),
-        };
-        let (events, end) = live.read_to_end(WAIT).await;
-        assert_ends_with_status(
-            &format!("[{t}] after_id=abc"),
-            &events,
-            &end,
-            "error",
-            "bad_request",
-            4000,
-            t,
-        );
+    for after in ["abc", "-1", "1.5"] {
+        let q = format!("view=messages&after_id={after}&epoch={}", enc(&epoch));
+        assert_refused_handshake(&app, &q, "invalid_parameter", &format!("after_id={after}")).await;
     }
+    let r = app.sse_connect("view=messages", &[("Last-Event-ID", "abc")]).await;
+    assert_eq!(r.status, 400, "a bad Last-Event-ID is refused like a bad after_id");
 }
 
 #[actix_rt::test]

@@ -1,0 +1,40 @@
+//! The rules every layer shares: what a name is and the limits of a message. `ingest`
+//! validates with them, `live` parses view names with them, `web` checks page parameters
+//! with them; none of those reaches into another for a rule.
+
+/// Longest channel or user name.
+pub const NAME_MAX: usize = 64;
+/// Longest message text, in Unicode scalar values.
+pub const TEXT_MAX: usize = 4096;
+/// Most tags on one message, and their keys and values together in bytes.
+pub const TAGS_MAX_ENTRIES: usize = 64;
+pub const TAGS_MAX_BYTES: usize = 8 * 1024;
+/// Longest display name, in Unicode scalar values.
+pub const DISPLAY_NAME_MAX: usize = 64;
+/// Longest idempotency key, in Unicode scalar values.
+pub const EVENT_ID_MAX: usize = 128;
+
+/// A channel or user name: 1-64 of `[A-Za-z0-9_.-]`.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= NAME_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The rule [`valid_name`] checks, in words, for error messages.
+pub const NAME_RULE: &str = "1-64 characters of A-Z a-z 0-9 _ . -";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("a.b-c_9"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("has space"));
+        assert!(!valid_name(&"x".repeat(65)));
+        assert!(valid_name(&"x".repeat(64)));
+    }
+}

@@ -1,0 +1,88 @@
+//! Every message between the live actors. The hub, the rooms and the sessions depend on
+//! this file and never on each other's types: a room reaches the hub and a session reaches
+//! its room only through the recipients carried here.
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use super::protocol::View;
+use super::wire::Batch;
+use crate::store::Committed;
+
+/// What one transaction stored, published by the ingest actor after its commit.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Inserted {
+    pub committed: Arc<Committed>,
+    /// When the commit returned: the start of the delivery-latency histogram.
+    pub at: Instant,
+}
+
+/// A session asks the hub for a place in its view's room. Answered once the room has the
+/// session as a subscriber, with the room's address for leaving it again.
+#[derive(Message)]
+#[rtype(result = "Result<Recipient<Leave>, ShuttingDown>")]
+pub struct Subscribe {
+    pub view: View,
+    pub session: u64,
+    pub subscription: u64,
+    pub recipient: Recipient<Deliver>,
+}
+
+/// The server is stopping: no new subscriptions.
+#[derive(Debug)]
+pub struct ShuttingDown;
+
+/// The hub hands a subscriber to a room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub session: u64,
+    pub subscription: u64,
+    pub recipient: Recipient<Deliver>,
+}
+
+/// A session leaves its room (it switched views or ended).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub session: u64,
+}
+
+/// A room tells the hub it has no subscriber left, after `joins` joins in all. The hub
+/// stops it only if it forwarded no join since (otherwise one is on its way).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Vacant {
+    pub view: View,
+    pub joins: u64,
+}
+
+/// The hub stops a vacant room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// The server is stopping: the hub tells every room, every room its sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// What a room sends a session.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// Which of the session's subscriptions this is for: a session that switched views
+    /// ignores what its old room still sends.
+    pub subscription: u64,
+    pub payload: Payload,
+}
+
+#[derive(Clone)]
+pub enum Payload {
+    Events(Arc<Batch>),
+    /// The session's mailbox was full: it was dropped from the room.
+    Overflowed,
+    Shutdown,
+}
