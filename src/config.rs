@@ -1,6 +1,14 @@
-//! The command line. Every limit is a named setting with a default; each flag also
-//! reads the environment variable shown in `--help`.
-use clap::{Args, Parser, Subcommand};
+//! The command line: `chatpulse [serve] [FLAGS]`. Every limit is a named setting with a
+//! default; each flag also reads the environment variable shown in `--help`, and is
+//! read the same before or after `serve` (one set of settings, every flag global).
+use std::net::ToSocketAddrs;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use tempfile::TempDir;
+
+/// The database without `--database` (and without `--demo`).
+pub const DEFAULT_DATABASE: &str = "chatpulse.db";
 
 #[derive(Parser, Debug)]
 #[command(name = "chatpulse", version, about = "Live chat-analytics engine")]
@@ -8,79 +16,170 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub serve: Settings,
+    pub settings: Settings,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone, Copy)]
 pub enum Command {
     /// Run the server (the default command).
-    Serve(Settings),
+    Serve,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "CHATPULSE_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on (HOST:PORT); port 0 picks a free port.
+    #[arg(long, global = true, env = "CHATPULSE_BIND", default_value = "127.0.0.1:8080", value_parser = bind_address)]
     pub bind: String,
-    /// SQLite database file; created with its schema on first start.
-    #[arg(long, env = "CHATPULSE_DATABASE", default_value = "chatpulse.db")]
-    pub database: String,
+    /// SQLite database file; created with its schema on first start. Default: chatpulse.db,
+    /// except that `--demo` without it runs on a throwaway database removed at exit.
+    #[arg(long, global = true, env = "CHATPULSE_DATABASE")]
+    pub database: Option<String>,
     /// Bearer token required on every write (POST /api/messages). Unset: ingest is open.
-    #[arg(long, env = "CHATPULSE_INGEST_TOKEN")]
+    #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN")]
     pub ingest_token: Option<String>,
     /// Comma-separated origins allowed to open WebSockets besides the server's own.
-    #[arg(long, env = "CHATPULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(long, global = true, env = "CHATPULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// Events per catch-up batch read from the database for a resuming client.
-    #[arg(long, env = "CHATPULSE_CATCHUP_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_CATCHUP_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub catchup_batch: u32,
     /// Largest backlog sent to a resuming client; beyond it the client is told to reload.
-    #[arg(long, env = "CHATPULSE_CATCHUP_MAX", default_value_t = 5000)]
+    #[arg(long, global = true, env = "CHATPULSE_CATCHUP_MAX", default_value_t = 5000)]
     pub catchup_max: u32,
     /// Bytes of unsent envelopes one live connection may hold before it is closed as overflowed.
-    #[arg(long, env = "CHATPULSE_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    #[arg(long, global = true, env = "CHATPULSE_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub queue_bytes: u64,
     /// A live connection whose socket accepts nothing for this long while events wait for it
     /// is disconnected: its client stopped reading. Past the kernel's buffers (see
     /// `--send-buffer-bytes`), this is what bounds how long a stalled client holds anything.
-    #[arg(long, env = "CHATPULSE_WRITE_TIMEOUT_MS", default_value_t = 1_500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_WRITE_TIMEOUT_MS", default_value_t = 1_500, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout_ms: u64,
     /// Kernel send buffer of each live connection's socket (SO_SNDBUF), so that a client that
     /// stops reading is noticed within `--write-timeout-ms` rather than after megabytes of
     /// kernel buffering. 0 leaves the kernel's automatic sizing.
-    #[arg(long, env = "CHATPULSE_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, global = true, env = "CHATPULSE_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
     pub send_buffer_bytes: usize,
     /// Window in which count updates (channels, users, metrics) are merged per entity.
-    #[arg(long, env = "CHATPULSE_COALESCE_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_COALESCE_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub coalesce_ms: u64,
     /// A live connection with no event for this long is sent an `idle` status.
-    #[arg(long, env = "CHATPULSE_IDLE_AFTER_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_IDLE_AFTER_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_after_ms: u64,
     /// Live connections (WebSocket and SSE together) served at once.
-    #[arg(long, env = "CHATPULSE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, global = true, env = "CHATPULSE_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
     /// Messages accepted and waiting for commit; past it ingest answers 503.
-    #[arg(long, env = "CHATPULSE_INGEST_QUEUE", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_INGEST_QUEUE", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ingest_queue: u64,
     /// Largest request body accepted by ingest.
-    #[arg(long, env = "CHATPULSE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, global = true, env = "CHATPULSE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Most messages in one ingest request.
-    #[arg(long, env = "CHATPULSE_MAX_BATCH", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, env = "CHATPULSE_MAX_BATCH", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batch: u64,
     /// Feed synthetic chat through the ingest path, so a fresh install has something to show.
-    #[arg(long, env = "CHATPULSE_DEMO", default_value_t = false)]
+    /// The variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, global = true, env = "CHATPULSE_DEMO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub demo: bool,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "CHATPULSE_WORKERS")]
+    #[arg(long, global = true, env = "CHATPULSE_WORKERS")]
     pub workers: Option<usize>,
 }
 
 impl Cli {
+    /// `serve` is the only command, and the default one.
     pub fn settings(self) -> Settings {
         match self.command {
-            Some(Command::Serve(s)) => s,
-            None => self.serve,
+            Some(Command::Serve) | None => self.settings,
         }
+    }
+}
+
+/// Refuses an address that cannot be listened on (such as a bare port) before anything
+/// is created; a host name such as `localhost:8080` is resolved here.
+fn bind_address(s: &str) -> Result<String, String> {
+    match s.to_socket_addrs().map(|mut addrs| addrs.next()) {
+        Ok(Some(_)) => Ok(s.to_owned()),
+        Ok(_) => Err(format!("`{s}` resolves to no address")),
+        Err(e) => Err(format!("`{s}` is not HOST:PORT, such as 127.0.0.1:8080 ({e})")),
+    }
+}
+
+/// The database a server runs on.
+pub struct Database {
+    pub path: String,
+    /// The temporary directory of a demo's throwaway database: removed when dropped.
+    pub throwaway: Option<TempDir>,
+}
+
+impl Settings {
+    /// `--database`, else a throwaway for a demo (so a demo never writes into a real
+    /// database), else [`DEFAULT_DATABASE`].
+    pub fn database(&self) -> std::io::Result<Database> {
+        if let Some(path) = &self.database {
+            return Ok(Database {
+                path: path.clone(),
+                throwaway: None,
+            });
+        }
+        if !self.demo {
+            return Ok(Database {
+                path: DEFAULT_DATABASE.to_owned(),
+                throwaway: None,
+            });
+        }
+        let dir = tempfile::Builder::new().prefix("chatpulse-demo-").tempdir()?;
+        Ok(Database {
+            path: dir.path().join("demo.db").to_string_lossy().into_owned(),
+            throwaway: Some(dir),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
+        Cli::try_parse_from(std::iter::once("chatpulse").chain(args.iter().copied())).map(Cli::settings)
+    }
+
+    #[test]
+    fn flags_work_before_and_after_serve() {
+        for args in [
+            &["--bind", "127.0.0.1:9", "--database", "x.db", "serve"][..],
+            &["serve", "--bind", "127.0.0.1:9", "--database", "x.db"],
+            &["--bind", "127.0.0.1:9", "serve", "--database", "x.db"],
+            &["--bind", "127.0.0.1:9", "--database", "x.db"],
+        ] {
+            let s = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(s.bind, "127.0.0.1:9", "{args:?}");
+            assert_eq!(s.database.as_deref(), Some("x.db"), "{args:?}");
+        }
+        let s = parse(&["--demo", "serve", "--catchup-batch", "7"]).unwrap();
+        assert!(s.demo);
+        assert_eq!(s.catchup_batch, 7);
+    }
+
+    #[test]
+    fn a_bind_that_is_not_an_address_is_refused_naming_it() {
+        let e = parse(&["serve", "--bind", "8080"]).unwrap_err();
+        assert!(e.to_string().contains("8080"), "{e}");
+        assert!(parse(&["--bind", "localhost:0"]).is_ok());
+    }
+
+    #[test]
+    fn demo_without_database_runs_on_a_throwaway() {
+        let s = parse(&["--demo"]).unwrap();
+        let db = s.database().unwrap();
+        let dir = db.throwaway.as_ref().expect("a throwaway directory").path().to_owned();
+        assert!(db.path.starts_with(dir.to_str().unwrap()), "{}", db.path);
+        drop(db);
+        assert!(!dir.exists(), "the throwaway directory outlived the server");
+        let s = parse(&["--demo", "--database", "real.db"]).unwrap();
+        assert_eq!(s.database().unwrap().path, "real.db");
+        assert_eq!(parse(&[]).unwrap().database().unwrap().path, DEFAULT_DATABASE);
     }
 }

@@ -31,10 +31,18 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let workers = s
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let store = Store::open(&s.database, workers as u32 + EXTRA_READERS)?;
+    // Dropped last: a demo's throwaway database is removed when the server has stopped.
+    let database = s.database()?;
+    if let Some(dir) = &database.throwaway {
+        log::info!(
+            "demo without --database: a throwaway database in {}, removed at exit",
+            dir.path().display()
+        );
+    }
+    let store = Store::open(&database.path, workers as u32 + EXTRA_READERS)?;
     log::info!(
         "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
-        s.database, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
+        database.path, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
     let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
@@ -67,7 +75,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
-    let _sampler = web::observe::start_sampler(store.clone(), s.database.clone());
+    let _sampler = web::observe::start_sampler(store.clone(), database.path.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

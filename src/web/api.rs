@@ -1,6 +1,7 @@
 //! The JSON API: ingest (PROTOCOL.md section 2) and reads (section 3).
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -22,6 +23,56 @@ impl From<BodyError> for ApiError {
             e @ BodyError::TooMany { .. } => ApiError::TooLarge(e.to_string()),
         }
     }
+}
+
+/// Every route under `/api`. Whatever goes wrong there, from an unknown route to a query
+/// string that does not parse, answers the one JSON error shape.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.service(
+        web::scope("/api")
+            .app_data(web::QueryConfig::default().error_handler(|e, req| {
+                let why = match e {
+                    QueryPayloadError::Deserialize(e) => e.to_string(),
+                    e => e.to_string(),
+                };
+                let message = format!("the query string `{}` is not valid: {why}", req.query_string());
+                ApiError::InvalidParameter(message).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, req| {
+                let why = match e {
+                    PathError::Deserialize(e) => e.to_string(),
+                    e => e.to_string(),
+                };
+                let message = format!("the path `{}` is not valid: {why}", req.path());
+                ApiError::InvalidParameter(message).into()
+            }))
+            .app_data(web::JsonConfig::default().error_handler(|e, _| json_error(e).into()))
+            .service(
+                web::resource("/messages")
+                    .app_data(web::PayloadConfig::new(max_body_bytes))
+                    .post(ingest)
+                    .get(messages),
+            )
+            .service(web::resource("/metrics").get(metrics_summary))
+            .service(web::resource("/channels").get(channels))
+            .service(web::resource("/users").get(users))
+            .service(web::resource("/users/{name}").get(user))
+            .service(web::resource("/search").get(search))
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// No JSON body is extracted today; should one be, it fails in the API's shape too.
+fn json_error(e: JsonPayloadError) -> ApiError {
+    match e.status_code() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        _ => ApiError::InvalidParameter(e.to_string()),
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::NotFound("no such route".into()).error_response()
 }
 
 impl From<IngestError> for ApiError {
@@ -48,6 +99,8 @@ fn reject(e: impl Into<ApiError>) -> ApiError {
     e
 }
 
+/// The body is read only after the token and the content type are checked, so a writer
+/// without a token learns nothing from the size of what it sent.
 pub async fn ingest(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -74,7 +127,11 @@ pub async fn ingest(
         "application/x-ndjson" => BodyFormat::NdJson,
         _ => return Err(reject(ApiError::UnsupportedMediaType)),
     };
-    let body = read_body(payload, state.max_body_bytes).await.map_err(reject)?;
+    // At most `PayloadConfig`'s limit (the ingest resource's `--max-body-bytes`).
+    let body = web::Bytes::from_request(&req, &mut payload.into_inner())
+        .await
+        .map_err(|e| body_error(e, state.max_body_bytes))
+        .map_err(reject)?;
     let messages = parse_body(&body, format, state.max_batch).map_err(reject)?;
     let answer = state
         .ingest
@@ -94,26 +151,17 @@ pub async fn ingest(
     })))
 }
 
-/// Reads a request body of at most `max` bytes.
-async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMut, ApiError> {
-    use futures_util::StreamExt;
-    let too_large = || ApiError::TooLarge(format!("the body is over {max} bytes"));
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => too_large(),
-            e => ApiError::InvalidMessage {
-                index: 0,
-                field: "body",
-                message: format!("cannot read the body: {e}"),
-            },
-        })?;
-        if body.len() + chunk.len() > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
+/// Why a body could not be read: too large (by its `Content-Length` or, for a chunked
+/// body, once more than `max` bytes have arrived), or broken off.
+fn body_error(e: actix_web::Error, max: usize) -> ApiError {
+    match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::TooLarge(format!("the body is over {max} bytes")),
+        _ => ApiError::InvalidMessage {
+            index: 0,
+            field: "body",
+            message: format!("cannot read the body: {e}"),
+        },
     }
-    Ok(body)
 }
 
 /// Runs a read on the pool, off the worker thread.

@@ -7,7 +7,12 @@ pub mod pages;
 use std::sync::Arc;
 
 use actix::Addr;
-use actix_web::{web, App, HttpServer};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpServer, ResponseError};
+
+use crate::error::ApiError;
 
 use crate::ingest::IngestActor;
 use crate::live::{ConnFd, Live};
@@ -21,28 +26,45 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    pages::init();
-    cfg.route("/api/messages", web::post().to(api::ingest))
-        .route("/api/messages", web::get().to(api::messages))
-        .route("/api/metrics", web::get().to(api::metrics_summary))
-        .route("/api/channels", web::get().to(api::channels))
-        .route("/api/users", web::get().to(api::users))
-        .route("/api/users/{name}", web::get().to(api::user))
-        .route("/api/search", web::get().to(api::search))
-        .route("/metrics", web::get().to(api::prometheus))
-        .route("/healthz", web::get().to(api::healthz))
-        .route("/live/ws", web::get().to(live::ws))
-        .route("/live/sse", web::get().to(live::sse))
-        .route("/", web::get().to(pages::home))
-        .route("/messages", web::get().to(pages::messages))
-        .route("/channels", web::get().to(pages::channels))
-        .route("/channels/{name}", web::get().to(pages::channel))
-        .route("/users", web::get().to(pages::users))
-        .route("/users/{name}", web::get().to(pages::user))
-        .route("/search", web::get().to(pages::search))
-        .route("/static/{file}", web::get().to(pages::static_file))
-        .default_service(web::to(pages::not_found));
+/// Every route. `/api` answers JSON, the pages and any unknown path outside it HTML; a
+/// known route asked for with another method answers 405 with `Allow` (see below).
+pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    api::configure(cfg, max_body_bytes);
+    cfg.service(web::resource("/metrics").get(api::prometheus))
+        .service(web::resource("/healthz").get(api::healthz))
+        .service(web::resource("/live/ws").get(live::ws))
+        .service(web::resource("/live/sse").get(live::sse));
+    // Last: the pages' scope matches every path.
+    pages::configure(cfg);
+}
+
+/// actix answers a known route asked for with another method with an empty 405 and the
+/// `Allow` header it knows from the routes' method guards; this gives that answer a body
+/// and keeps every header it already has. A page's 405 (it carries the pages' policy,
+/// added by their scope) is the error page; any other is the API's JSON error: the API,
+/// `/healthz`, `/metrics`, the live endpoints and the static files are read by programs.
+fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, empty) = res.into_parts();
+    let allow = empty
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (method, path) = (req.method().as_str(), req.path());
+    let mut answer = if empty.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        pages::method_not_allowed(method, path, &allow)
+    } else {
+        ApiError::MethodNotAllowed(format!("{path} does not answer {method}; it answers {allow}")).error_response()
+    };
+    for (name, value) in empty.headers() {
+        if !answer.headers().contains_key(name) {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, answer).map_into_right_body(),
+    ))
 }
 
 pub fn server(
@@ -52,11 +74,13 @@ pub fn server(
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let live = web::Data::new(live);
+    let max_body_bytes = state.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(live.clone())
-            .configure(routes)
+            .configure(|cfg| routes(cfg, max_body_bytes))
+            .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
             .wrap(actix_web::middleware::from_fn(observe::http))
     })
     .on_connect(|conn, ext| {

@@ -340,3 +340,65 @@ async fn switching_view_on_one_websocket() {
     }
     assert_eq!(counts.totals.get("dev"), Some(&1), "{:?}", counts.totals);
 }
+
+/// A query parameter of the wrong type is the API's JSON error, not actix's plain text.
+#[actix_rt::test]
+async fn a_bad_query_parameter_is_a_json_invalid_parameter() {
+    let app = TestApp::start().await;
+    for path in [
+        "/api/messages?limit=abc",
+        "/api/messages?after_id=x",
+        "/api/channels?offset=1.5",
+        "/api/users/alice?limit=-",
+        "/api/search?q=a&limit=ten",
+    ] {
+        let r = app.get(path).await;
+        r.assert_error(400, "invalid_parameter");
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("invalid digit"),
+            "GET {path}: the message should say why: {r}"
+        );
+    }
+}
+
+/// A known route asked for with another method: 405 with `Allow`, in the shape of its
+/// side (JSON under /api, the error page for pages).
+#[actix_rt::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let app = TestApp::start().await;
+    let client = awc::Client::default();
+    for (method, path, allow, json) in [
+        ("DELETE", "/api/messages", &["GET", "POST"][..], true),
+        ("POST", "/api/users", &["GET"], true),
+        ("PUT", "/api/users/alice", &["GET"], true),
+        ("POST", "/healthz", &["GET"], true),
+        ("PUT", "/", &["GET"], false),
+        ("POST", "/channels/general", &["GET"], false),
+    ] {
+        let m = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut res = client.request(m, app.url(path)).send().await.unwrap();
+        let body = res.body().await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(res.status().as_u16(), 405, "{method} {path}: {text}");
+        let header = res
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        let mut got: Vec<&str> = header.split(',').map(str::trim).collect();
+        got.sort();
+        assert_eq!(got, allow, "{method} {path}: Allow");
+        if json {
+            let v: Value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{method} {path}: {text}"));
+            assert_eq!(v["error"]["code"], "method_not_allowed", "{method} {path}: {v}");
+            assert!(v["error"]["message"].is_string(), "{v}");
+        } else {
+            assert!(text.contains("<html"), "{method} {path}: {text}");
+            assert!(res.headers().contains_key("content-security-policy"), "{method} {path}");
+        }
+    }
+    app.get("/api/nothing/here").await.assert_error(404, "not_found");
+    assert_eq!(app.total_messages().await, 0, "a refused request changed data");
+}

@@ -5,6 +5,7 @@
 mod common;
 
 mod catchup;
+mod cli;
 mod concurrency;
 mod edge_cases;
 mod ingest;

@@ -1,279 +1,24 @@
-//! The browser pages: rendered on the server with Tera from templates compiled into the
-//! binary, then kept live by the project's own script (`views/static/live.js`).
-//!
-//! Every page carries the `cursor` and `epoch` it was rendered at (PROTOCOL.md section 1)
-//! and reads its data in one read transaction, so the cursor and the data agree and the
-//! script subscribes from exactly there. Text is always escaped by Tera's autoescape;
-//! search highlights are marked after escaping, never by trusting the text.
-use std::sync::LazyLock;
-
+//! One handler per page, and what they share: the page context, the one read
+//! transaction a page is rendered from, its query parameters, and how it answers.
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
-use tera::{Context, Tera};
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+use tera::Context;
 
-use super::api::{filter, read};
-use super::AppState;
+use super::format::{group, pager, parts, query, short_time};
+use super::views::{ChannelCount, CountRow, MessageView, Part};
+use super::{
+    CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES, SEARCH_RESULTS,
+    TEMPLATES, USERS_PAGE,
+};
 use crate::domain::valid_name;
 use crate::error::ApiError;
-use crate::store::pages::{self as queries, MARK_END, MARK_START};
-use crate::store::{self, Channel, Message, MessageFilter, Totals, User, UserSort};
+use crate::store::pages as queries;
+use crate::store::{self, MessageFilter, Totals, UserSort};
 use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
-
-/// Latest messages on the home page, a channel page and a profile.
-pub const RECENT_MESSAGES: i64 = 50;
-/// Messages per page of `/messages`, and per "load older" step.
-pub const PAGE_MESSAGES: i64 = 50;
-/// Rows per page of `/channels` and `/users`.
-pub const CHANNELS_PAGE: i64 = 100;
-pub const USERS_PAGE: i64 = 50;
-/// Channels listed on a profile (the busiest first).
-pub const PROFILE_CHANNELS: i64 = 50;
-/// Search results shown (newest first).
-pub const SEARCH_RESULTS: i64 = 100;
-/// The home chart's window, and how many of the newest messages its history is read from.
-pub const CHART_SECONDS: i64 = 180;
-pub const CHART_SEED_ROWS: i64 = 100_000;
-
-/// No inline script or style anywhere: the pages need neither.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                       img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
-
-static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
-    let mut t = Tera::default();
-    t.add_raw_templates(vec![
-        ("base.html", include_str!("../../views/base.html")),
-        ("ui.html", include_str!("../../views/ui.html")),
-        ("home.html", include_str!("../../views/home.html")),
-        ("messages.html", include_str!("../../views/messages.html")),
-        ("channels.html", include_str!("../../views/channels.html")),
-        ("channel.html", include_str!("../../views/channel.html")),
-        ("users.html", include_str!("../../views/users.html")),
-        ("user.html", include_str!("../../views/user.html")),
-        ("search.html", include_str!("../../views/search.html")),
-        ("error.html", include_str!("../../views/error.html")),
-    ])
-    .expect("the page templates parse");
-    t
-});
-
-/// Compiles the templates now, so a broken template stops the server at start-up
-/// instead of failing its first request.
-pub fn init() {
-    LazyLock::force(&TEMPLATES);
-}
-
-/// The client's own files, served from the binary: (name, content type, body).
-const STATIC_FILES: &[(&str, &str, &str)] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../../views/static/app.css"),
-    ),
-    (
-        "live.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../views/static/live.js"),
-    ),
-    ("icon.svg", "image/svg+xml", include_str!("../../views/static/icon.svg")),
-];
-
-// ---------------------------------------------------------------------------
-// What templates see
-// ---------------------------------------------------------------------------
-
-#[derive(Serialize)]
-struct Part {
-    text: String,
-    mark: bool,
-}
-
-#[derive(Serialize)]
-struct MessageView {
-    id: i64,
-    channel: String,
-    user: String,
-    name: String,
-    text: String,
-    sent_at: String,
-    time: String,
-    /// The text split at search matches, for `<mark>`; absent outside search.
-    parts: Option<Vec<Part>>,
-}
-
-impl MessageView {
-    fn blank() -> Self {
-        MessageView {
-            id: 0,
-            channel: String::new(),
-            user: String::new(),
-            name: String::new(),
-            text: String::new(),
-            sent_at: String::new(),
-            time: String::new(),
-            parts: None,
-        }
-    }
-    fn new(m: Message) -> Self {
-        MessageView {
-            id: m.id,
-            name: m.display_name.clone().unwrap_or_else(|| m.user.clone()),
-            channel: m.channel,
-            user: m.user,
-            sent_at: format_ms(m.sent_at),
-            time: short_time(m.sent_at),
-            text: m.text,
-            parts: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct CountRow {
-    name: String,
-    label: String,
-    total: String,
-    total_n: i64,
-    last_at: Option<String>,
-    last: String,
-    cursor: i64,
-}
-
-impl CountRow {
-    fn blank() -> Self {
-        CountRow {
-            name: String::new(),
-            label: String::new(),
-            total: "0".into(),
-            total_n: 0,
-            last_at: None,
-            last: "—".into(),
-            cursor: 0,
-        }
-    }
-    fn channel(c: &Channel) -> Self {
-        CountRow {
-            name: c.name.clone(),
-            label: c.name.clone(),
-            total: group(c.total_messages),
-            total_n: c.total_messages,
-            last_at: c.last_message_at.map(format_ms),
-            last: c.last_message_at.map_or_else(|| "—".into(), short_time),
-            cursor: c.last_message_id,
-        }
-    }
-    fn user(u: &User) -> Self {
-        CountRow {
-            name: u.username.clone(),
-            label: u.display_name.clone().unwrap_or_else(|| u.username.clone()),
-            total: group(u.total_messages),
-            total_n: u.total_messages,
-            last_at: u.last_seen_at.map(format_ms),
-            last: u.last_seen_at.map_or_else(|| "—".into(), short_time),
-            cursor: u.last_message_id,
-        }
-    }
-}
-
-/// One channel of a profile and the user's messages in it.
-#[derive(Serialize)]
-struct ChannelCount {
-    name: String,
-    total: String,
-    total_n: i64,
-}
-
-impl ChannelCount {
-    fn blank() -> Self {
-        ChannelCount {
-            name: String::new(),
-            total: "0".into(),
-            total_n: 0,
-        }
-    }
-}
-
-/// 1234567 → "1,234,567" (the script formats the same way).
-fn group(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
-
-/// A time as the pages show it (UTC here; the script shows it in the reader's zone):
-/// the time of day for today, the date and minute otherwise.
-fn short_time(ms: i64) -> String {
-    let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    if t.date_naive() == Utc::now().date_naive() {
-        t.format("%H:%M:%S").to_string()
-    } else {
-        t.format("%Y-%m-%d %H:%M").to_string()
-    }
-}
-
-/// Percent-encodes a query value for a link.
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// A query string from the pairs whose value is set.
-fn query(pairs: &[(&str, Option<&str>)]) -> String {
-    let q: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", enc(v))))
-        .collect();
-    if q.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", q.join("&"))
-    }
-}
-
-/// Splits FTS5 `highlight()` output into marked and unmarked parts.
-fn parts(marked: &str) -> Vec<Part> {
-    let mut out = Vec::new();
-    let mut mark = false;
-    let mut cur = String::new();
-    for ch in marked.chars() {
-        let flip = if mark { ch == MARK_END } else { ch == MARK_START };
-        if flip {
-            if !cur.is_empty() {
-                out.push(Part {
-                    text: std::mem::take(&mut cur),
-                    mark,
-                });
-            }
-            mark = !mark;
-        } else {
-            cur.push(ch);
-        }
-    }
-    if !cur.is_empty() {
-        out.push(Part { text: cur, mark });
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------
-// Responses
-// ---------------------------------------------------------------------------
+use crate::web::api::{filter, read};
+use crate::web::AppState;
 
 /// What a page failed with: shown as an HTML page with its status.
 pub struct PageError {
@@ -317,24 +62,15 @@ impl From<ApiError> for PageError {
 
 type PageResult = Result<HttpResponse, PageError>;
 
-fn secured(status: StatusCode) -> actix_web::HttpResponseBuilder {
-    let mut b = HttpResponse::build(status);
-    b.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"));
-    b
-}
-
 fn render(status: StatusCode, template: &str, ctx: &Context) -> HttpResponse {
     match TEMPLATES.render(template, ctx) {
-        Ok(html) => secured(status)
+        Ok(html) => HttpResponse::build(status)
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .content_type("text/html; charset=utf-8")
             .body(html),
         Err(e) => {
             log::error!("template {template} failed: {e:?}");
-            secured(StatusCode::INTERNAL_SERVER_ERROR)
+            HttpResponse::InternalServerError()
                 .content_type("text/plain; charset=utf-8")
                 .body("the page could not be rendered")
         }
@@ -533,20 +269,6 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 pub struct ListParams {
     sort: Option<String>,
     offset: Option<String>,
-}
-
-/// Links to the previous and next page of a list, keeping its sort.
-fn pager(path: &str, sort: &str, offset: i64, size: i64, rows: usize) -> (Option<String>, Option<String>) {
-    let link = |o: i64| {
-        let o = o.to_string();
-        format!(
-            "{path}{}",
-            query(&[("sort", Some(sort)), ("offset", Some(o.as_str()).filter(|o| *o != "0"))])
-        )
-    };
-    let prev = (offset > 0).then(|| link((offset - size).max(0)));
-    let next = (rows as i64 == size).then(|| link(offset + size));
-    (prev, next)
 }
 
 pub async fn channels(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -830,80 +552,20 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
     }
 }
 
-/// Any path no route matched: an HTML 404 for people, the API's JSON error under `/api/`.
+/// Any path no route matched outside `/api` (which answers its own JSON 404).
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/api/") {
-        use actix_web::ResponseError;
-        return ApiError::NotFound("no such route".into()).error_response();
-    }
     error_page(PageError::not_found(
         "Page not found",
         format!("There is no page at {}.", req.path()),
     ))
 }
 
-/// The client's own script, stylesheet and icon. `no-cache` with an ETag: the browser
-/// asks each time and gets a 304 while the binary is the same.
-pub async fn static_file(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
-    let Some((_, content_type, body)) = STATIC_FILES.iter().find(|(n, _, _)| *n == name.as_str()) else {
-        return not_found(req).await;
-    };
-    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut b = HttpResponse::build(if fresh {
-        StatusCode::NOT_MODIFIED
-    } else {
-        StatusCode::OK
-    });
-    b.insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    if fresh {
-        b.finish()
-    } else {
-        b.content_type(*content_type).body(*body)
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+/// A page asked for with a method it does not answer. The `Allow` header is the
+/// router's; this is only the page people see.
+pub fn method_not_allowed(method: &str, path: &str, allow: &str) -> HttpResponse {
+    error_page(PageError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        heading: "That request cannot be answered".into(),
+        detail: format!("{path} does not answer {method}; it answers {allow}."),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_thousands() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1234567), "1,234,567");
-    }
-
-    #[test]
-    fn splits_highlights_and_keeps_text_as_text() {
-        let s = format!("a {MARK_START}<b>{MARK_END} c");
-        let p = parts(&s);
-        assert_eq!(p.len(), 3);
-        assert_eq!((p[1].text.as_str(), p[1].mark), ("<b>", true));
-        assert_eq!((p[2].text.as_str(), p[2].mark), (" c", false));
-    }
-
-    #[test]
-    fn links_encode_their_values() {
-        assert_eq!(query(&[("q", Some("a b&c")), ("user", None)]), "?q=a%20b%26c");
-        assert_eq!(query(&[("q", Some(""))]), "");
-    }
-
-    #[test]
-    fn templates_parse() {
-        init();
-    }
 }
