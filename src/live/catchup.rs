@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::protocol::{self, Event, Status, View};
-use crate::store::{self, MessageFilter, Store, StoreResult};
+use crate::store::{self, Cursor, MessageFilter, MessageId, Store, StoreResult};
 
 /// Catch-up batches kept for other sessions resuming from the same place.
 pub const CATCHUP_CACHE_BATCHES: usize = 64;
@@ -15,8 +15,8 @@ pub const CATCHUP_CACHE_BATCHES: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BatchKey {
     pub filter: MessageFilter,
-    pub after: i64,
-    pub upto: i64,
+    pub after: Cursor,
+    pub upto: Cursor,
     pub limit: i64,
 }
 
@@ -65,7 +65,13 @@ impl BatchCache {
             return Ok(events);
         }
         let mut conn = store.conn()?;
-        let rows = store::list_messages(&mut conn, key.filter, Some(key.after), Some(key.upto + 1), key.limit)?;
+        let rows = store::list_messages(
+            &mut conn,
+            key.filter,
+            Some(key.after),
+            Some(MessageId(key.upto.0 + 1)),
+            key.limit,
+        )?;
         let events: Arc<[Event]> = rows.iter().map(protocol::message_event).collect();
         self.put(key, events.clone());
         Ok(events)
@@ -76,9 +82,9 @@ impl BatchCache {
 pub struct Catchup {
     ready: VecDeque<Event>,
     /// The cursor the next backlog read starts after; `None` once the backlog is read.
-    next_after: Option<i64>,
+    next_after: Option<Cursor>,
     /// The newest cursor when the catch-up began: live batches cover what comes later.
-    pub upto: i64,
+    pub upto: Cursor,
     filter: MessageFilter,
     /// Whether a backlog read is under way.
     reading: bool,
@@ -87,10 +93,15 @@ pub struct Catchup {
 impl Catchup {
     /// Reads the view's initial state and checks the backlog size, or the status that
     /// refuses the catch-up (a cursor from another epoch, a backlog over `max`).
-    pub fn begin(store: &Store, view: &View, after_id: Option<i64>, max: i64) -> StoreResult<Result<Catchup, Status>> {
+    pub fn begin(
+        store: &Store,
+        view: &View,
+        after_id: Option<Cursor>,
+        max: i64,
+    ) -> StoreResult<Result<Catchup, Status>> {
         let mut conn = store.conn()?;
         let totals = store::totals(&mut conn)?;
-        if after_id.is_some_and(|a| a > totals.cursor || a < 0) {
+        if after_id.is_some_and(|a| a > totals.cursor || a.0 < 0) {
             return Ok(Err(Status::EpochChanged));
         }
         let mut ready = VecDeque::new();
@@ -100,14 +111,14 @@ impl Catchup {
             View::Home => ready.push_back(protocol::metrics_event(&totals)),
             View::Messages => {}
             View::Channels => {
-                let rows = store::channels_changed_after(&mut conn, after_id.unwrap_or(0), max + 1)?;
+                let rows = store::channels_changed_after(&mut conn, after_id.unwrap_or_default(), max + 1)?;
                 if rows.len() as i64 > max {
                     return Ok(Err(Status::BacklogTooLarge));
                 }
                 ready.extend(rows.iter().map(|c| protocol::channel_count_event(Some(c), &c.name)));
             }
             View::Users => {
-                let rows = store::users_changed_after(&mut conn, after_id.unwrap_or(0), max + 1)?;
+                let rows = store::users_changed_after(&mut conn, after_id.unwrap_or_default(), max + 1)?;
                 if rows.len() as i64 > max {
                     return Ok(Err(Status::BacklogTooLarge));
                 }

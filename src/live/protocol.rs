@@ -4,7 +4,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::domain::valid_name;
-use crate::store::{Channel, Committed, Message, Totals, User};
+use crate::store::{Channel, ChannelId, Committed, Cursor, Message, MessageId, Totals, User, UserId};
 use crate::time::{format_ms, serialize_opt_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -139,11 +139,11 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub kind: Kind,
-    pub cursor: i64,
+    pub cursor: Cursor,
     pub json: ByteString,
 }
 
-fn event<T: Serialize>(kind: Kind, cursor: i64, body: &T) -> Event {
+fn event<T: Serialize>(kind: Kind, cursor: Cursor, body: &T) -> Event {
     let json = serde_json::to_string(body).expect("envelopes always serialize");
     Event {
         kind,
@@ -155,15 +155,15 @@ fn event<T: Serialize>(kind: Kind, cursor: i64, body: &T) -> Event {
 #[derive(Serialize)]
 struct MessageEnvelope<'a> {
     r#type: &'static str,
-    message_id: i64,
-    channel_id: i64,
+    message_id: MessageId,
+    channel_id: ChannelId,
     channel: &'a str,
-    user_id: i64,
+    user_id: UserId,
     user: &'a str,
     display_name: Option<&'a str>,
     text: &'a str,
     sent_at: String,
-    cursor: i64,
+    cursor: Cursor,
 }
 
 pub fn message_event(m: &Message) -> Event {
@@ -199,23 +199,23 @@ pub fn metrics_event(t: &Totals) -> Event {
 #[derive(Serialize)]
 struct ChannelCount<'a> {
     r#type: &'static str,
-    channel_id: i64,
+    channel_id: ChannelId,
     channel: &'a str,
     total_messages: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
     last_message_at: Option<i64>,
-    cursor: i64,
+    cursor: Cursor,
 }
 
 /// A channel's count; `name` stands in for a channel nobody has written in yet.
 pub fn channel_count_event(c: Option<&Channel>, name: &str) -> Event {
-    let cursor = c.map_or(0, |c| c.last_message_id);
+    let cursor = c.map(|c| c.last_message_id).unwrap_or_default();
     event(
         Kind::ChannelCount,
         cursor,
         &ChannelCount {
             r#type: "channel_count",
-            channel_id: c.map_or(0, |c| c.id),
+            channel_id: c.map(|c| c.id).unwrap_or_default(),
             channel: c.map_or(name, |c| &c.name),
             total_messages: c.map_or(0, |c| c.total_messages),
             last_message_at: c.and_then(|c| c.last_message_at),
@@ -227,12 +227,12 @@ pub fn channel_count_event(c: Option<&Channel>, name: &str) -> Event {
 #[derive(Serialize)]
 struct UserCount<'a> {
     r#type: &'static str,
-    user_id: i64,
+    user_id: UserId,
     user: &'a str,
     total_messages: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
     last_seen_at: Option<i64>,
-    cursor: i64,
+    cursor: Cursor,
 }
 
 pub fn user_count_event(u: &User) -> Event {
@@ -253,31 +253,31 @@ pub fn user_count_event(u: &User) -> Event {
 #[derive(Serialize)]
 struct UserProfile<'a> {
     r#type: &'static str,
-    user_id: i64,
+    user_id: UserId,
     user: &'a str,
     total_messages: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
     last_seen_at: Option<i64>,
     #[serde(serialize_with = "serialize_opt_ms")]
     last_message_at: Option<i64>,
-    message_id: Option<i64>,
-    cursor: i64,
+    message_id: Option<MessageId>,
+    cursor: Cursor,
 }
 
 /// A user's profile; `name` stands in for a user nobody has seen yet.
 pub fn user_profile_event(u: Option<&User>, name: &str) -> Event {
-    let cursor = u.map_or(0, |u| u.last_message_id);
+    let cursor = u.map(|u| u.last_message_id).unwrap_or_default();
     event(
         Kind::UserProfile,
         cursor,
         &UserProfile {
             r#type: "user_profile",
-            user_id: u.map_or(0, |u| u.id),
+            user_id: u.map(|u| u.id).unwrap_or_default(),
             user: u.map_or(name, |u| &u.username),
             total_messages: u.map_or(0, |u| u.total_messages),
             last_seen_at: u.and_then(|u| u.last_seen_at),
             last_message_at: u.and_then(|u| u.last_message_at),
-            message_id: u.map(|u| u.last_message_id).filter(|id| *id > 0),
+            message_id: u.map(|u| u.last_message_id).filter(|id| id.0 > 0),
             cursor,
         },
     )
@@ -356,7 +356,7 @@ impl Status {
     }
 }
 
-pub fn status_event(status: Status, cursor: i64, epoch: &str) -> Event {
+pub fn status_event(status: Status, cursor: Cursor, epoch: &str) -> Event {
     event(
         Kind::Status,
         cursor,
@@ -373,7 +373,7 @@ pub fn status_event(status: Status, cursor: i64, epoch: &str) -> Event {
 pub enum ClientFrame {
     Subscribe {
         view: String,
-        after_id: Option<i64>,
+        after_id: Option<Cursor>,
         epoch: Option<String>,
     },
 }

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::messages::{Deliver, Inserted, Join, Leave, Payload, Shutdown, Stop, Vacant};
 use super::protocol::{self, Event, View};
 use super::wire::Batch;
-use crate::store::{Channel, Totals, User};
+use crate::store::{Channel, ChannelId, Cursor, Totals, User, UserId};
 
 /// A room's mailbox: commits and joins waiting.
 pub const ROOM_MAILBOX: usize = 4096;
@@ -25,8 +25,8 @@ struct Subscriber {
 #[derive(Default)]
 struct PendingCounts {
     totals: Option<Totals>,
-    channels: HashMap<i64, Channel>,
-    users: HashMap<i64, User>,
+    channels: HashMap<ChannelId, Channel>,
+    users: HashMap<UserId, User>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
@@ -43,7 +43,7 @@ pub struct Room {
     joins: u64,
     pending: PendingCounts,
     /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
-    sse_id: i64,
+    sse_id: Cursor,
 }
 
 impl Room {
@@ -55,7 +55,7 @@ impl Room {
             subscribers: HashMap::new(),
             joins: 0,
             pending: PendingCounts::default(),
-            sse_id: 0,
+            sse_id: Cursor::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use super::transport::{Control, Heartbeat, Transport};
 use super::wire::Batch;
 use super::{Live, Slot};
 use crate::metrics::METRICS;
+use crate::store::Cursor;
 
 /// How long a closing connection may take to accept its last status before its socket is shut.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -35,7 +36,7 @@ enum Phase {
 /// How a session is asked to start.
 pub struct Start {
     pub view: View,
-    pub after_id: Option<i64>,
+    pub after_id: Option<Cursor>,
     pub epoch: Option<String>,
 }
 
@@ -58,9 +59,9 @@ pub struct LiveSession {
     buffered: Vec<Arc<Batch>>,
     buffered_bytes: usize,
     /// Message events at or below this were sent by the catch-up.
-    backlog_until: i64,
+    backlog_until: Cursor,
     /// The newest cursor seen, for statuses.
-    newest: i64,
+    newest: Cursor,
     /// The label `chatpulse_live_connections_closed_total` counts this session under.
     close_reason: &'static str,
 
@@ -93,8 +94,8 @@ impl LiveSession {
             catchup: None,
             buffered: Vec::new(),
             buffered_bytes: 0,
-            backlog_until: 0,
-            newest: 0,
+            backlog_until: Cursor::default(),
+            newest: Cursor::default(),
             close_reason: "normal",
             last_event: now,
             idle_sent: false,
@@ -144,7 +145,7 @@ impl LiveSession {
         self.buffered.clear();
         self.buffered_bytes = 0;
         self.catchup = None;
-        self.backlog_until = 0;
+        self.backlog_until = Cursor::default();
         self.phase = Phase::Subscribing;
         METRICS
             .live_connections
@@ -191,7 +192,11 @@ impl LiveSession {
             match res {
                 Ok(Ok(Ok(catchup))) => {
                     act.newest = act.newest.max(catchup.upto);
-                    act.backlog_until = if catchup.has_backlog() { catchup.upto } else { 0 };
+                    act.backlog_until = if catchup.has_backlog() {
+                        catchup.upto
+                    } else {
+                        Cursor::default()
+                    };
                     act.catchup = Some(catchup);
                     act.pump_catchup(ctx);
                 }
@@ -495,7 +500,7 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
 }
 
 /// Answers a connection that gets no session: one status event, then close.
-pub async fn refuse(mut transport: Box<dyn Transport>, sink: Sink, status: Status, cursor: i64, epoch: &str) {
+pub async fn refuse(mut transport: Box<dyn Transport>, sink: Sink, status: Status, cursor: Cursor, epoch: &str) {
     METRICS
         .live_connections_closed
         .with_label_values(&[status.close_reason()])

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::protocol::Event;
 use super::wire::{self, Batch};
+use crate::store::Cursor;
 
 /// WebSocket ping interval, and how long a client may stay silent before it is dropped.
 pub const PING_EVERY: Duration = Duration::from_secs(10);
@@ -100,14 +101,14 @@ impl Transport for Ws {
 /// Server-Sent Events: one event per envelope, `id:` the highest cursor sent so far.
 pub struct Sse {
     /// The stream's `id:` so far: it never decreases, so `Last-Event-ID` resumes right.
-    id: i64,
+    id: Cursor,
     last_keepalive: Instant,
 }
 
 impl Sse {
     pub fn new() -> Self {
         Sse {
-            id: 0,
+            id: Cursor::default(),
             last_keepalive: Instant::now(),
         }
     }

@@ -10,6 +10,7 @@ use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::protocol::{Event, Kind, View};
+use crate::store::{Cursor, MessageId};
 
 /// A server's WebSocket text frame (unmasked) carrying `json`.
 pub fn ws_text(buf: &mut BytesMut, json: &[u8]) {
@@ -34,12 +35,12 @@ pub fn ws_close(buf: &mut BytesMut, code: u16, reason: &str) {
 }
 
 /// One SSE event; `id` is the stream's highest cursor so far (no `id:` line before any).
-pub fn sse_event(buf: &mut BytesMut, event: &Event, id: i64) {
+pub fn sse_event(buf: &mut BytesMut, event: &Event, id: Cursor) {
     buf.put_slice(b"event: ");
     buf.put_slice(event.kind.as_str().as_bytes());
     buf.put_slice(b"\ndata: ");
     buf.put_slice(event.json.as_bytes());
-    if id > 0 {
+    if id.0 > 0 {
         let _ = write!(buf, "\nid: {id}");
     }
     buf.put_slice(b"\n\n");
@@ -66,34 +67,34 @@ pub struct Batch {
     /// The events' JSON bytes: what a session's bounded queue counts.
     pub json_bytes: usize,
     /// The highest cursor among the events.
-    pub newest: i64,
-    /// The lowest cursor among the message events (`i64::MAX` without any).
-    pub oldest_message: i64,
+    pub newest: Cursor,
+    /// The lowest cursor among the message events (`MessageId(i64::MAX)` without any).
+    pub oldest_message: Cursor,
     /// How many events of each type.
     pub kinds: Vec<(Kind, u64)>,
     /// Whether each event moves the SSE id on (see [`View::advances_id`]).
     advances: Box<[bool]>,
     /// The room's SSE id before this batch, which its shared SSE encoding starts from.
-    sse_from: i64,
+    sse_from: Cursor,
     ws: OnceLock<Bytes>,
     sse: OnceLock<Bytes>,
 }
 
 impl Batch {
-    pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: i64) -> Arc<Batch> {
+    pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: Cursor) -> Arc<Batch> {
         let mut kinds: Vec<(Kind, u64)> = Vec::new();
         for e in &events {
             count_kind(&mut kinds, e.kind, 1);
         }
         Arc::new(Batch {
             json_bytes: events.iter().map(|e| e.json.len()).sum(),
-            newest: events.iter().map(|e| e.cursor).max().unwrap_or(0),
+            newest: events.iter().map(|e| e.cursor).max().unwrap_or_default(),
             oldest_message: events
                 .iter()
                 .filter(|e| e.kind == Kind::Message)
                 .map(|e| e.cursor)
                 .min()
-                .unwrap_or(i64::MAX),
+                .unwrap_or(MessageId(i64::MAX)),
             kinds,
             advances: events.iter().map(|e| view.advances_id(e)).collect(),
             events: events.into(),
@@ -105,7 +106,7 @@ impl Batch {
     }
 
     /// The SSE id after this batch, for a stream whose id was `from` before it.
-    pub fn sse_id_after(&self, from: i64) -> i64 {
+    pub fn sse_id_after(&self, from: Cursor) -> Cursor {
         self.events
             .iter()
             .zip(self.advances.iter())
@@ -116,7 +117,7 @@ impl Batch {
     /// Whether a stream whose id is `from` would give these events the same `id:` lines as
     /// the shared encoding: either it stands where the room's stream stood, or the first
     /// event resets both to the same cursor.
-    pub fn sse_agrees(&self, from: i64) -> bool {
+    pub fn sse_agrees(&self, from: Cursor) -> bool {
         from == self.sse_from
             || matches!(
                 (self.events.first(), self.advances.first()),
@@ -145,7 +146,7 @@ impl Batch {
     }
 
     /// Appends the events as SSE events to `buf`, ids counted from `from`; returns the id after.
-    pub fn encode_sse(&self, buf: &mut BytesMut, from: i64) -> i64 {
+    pub fn encode_sse(&self, buf: &mut BytesMut, from: Cursor) -> Cursor {
         let mut id = from;
         for (e, advances) in self.events.iter().zip(self.advances.iter()) {
             if *advances {
@@ -167,13 +168,13 @@ mod tests {
     fn event(kind: Kind, cursor: i64) -> Event {
         Event {
             kind,
-            cursor,
+            cursor: MessageId(cursor),
             json: ByteString::from(format!(r#"{{"type":"{}","cursor":{cursor}}}"#, kind.as_str())),
         }
     }
 
     /// What a session writes for `events` one by one, its SSE id starting at `from`.
-    fn one_by_one(view: &View, events: &[Event], from: i64) -> (Bytes, i64) {
+    fn one_by_one(view: &View, events: &[Event], from: Cursor) -> (Bytes, Cursor) {
         let mut buf = BytesMut::new();
         let mut id = from;
         for e in events {
@@ -192,7 +193,7 @@ mod tests {
             event(Kind::Metrics, 7),
             event(Kind::Message, 9),
         ];
-        let batch = Batch::new(&View::Home, events.clone(), None, 0);
+        let batch = Batch::new(&View::Home, events.clone(), None, MessageId(0));
         let mut buf = BytesMut::from(&batch.ws()[..]);
         let mut codec = Codec::new().client_mode();
         let mut texts = Vec::new();
@@ -230,12 +231,12 @@ mod tests {
             ),
         ];
         for (view, events) in &batches {
-            for room in 0..10 {
+            for room in (0..10).map(MessageId) {
                 let batch = Batch::new(view, events.clone(), None, room);
                 let (want, id) = one_by_one(view, events, room);
                 assert_eq!(batch.sse(), &want, "{view:?} from the room's own id {room}");
                 assert_eq!(batch.sse_id_after(room), id);
-                for from in 0..10 {
+                for from in (0..10).map(MessageId) {
                     let (want, id) = one_by_one(view, events, from);
                     let mut buf = BytesMut::new();
                     assert_eq!(batch.encode_sse(&mut buf, from), id);
@@ -260,11 +261,11 @@ mod tests {
             event(Kind::Message, 9),
         ];
         let json: usize = events.iter().map(|e| e.json.len()).sum();
-        let batch = Batch::new(&View::Home, events, None, 0);
+        let batch = Batch::new(&View::Home, events, None, MessageId(0));
         assert_eq!(batch.json_bytes, json);
-        assert_eq!((batch.newest, batch.oldest_message), (9, 7));
+        assert_eq!((batch.newest, batch.oldest_message), (MessageId(9), MessageId(7)));
         assert_eq!(batch.kinds, vec![(Kind::Message, 2), (Kind::Metrics, 1)]);
-        let counts = Batch::new(&View::Channels, vec![event(Kind::ChannelCount, 3)], None, 0);
-        assert_eq!(counts.oldest_message, i64::MAX, "no message to skip");
+        let counts = Batch::new(&View::Channels, vec![event(Kind::ChannelCount, 3)], None, MessageId(0));
+        assert_eq!(counts.oldest_message, MessageId(i64::MAX), "no message to skip");
     }
 }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use super::ids::{Cursor, MessageId, UserId};
+
 /// Messages per second of `sent_at` from `since_ms` on, as `(unix second, count)` in
 /// ascending order. Only the newest `max_rows` messages are looked at, so a busy store
 /// costs the home page a bounded scan (the chart then starts later, never lies about
@@ -13,7 +15,7 @@ use diesel::sql_types::{BigInt, Text};
 pub fn rate_per_second(
     conn: &mut SqliteConnection,
     since_ms: i64,
-    newest_id: i64,
+    newest: Cursor,
     max_rows: i64,
 ) -> QueryResult<Vec<(i64, i64)>> {
     let _timer = crate::metrics::read_timer("rate_per_second");
@@ -28,15 +30,15 @@ pub fn rate_per_second(
         "SELECT sent_at / 1000 AS second, COUNT(*) AS n FROM messages \
          WHERE id > ? AND id <= ? AND sent_at >= ? GROUP BY second ORDER BY second",
     )
-    .bind::<BigInt, _>(newest_id - max_rows)
-    .bind::<BigInt, _>(newest_id)
+    .bind::<BigInt, _>(newest.0 - max_rows)
+    .bind::<BigInt, _>(newest)
     .bind::<BigInt, _>(since_ms)
     .load::<Row>(conn)?;
     Ok(rows.into_iter().map(|r| (r.second, r.n)).collect())
 }
 
 /// The channels a user wrote in, with how many messages, most first; at most `limit`.
-pub fn user_channels(conn: &mut SqliteConnection, user_id: i64, limit: i64) -> QueryResult<Vec<(String, i64)>> {
+pub fn user_channels(conn: &mut SqliteConnection, user_id: UserId, limit: i64) -> QueryResult<Vec<(String, i64)>> {
     let _timer = crate::metrics::read_timer("user_channels");
     #[derive(QueryableByName)]
     struct Row {
@@ -64,12 +66,16 @@ pub const MARK_END: char = '\u{E001}';
 
 /// The text of each of `ids` with the words FTS5 matched for `fts_query` (from
 /// [`super::parse_query`]) between [`MARK_START`] and [`MARK_END`].
-pub fn highlights(conn: &mut SqliteConnection, fts_query: &str, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+pub fn highlights(
+    conn: &mut SqliteConnection,
+    fts_query: &str,
+    ids: &[MessageId],
+) -> QueryResult<HashMap<MessageId, String>> {
     let _timer = crate::metrics::read_timer("highlights");
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
-        id: i64,
+        id: MessageId,
         #[diesel(sql_type = Text)]
         marked: String,
     }
@@ -77,7 +83,7 @@ pub fn highlights(conn: &mut SqliteConnection, fts_query: &str, ids: &[i64]) -> 
         return Ok(HashMap::new());
     }
     // The ids are integers from our own query, so listing them inline is safe.
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let list = ids.iter().map(MessageId::to_string).collect::<Vec<_>>().join(",");
     let rows = diesel::sql_query(format!(
         "SELECT rowid AS id, highlight(messages_fts, 0, char({}), char({})) AS marked \
          FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({list})",

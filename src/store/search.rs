@@ -1,6 +1,10 @@
-//! Turns what a person types into a safe FTS5 query: every word must match, `word*`
-//! matches a prefix, `"two words"` matches a phrase. Nothing of FTS5's own syntax
-//! (NEAR, column filters, operators) gets through unquoted.
+//! Full-text search. What a person types becomes a safe FTS5 query: every word must
+//! match, `word*` matches a prefix, `"two words"` matches a phrase. Nothing of FTS5's own
+//! syntax (NEAR, column filters, operators) gets through unquoted.
+use diesel::prelude::*;
+
+use super::messages::{Message, MessageFilter, MESSAGE_COLUMNS};
+use super::schema::{channels, messages, users};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct InvalidQuery(pub &'static str);
@@ -49,6 +53,40 @@ fn quote(s: &str, prefix: bool) -> String {
         out.push('*');
     }
     out
+}
+
+/// Full-text search, newest first. `fts_query` comes from [`parse_query`].
+pub fn search_messages(
+    conn: &mut SqliteConnection,
+    fts_query: &str,
+    filter: MessageFilter,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let _timer = crate::metrics::read_timer("search_messages");
+    let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ",
+    )
+    .bind::<diesel::sql_types::Text, _>(fts_query.to_owned())
+    .sql(")");
+    let mut q = filter.apply(
+        messages::table
+            .inner_join(channels::table)
+            .inner_join(users::table)
+            .select(MESSAGE_COLUMNS)
+            .filter(matching)
+            .order(messages::id.desc())
+            .limit(limit)
+            .into_boxed(),
+    );
+    if let Some(s) = since {
+        q = q.filter(messages::sent_at.ge(s));
+    }
+    if let Some(u) = until {
+        q = q.filter(messages::sent_at.lt(u));
+    }
+    q.load(conn)
 }
 
 #[cfg(test)]

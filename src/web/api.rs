@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::ingest::validate::{parse_body, BodyError, BodyFormat};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::METRICS;
-use crate::store::{self, MessageFilter, UserSort};
+use crate::store::{self, MessageFilter, MessageId, UserSort};
 use crate::time::parse_rfc3339_ms;
 
 /// Largest `limit` a read accepts; the default is [`DEFAULT_LIMIT`].
@@ -144,7 +144,7 @@ pub async fn ingest(
         .map_err(|_| ApiError::Internal("ingest was interrupted".into()))??;
     METRICS.ingest_requests.with_label_values(&["stored"]).inc();
     METRICS.ingest_duplicates.inc_by(outcome.duplicates as u64);
-    let cursor = outcome.ids.iter().copied().max().unwrap_or(0);
+    let cursor = outcome.ids.iter().copied().max().unwrap_or_default();
     Ok(HttpResponse::Created().json(json!({
         "inserted": outcome.inserted, "duplicates": outcome.duplicates, "ids": outcome.ids,
         "cursor": cursor, "epoch": state.store.epoch(),
@@ -164,20 +164,6 @@ fn body_error(e: actix_web::Error, max: usize) -> ApiError {
     }
 }
 
-/// Runs a read on the pool, off the worker thread.
-pub(super) async fn read<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&mut store::Conn) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    web::block(move || {
-        let mut conn = store.conn()?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("read was interrupted: {e}")))?
-}
-
 fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     match l {
         None => Ok(DEFAULT_LIMIT),
@@ -186,30 +172,11 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Resolves `channel` and `user` names to a filter; `None` when a named one does not exist.
-pub(super) fn filter(
-    conn: &mut diesel::SqliteConnection,
-    channel: &Option<String>,
-    user: &Option<String>,
-) -> Result<Option<MessageFilter>, ApiError> {
-    let mut f = MessageFilter::default();
-    if let Some(name) = channel {
-        match store::channel_by_name(conn, name)? {
-            Some(c) => f.channel_id = Some(c.id),
-            None => return Ok(None),
-        }
-    }
-    if let Some(name) = user {
-        match store::user_by_name(conn, name)? {
-            Some(u) => f.user_id = Some(u.id),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(f))
-}
-
 pub async fn metrics_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let t = read(&state, |c| Ok(store::totals(c)?)).await?;
+    let t = state
+        .store
+        .snapshot(|c| store::totals(c).map_err(ApiError::from))
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "total_messages": t.total_messages, "total_channels": t.total_channels, "total_users": t.total_users,
         "cursor": t.cursor, "epoch": state.store.epoch(),
@@ -218,8 +185,8 @@ pub async fn metrics_summary(state: web::Data<AppState>) -> Result<HttpResponse,
 
 #[derive(Deserialize)]
 pub struct MessagesQuery {
-    after_id: Option<i64>,
-    before_id: Option<i64>,
+    after_id: Option<MessageId>,
+    before_id: Option<MessageId>,
     limit: Option<i64>,
     channel: Option<String>,
     user: Option<String>,
@@ -228,15 +195,17 @@ pub struct MessagesQuery {
 pub async fn messages(state: web::Data<AppState>, q: web::Query<MessagesQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
-    let (messages, totals) = read(&state, move |c| {
-        let totals = store::totals(c)?;
-        let messages = match filter(c, &q.channel, &q.user)? {
-            Some(f) => store::list_messages(c, f, q.after_id, q.before_id, limit)?,
-            None => Vec::new(),
-        };
-        Ok((messages, totals))
-    })
-    .await?;
+    let (messages, totals) = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let totals = store::totals(c)?;
+            let messages = match MessageFilter::by_names(c, q.channel.as_deref(), q.user.as_deref())? {
+                Some(f) => store::list_messages(c, f, q.after_id, q.before_id, limit)?,
+                None => Vec::new(),
+            };
+            Ok((messages, totals))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": totals.cursor, "epoch": state.store.epoch() })))
 }
 
@@ -264,10 +233,12 @@ pub async fn channels(state: web::Data<AppState>, q: web::Query<PageQuery>) -> R
         Some("name") => true,
         Some(_) => return Err(ApiError::InvalidParameter("sort must be count or name".into())),
     };
-    let (rows, t) = read(&state, move |c| {
-        Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
-    })
-    .await?;
+    let (rows, t) = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "channels": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
@@ -279,10 +250,12 @@ pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Resu
         Some("recent") => UserSort::Recent,
         Some(_) => return Err(ApiError::InvalidParameter("sort must be count, name or recent".into())),
     };
-    let (rows, t) = read(&state, move |c| {
-        Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
-    })
-    .await?;
+    let (rows, t) = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "users": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
@@ -293,19 +266,21 @@ pub async fn user(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, _) = q.page()?;
     let name = name.into_inner();
-    let found = read(&state, move |c| {
-        let t = store::totals(c)?;
-        let Some(user) = store::user_by_name(c, &name)? else {
-            return Ok(None);
-        };
-        let filter = MessageFilter {
-            user_id: Some(user.id),
-            ..Default::default()
-        };
-        let messages = store::list_messages(c, filter, None, None, limit)?;
-        Ok(Some((user, messages, t)))
-    })
-    .await?;
+    let found = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let t = store::totals(c)?;
+            let Some(user) = store::user_by_name(c, &name)? else {
+                return Ok(None);
+            };
+            let filter = MessageFilter {
+                user_id: Some(user.id),
+                ..Default::default()
+            };
+            let messages = store::list_messages(c, filter, None, None, limit)?;
+            Ok(Some((user, messages, t)))
+        })
+        .await?;
     let Some((user, messages, t)) = found else {
         return Err(ApiError::NotFound("no such user".into()));
     };
@@ -336,20 +311,22 @@ pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> R
             .transpose()
     };
     let (since, until) = (time(&q.since, "since")?, time(&q.until, "until")?);
-    let (messages, t) = read(&state, move |c| {
-        let t = store::totals(c)?;
-        let messages = match filter(c, &q.channel, &q.user)? {
-            Some(f) => store::search_messages(c, &fts, f, since, until, limit)?,
-            None => Vec::new(),
-        };
-        Ok((messages, t))
-    })
-    .await?;
+    let (messages, t) = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let t = store::totals(c)?;
+            let messages = match MessageFilter::by_names(c, q.channel.as_deref(), q.user.as_deref())? {
+                Some(f) => store::search_messages(c, &fts, f, since, until, limit)?,
+                None => Vec::new(),
+            };
+            Ok((messages, t))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
 }
 
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    read(&state, |c| Ok(store::ping(c)?)).await?;
+    state.store.snapshot(|c| store::ping(c).map_err(ApiError::from)).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
 }
 

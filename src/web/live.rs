@@ -17,6 +17,7 @@ use crate::live::session::{refuse, LiveSession, Start, WsFrames};
 use crate::live::transport::{Sse, Transport, Ws};
 use crate::live::{live_body, ConnFd, Live, Sink};
 use crate::metrics::METRICS;
+use crate::store::{Cursor, MessageId};
 
 /// Initial bytes of a WebSocket connection's read buffer: clients only send small frames
 /// (a subscribe, a pong), and an idle connection should not hold FramedRead's default 8 KiB.
@@ -46,11 +47,17 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiErro
         .ok_or_else(|| refused(ApiError::InvalidView(format!("view must be one of {}", View::VALID))))?;
     let after = last_event_id.or(q.after_id.as_deref()).filter(|s| !s.is_empty());
     let after_id = match after {
-        Some(s) => Some(s.parse::<i64>().ok().filter(|a| *a >= 0).ok_or_else(|| {
-            refused(ApiError::InvalidParameter(
-                "after_id (or Last-Event-ID) must be a non-negative integer".into(),
-            ))
-        })?),
+        Some(s) => Some(
+            s.parse::<i64>()
+                .ok()
+                .filter(|a| *a >= 0)
+                .map(MessageId)
+                .ok_or_else(|| {
+                    refused(ApiError::InvalidParameter(
+                        "after_id (or Last-Event-ID) must be a non-negative integer".into(),
+                    ))
+                })?,
+        ),
         None => None,
     };
     Ok(Start {
@@ -135,7 +142,9 @@ fn open(
             live.settings.max_connections
         );
         let epoch = live.store.epoch().to_owned();
-        actix_web::rt::spawn(async move { refuse(transport, sink, Status::TooManyConnections, 0, &epoch).await });
+        actix_web::rt::spawn(async move {
+            refuse(transport, sink, Status::TooManyConnections, Cursor::default(), &epoch).await
+        });
         return;
     };
     LiveSession::new(live.clone(), transport, sink, fd, slot).start_with(start, frames);

@@ -15,9 +15,8 @@ use super::{
 use crate::domain::valid_name;
 use crate::error::ApiError;
 use crate::store::pages as queries;
-use crate::store::{self, MessageFilter, Totals, UserSort};
+use crate::store::{self, MessageFilter, MessageId, Totals, UserSort};
 use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
-use crate::web::api::{filter, read};
 use crate::web::AppState;
 
 /// What a page failed with: shown as an HTML page with its status.
@@ -115,12 +114,7 @@ async fn snapshot<T: Send + 'static>(
     state: &web::Data<AppState>,
     f: impl FnOnce(&mut diesel::SqliteConnection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, PageError> {
-    use diesel::Connection;
-    Ok(read(state, move |c| {
-        let c: &mut diesel::SqliteConnection = c;
-        c.transaction(f)
-    })
-    .await?)
+    Ok(state.store.snapshot(f).await?)
 }
 
 /// Query parameters arrive as text, so a bad one gets our own 400 page.
@@ -216,13 +210,13 @@ pub async fn messages(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
 
 async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let p: MessagesParams = params(&req)?;
-    let before_id = int_param(&p.before_id, "before_id", 1)?;
+    let before_id = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
     let channel = name_param(&p.channel, "channel")?;
     let user = name_param(&p.user, "user")?;
     let (ch, us) = (channel.clone(), user.clone());
     let (totals, messages) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
-        let m = match filter(c, &ch, &us)? {
+        let m = match MessageFilter::by_names(c, ch.as_deref(), us.as_deref())? {
             Some(f) => Some(store::list_messages(c, f, None, before_id, PAGE_MESSAGES)?),
             None => None,
         };
@@ -513,11 +507,11 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
         return Ok(render(StatusCode::OK, "search.html", &ctx));
     };
     let found = snapshot(&state, move |c| {
-        let Some(f) = filter(c, &channel, &user)? else {
+        let Some(f) = MessageFilter::by_names(c, channel.as_deref(), user.as_deref())? else {
             return Ok(Vec::new());
         };
         let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)?;
-        let ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+        let ids: Vec<MessageId> = rows.iter().map(|m| m.id).collect();
         let marks = queries::highlights(c, &fts, &ids)?;
         Ok(rows
             .into_iter()

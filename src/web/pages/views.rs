@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::format::{group, short_time};
-use crate::store::{Channel, Message, User};
+use crate::store::{Channel, Cursor, Message, MessageId, User};
 use crate::time::format_ms;
 
 #[derive(Serialize)]
@@ -14,7 +14,7 @@ pub struct Part {
 
 #[derive(Serialize)]
 pub struct MessageView {
-    pub id: i64,
+    pub id: MessageId,
     pub channel: String,
     pub user: String,
     pub name: String,
@@ -28,7 +28,7 @@ pub struct MessageView {
 impl MessageView {
     pub fn blank() -> Self {
         MessageView {
-            id: 0,
+            id: MessageId::default(),
             channel: String::new(),
             user: String::new(),
             name: String::new(),
@@ -60,7 +60,7 @@ pub struct CountRow {
     pub total_n: i64,
     pub last_at: Option<String>,
     pub last: String,
-    pub cursor: i64,
+    pub cursor: Cursor,
 }
 
 impl CountRow {
@@ -72,7 +72,7 @@ impl CountRow {
             total_n: 0,
             last_at: None,
             last: "—".into(),
-            cursor: 0,
+            cursor: Cursor::default(),
         }
     }
     pub fn channel(c: &Channel) -> Self {

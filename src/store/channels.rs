@@ -1,0 +1,113 @@
+//! The `channels` table: one row per channel, with its counts kept by the write path.
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::{ChannelId, Cursor};
+use super::schema::channels;
+use super::write::{activity_json, find_or_create, inserted_id, Activity};
+use crate::time::serialize_opt_ms;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = channels)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub name: String,
+    pub total_messages: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    pub last_message_at: Option<i64>,
+    /// Its newest message: where a count view resumes from.
+    #[serde(skip)]
+    pub last_message_id: Cursor,
+}
+
+pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
+    let _timer = crate::metrics::read_timer("list_channels");
+    let q = channels::table
+        .select(Channel::as_select())
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
+    let q = if by_name {
+        q.order(channels::name.asc())
+    } else {
+        q.order((channels::total_messages.desc(), channels::name.asc()))
+    };
+    q.load(conn)
+}
+
+pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<Channel>> {
+    let _timer = crate::metrics::read_timer("channel_by_name");
+    channels::table
+        .filter(channels::name.eq(name))
+        .select(Channel::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Channels changed after `after`, oldest change first; at most `limit`.
+pub fn channels_changed_after(conn: &mut SqliteConnection, after: Cursor, limit: i64) -> QueryResult<Vec<Channel>> {
+    let _timer = crate::metrics::read_timer("channels_changed_after");
+    channels::table
+        .filter(channels::last_message_id.gt(after))
+        .order(channels::last_message_id.asc())
+        .limit(limit)
+        .select(Channel::as_select())
+        .load(conn)
+}
+
+/// Channels whose newest message is in `first..=last` (a transaction's own range).
+pub(super) fn changed_between(conn: &mut SqliteConnection, first: Cursor, last: Cursor) -> QueryResult<Vec<Channel>> {
+    channels::table
+        .filter(channels::last_message_id.between(first, last))
+        .select(Channel::as_select())
+        .load(conn)
+}
+
+/// The id of the channel named `name`, created on first use.
+pub(super) fn find_or_create_channel(
+    conn: &mut SqliteConnection,
+    cache: &mut HashMap<String, ChannelId>,
+    name: &str,
+) -> QueryResult<ChannelId> {
+    find_or_create(
+        conn,
+        cache,
+        name,
+        |c| {
+            channels::table
+                .filter(channels::name.eq(name))
+                .select(channels::id)
+                .first(c)
+                .optional()
+        },
+        |c| {
+            diesel::insert_into(channels::table)
+                .values(channels::name.eq(name))
+                .execute(c)?;
+            inserted_id(c).map(ChannelId)
+        },
+    )
+}
+
+/// Adds each channel's activity to its row: one statement for all of them (diesel
+/// prepares every UPDATE anew, so one per channel would cost a parse each).
+const ADD_ACTIVITY: &str = "UPDATE channels SET \
+     total_messages = channels.total_messages + a.n, \
+     last_message_at = max(coalesce(channels.last_message_at, a.max_sent), a.max_sent), \
+     last_message_id = a.last_id \
+     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS max_sent, value->>3 AS last_id \
+           FROM json_each(?)) AS a \
+     WHERE channels.id = a.id";
+
+pub(super) fn add_activity(conn: &mut SqliteConnection, activity: HashMap<ChannelId, Activity>) -> QueryResult<()> {
+    let rows: Vec<[i64; 4]> = activity
+        .into_iter()
+        .map(|(id, a)| [id.0, a.count, a.max_sent, a.last_id.0])
+        .collect();
+    diesel::sql_query(ADD_ACTIVITY)
+        .bind::<diesel::sql_types::Text, _>(activity_json(&rows)?)
+        .execute(conn)?;
+    Ok(())
+}

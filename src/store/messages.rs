@@ -1,0 +1,177 @@
+//! The `messages` table: reads of stored messages. Inserting them is the write path's
+//! (`write.rs`), which keeps every count in step in the same transaction.
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::channels::channel_by_name;
+use super::ids::{ChannelId, Cursor, MessageId, UserId};
+use super::schema::{channels, messages, users};
+use super::users::user_by_name;
+use crate::time::serialize_ms;
+
+/// A validated message on its way in.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel: String,
+    pub user: String,
+    pub text: String,
+    pub sent_at: i64,
+    /// The tags as a JSON object, `None` without any.
+    pub tags: Option<String>,
+    pub display_name: Option<String>,
+    pub event_id: Option<String>,
+}
+
+/// A stored message with its channel and user names: the message object of the protocol.
+#[derive(Debug, Clone, Queryable, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub channel_id: ChannelId,
+    pub channel: String,
+    pub user_id: UserId,
+    pub user: String,
+    pub display_name: Option<String>,
+    pub text: String,
+    #[serde(serialize_with = "serialize_ms")]
+    pub sent_at: i64,
+    #[serde(serialize_with = "serialize_tags")]
+    pub tags: Option<String>,
+}
+
+fn serialize_tags<S: serde::Serializer>(tags: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    let value: serde_json::Value = tags
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+    value.serialize(s)
+}
+
+type MessageColumns = (
+    messages::id,
+    messages::channel_id,
+    channels::name,
+    messages::user_id,
+    users::username,
+    users::display_name,
+    messages::text,
+    messages::sent_at,
+    messages::tags,
+);
+pub(super) const MESSAGE_COLUMNS: MessageColumns = (
+    messages::id,
+    messages::channel_id,
+    channels::name,
+    messages::user_id,
+    users::username,
+    users::display_name,
+    messages::text,
+    messages::sent_at,
+    messages::tags,
+);
+
+/// Which messages a list, a search or a live view wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct MessageFilter {
+    pub channel_id: Option<ChannelId>,
+    pub user_id: Option<UserId>,
+}
+
+impl MessageFilter {
+    /// The filter for a channel and a user named by a client; `None` when a named one does
+    /// not exist, so nothing can match.
+    pub fn by_names(
+        conn: &mut SqliteConnection,
+        channel: Option<&str>,
+        user: Option<&str>,
+    ) -> QueryResult<Option<Self>> {
+        let mut f = MessageFilter::default();
+        if let Some(name) = channel {
+            match channel_by_name(conn, name)? {
+                Some(c) => f.channel_id = Some(c.id),
+                None => return Ok(None),
+            }
+        }
+        if let Some(name) = user {
+            match user_by_name(conn, name)? {
+                Some(u) => f.user_id = Some(u.id),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(f))
+    }
+
+    /// Narrows any query over `messages` to this filter.
+    pub(super) fn apply<Q>(self, mut q: Q) -> Q
+    where
+        Q: diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::channel_id, ChannelId>, Output = Q>
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::user_id, UserId>, Output = Q>,
+    {
+        if let Some(c) = self.channel_id {
+            q = q.filter(messages::channel_id.eq(c));
+        }
+        if let Some(u) = self.user_id {
+            q = q.filter(messages::user_id.eq(u));
+        }
+        q
+    }
+}
+
+/// A page of messages: ascending after `after`, otherwise newest first (before `before`).
+pub fn list_messages(
+    conn: &mut SqliteConnection,
+    filter: MessageFilter,
+    after: Option<Cursor>,
+    before: Option<Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let _timer = crate::metrics::read_timer("list_messages");
+    let mut q = filter.apply(
+        messages::table
+            .inner_join(channels::table)
+            .inner_join(users::table)
+            .select(MESSAGE_COLUMNS)
+            .limit(limit)
+            .into_boxed(),
+    );
+    if let Some(b) = before {
+        q = q.filter(messages::id.lt(b));
+    }
+    match after {
+        Some(a) => q.filter(messages::id.gt(a)).order(messages::id.asc()).load(conn),
+        None => q.order(messages::id.desc()).load(conn),
+    }
+}
+
+/// Whether more than `max` messages matching `filter` were stored after `after`,
+/// answered without reading them.
+pub fn backlog_exceeds(
+    conn: &mut SqliteConnection,
+    filter: MessageFilter,
+    after: Cursor,
+    max: i64,
+) -> QueryResult<bool> {
+    let _timer = crate::metrics::read_timer("backlog_exceeds");
+    let q = filter.apply(
+        messages::table
+            .select(messages::id)
+            .filter(messages::id.gt(after))
+            .into_boxed(),
+    );
+    Ok(q.order(messages::id.asc())
+        .offset(max)
+        .limit(1)
+        .first::<MessageId>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// The messages with ids in `first..=last`, oldest first (a transaction's own rows).
+pub(super) fn between(conn: &mut SqliteConnection, first: MessageId, last: MessageId) -> QueryResult<Vec<Message>> {
+    messages::table
+        .inner_join(channels::table)
+        .inner_join(users::table)
+        .filter(messages::id.between(first, last))
+        .order(messages::id.asc())
+        .select(MESSAGE_COLUMNS)
+        .load(conn)
+}
