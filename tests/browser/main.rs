@@ -1,5 +1,5 @@
 //! The dashboard in a real browser: headless Chromium, driven through chromedriver
-//! (WebDriver) by fantoccini, against the real server started by the common harness.
+//! (WebDriver) by fantoccini, against the real server started by the shared harness (`chatpulse-testkit`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`; `.ci/run` installs them). `CHROMIUM` and `CHROMEDRIVER` point
@@ -7,9 +7,6 @@
 //!
 //! Waits are deadlines, never speed assertions: [`WAIT`] turns a hang into a readable
 //! failure, and the spec's "within 5 s" (SC-004) is the one deadline that is the assertion.
-#[path = "../common/mod.rs"]
-mod common;
-
 mod pages;
 mod screenshots;
 
@@ -21,29 +18,29 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 
-pub use common::*;
+pub use chatpulse_testkit::*;
 
 /// How long a page may take to show what the server already did.
 pub const PAGE_WAIT: Duration = Duration::from_secs(15);
 /// The seed spec's SC-004: a lost connection is shown within 5 s.
 pub const LOST_WITHIN: Duration = Duration::from_secs(5);
 
-/// A program from an environment variable, a Debian path, or PATH.
+/// A program from an environment variable, a Debian path, or PATH; without it the test
+/// fails and says what to install.
 fn program(env: &str, debian: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return p.into();
     }
-    if std::path::Path::new(debian).is_file() {
-        return debian.into();
-    }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
+    [PathBuf::from(debian)]
+        .into_iter()
+        .chain(std::env::split_paths(&path).map(|d| d.join(name)))
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "`{name}` was not found (set {env}, or install Debian's `chromium` and `chromium-driver` \
-                 packages as .ci/run does)"
+                "`{name}` was not found (set {env}, or see {debian} and PATH). The browser tests need Chromium and \
+                 its WebDriver: install Debian's `chromium` and `chromium-driver` packages \
+                 (apt-get install --no-install-recommends chromium chromium-driver), as .ci/run does."
             )
         })
 }

@@ -288,11 +288,7 @@ async fn polling_keeps_a_page_current_when_asked_for() {
 async fn a_fallback_reloads_the_data_and_the_page_continues_live() {
     // A queue of 1 KiB overflows on any large ingest; the client then resumes from its
     // cursor, which is more than 20 messages behind, so the server answers `fallback`.
-    let app = TestApp::builder()
-        .arg("--queue-bytes", 1024)
-        .arg("--catchup-max", 20)
-        .start()
-        .await;
+    let app = TestApp::builder().queue_bytes(1024).catchup_max(20).start().await;
     app.ingest(&[msg("general", "alice", "before")]).await;
     let b = Browser::start().await;
     open_live(&b, &app, "/messages").await;
@@ -430,7 +426,7 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
 
 #[actix_rt::test]
 async fn a_quiet_page_shows_idle_and_goes_live_again_with_the_next_message() {
-    let app = TestApp::builder().arg("--idle-after-ms", 1500).start().await;
+    let app = TestApp::builder().idle_after_ms(1500).start().await;
     let b = Browser::start().await;
     b.goto(&app.url("/")).await;
     b.wait_state("idle", PAGE_WAIT).await;
@@ -473,7 +469,7 @@ async fn load_older_keeps_what_is_shown_and_new_messages_still_arrive_on_top() {
 
 #[actix_rt::test]
 async fn a_server_that_refuses_live_connections_leaves_the_page_polling_and_current() {
-    let app = TestApp::builder().arg("--max-connections", 0).start().await;
+    let app = TestApp::builder().max_connections(0).start().await;
     app.ingest(&[msg("general", "alice", "hello")]).await;
     let b = Browser::start().await;
     b.goto(&app.url("/messages")).await;

@@ -87,7 +87,7 @@ async fn screenshots() {
     )
     .await;
 
-    let busy = TestApp::builder().flag("--demo").start().await;
+    let busy = TestApp::builder().demo().start().await;
     // Long enough for the chart to have a shape and the long tail of users to show.
     actix_rt::time::sleep(Duration::from_secs(40)).await;
     shoot(

@@ -5,12 +5,13 @@
 //! `prometheus` and `promtool` must be on PATH (Debian's `prometheus` package; `.ci/run`
 //! installs it). Without them these tests fail; they never skip.
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chatpulse_testkit::prometheus::samples;
+use chatpulse_testkit::TestApp;
 use serde_json::Value;
 
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards/chatpulse.json");
@@ -47,59 +48,8 @@ fn tool(name: &str) -> PathBuf {
 }
 
 /// A chatpulse server with demo traffic on a fresh database.
-struct Server {
-    addr: String,
-    log: Arc<Mutex<Vec<String>>>,
-    _proc: Proc,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("x.db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatpulse"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--demo", "--database"])
-            .arg(&db)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chatpulse");
-        let stderr = child.stderr.take().unwrap();
-        let proc = Proc(child);
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let lines = log.clone();
-        // Keeps draining stderr for the server's whole life so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let addr = line[i + "listening on http://".len()..].trim().to_owned();
-                    let _ = tx.send(addr);
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("chatpulse did not start; its log:\n{}", log.lock().unwrap().join("\n")));
-        Server {
-            addr,
-            log,
-            _proc: proc,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
+async fn start_server() -> TestApp {
+    TestApp::builder().demo().start().await
 }
 
 fn client() -> awc::Client {
@@ -121,7 +71,7 @@ async fn get_text(url: &str) -> (u16, String) {
 }
 
 /// Opens an SSE connection on `view` and keeps reading it in the background.
-async fn open_sse(server: &Server, view: &str) -> actix_rt::task::JoinHandle<()> {
+async fn open_sse(server: &TestApp, view: &str) -> actix_rt::task::JoinHandle<()> {
     use futures_util::StreamExt;
     let url = server.url(&format!("/live/sse?view={view}"));
     let res = awc::Client::builder()
@@ -145,7 +95,7 @@ async fn open_sse(server: &Server, view: &str) -> actix_rt::task::JoinHandle<()>
 
 /// Live clients plus HTTP traffic on every read route, ingest through HTTP (stored and
 /// rejected), until the returned handles are dropped or aborted.
-async fn drive_traffic(server: &Server) -> Vec<actix_rt::task::JoinHandle<()>> {
+async fn drive_traffic(server: &TestApp) -> Vec<actix_rt::task::JoinHandle<()>> {
     let mut tasks = vec![open_sse(server, "home").await, open_sse(server, "channels").await];
     let base = server.url("");
     tasks.push(actix_rt::spawn(async move {
@@ -181,42 +131,10 @@ async fn drive_traffic(server: &Server) -> Vec<actix_rt::task::JoinHandle<()>> {
     tasks
 }
 
-/// Every label name and value on a series line of the exposition text.
-fn labels(line: &str) -> Vec<(String, String)> {
-    let Some(start) = line.find('{') else { return Vec::new() };
-    let end = line.rfind('}').unwrap();
-    let mut out = Vec::new();
-    let mut rest = &line[start + 1..end];
-    while let Some(eq) = rest.find("=\"") {
-        let name = rest[..eq].trim_start_matches(',').trim().to_owned();
-        let after = &rest[eq + 2..];
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut close = after.len();
-        while let Some((i, ch)) = chars.next() {
-            match ch {
-                '\\' => {
-                    if let Some((_, e)) = chars.next() {
-                        value.push(e);
-                    }
-                }
-                '"' => {
-                    close = i;
-                    break;
-                }
-                _ => value.push(ch),
-            }
-        }
-        out.push((name, value));
-        rest = &after[(close + 1).min(after.len())..];
-    }
-    out
-}
-
 #[actix_rt::test]
 async fn promtool_finds_nothing_to_complain_about_and_labels_are_bounded() {
     let promtool = tool("promtool");
-    let server = Server::start();
+    let server = start_server().await;
     let traffic = drive_traffic(&server).await;
     actix_rt::time::sleep(Duration::from_secs(3)).await;
     let (status, text) = get_text(&server.url("/metrics")).await;
@@ -306,8 +224,9 @@ async fn promtool_finds_nothing_to_complain_about_and_labels_are_bounded() {
     .into_iter()
     .collect();
     let mut routes = HashSet::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        for (name, value) in labels(line) {
+    for sample in samples(&text) {
+        let line = &sample.line;
+        for (name, value) in sample.labels {
             assert!(allowed.contains(name.as_str()), "unexpected label {name} in {line}");
             assert!(
                 !value.contains(SECRET_USER) && !value.contains(SECRET_CHANNEL),
@@ -327,9 +246,11 @@ async fn promtool_finds_nothing_to_complain_about_and_labels_are_bounded() {
         assert!(r == "unmatched" || r.starts_with('/'), "route label {r}");
     }
     assert!(
-        server.log().contains("ingest rejected reason=unsupported_media_type"),
+        server
+            .log_tail(usize::MAX)
+            .contains("ingest rejected reason=unsupported_media_type"),
         "a rejected ingest is logged with its reason:\n{}",
-        server.log()
+        server.log_tail(usize::MAX)
     );
 }
 
@@ -471,8 +392,8 @@ fn substitute(expr: &str, instance: &str) -> String {
 #[actix_rt::test]
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     tool("promtool");
-    let server = Server::start();
-    let prometheus = Prometheus::start(&server.addr);
+    let server = start_server().await;
+    let prometheus = Prometheus::start(server.host_port());
     let traffic = drive_traffic(&server).await;
     prometheus.wait_ready().await;
     prometheus.wait_scrapes(6).await;
@@ -499,7 +420,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     };
     for panel in all_panels(&d) {
         for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = substitute(target["expr"].as_str().unwrap_or(""), &server.addr);
+            let expr = substitute(target["expr"].as_str().unwrap_or(""), server.host_port());
             let what = format!("panel {:?} target {}", panel["title"], target["refId"]);
             let result = prometheus.query(&expr).await;
             check(what, expr, result);
@@ -516,7 +437,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         let (metric, label) = inner.rsplit_once(',').unwrap();
         let expr = substitute(
             &format!("group by ({}) ({})", label.trim(), metric.trim()),
-            &server.addr,
+            server.host_port(),
         );
         let result = prometheus.query(&expr).await;
         check(format!("variable {}", var["name"]), expr, result);
@@ -530,7 +451,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         "{} of {evaluated} dashboard queries failed:\n{}\n--- chatpulse log ---\n{}",
         failures.len(),
         failures.join("\n"),
-        server.log()
+        server.log_tail(usize::MAX)
     );
 }
 

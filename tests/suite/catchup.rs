@@ -35,7 +35,7 @@ fn assert_ends_with_status(
 }
 
 async fn catchup_1200_in_batches_then_live(t: Transport) {
-    let app = TestApp::builder().arg("--catchup-batch", 200).start().await;
+    let app = TestApp::builder().catchup_batch(200).start().await;
     let ids = app
         .ingest_chunked(&numbered("general", "alice", "backlog", 1500), 500)
         .await;
@@ -95,7 +95,7 @@ async fn sse_catchup_1200_in_batches_of_200_then_live() {
 /// Writers keep posting while a subscriber catches up: the switch from
 /// backlog to live must lose nothing and repeat nothing.
 async fn catchup_during_writes(t: Transport) {
-    let app = TestApp::builder().arg("--catchup-batch", 50).start().await;
+    let app = TestApp::builder().catchup_batch(50).start().await;
     let ids = app
         .ingest_chunked(&numbered("general", "alice", "before", 500), 100)
         .await;
@@ -145,7 +145,7 @@ async fn sse_catchup_during_writes_has_no_gap_and_no_duplicate() {
 
 #[actix_rt::test]
 async fn backlog_over_catchup_max_falls_back() {
-    let app = TestApp::builder().arg("--catchup-max", 100).start().await;
+    let app = TestApp::builder().catchup_max(100).start().await;
     let ids = app.ingest_ids(&numbered("general", "alice", "m", 150)).await;
     let epoch = app.epoch().await;
     for t in [Transport::Ws, Transport::Sse] {
@@ -352,7 +352,7 @@ async fn count_views_catch_up_only_what_changed() {
 
 #[actix_rt::test]
 async fn count_view_over_catchup_max_falls_back() {
-    let app = TestApp::builder().arg("--catchup-max", 5).start().await;
+    let app = TestApp::builder().catchup_max(5).start().await;
     let batch: Vec<Value> = (0..10).map(|i| msg(&format!("ch{i}"), "alice", "x")).collect();
     app.ingest(&batch).await;
     let epoch = app.epoch().await;
@@ -437,7 +437,7 @@ async fn home_view_catches_up_metrics_then_messages() {
 #[actix_rt::test]
 async fn clients_resuming_from_the_same_cursor_share_the_catchup_reads() {
     const CLIENTS: usize = 20;
-    let app = TestApp::builder().arg("--catchup-batch", 100).start().await;
+    let app = TestApp::builder().catchup_batch(100).start().await;
     let ids = app.ingest_ids(&numbered("general", "alice", "storm", 450)).await;
     let epoch = app.epoch().await;
     let reads = "chatpulse_store_read_duration_seconds_count{query=\"list_messages\"}";

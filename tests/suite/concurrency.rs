@@ -13,7 +13,7 @@ const SUBSCRIBERS: usize = 50;
 
 #[actix_rt::test]
 async fn eight_writers_fifty_subscribers_one_order() {
-    let app = TestApp::builder().arg("--catchup-batch", 50).start().await;
+    let app = TestApp::builder().catchup_batch(50).start().await;
     app.ingest(&numbered("general", "alice", "before", 100)).await;
     let epoch = app.epoch().await;
     let c0 = app.cursor().await;

@@ -9,7 +9,7 @@ use crate::common::*;
 /// "No new events occur for several minutes; the UI remains stable and
 /// indicates idle state without appearing broken."
 async fn idle_then_still_delivers(t: Transport) {
-    let app = TestApp::builder().arg("--idle-after-ms", 500).start().await;
+    let app = TestApp::builder().idle_after_ms(500).start().await;
     let mut live = app.live(t, "messages", None, None).await;
     live.until_connected(WAIT).await;
     let (before, idle) = live.until_status("idle", WAIT).await;
@@ -215,7 +215,7 @@ async fn view_of_an_unseen_channel_fills_in() {
 
 #[actix_rt::test]
 async fn connections_over_max_connections_fall_back_to_polling() {
-    let app = TestApp::builder().arg("--max-connections", 2).start().await;
+    let app = TestApp::builder().max_connections(2).start().await;
     let mut a = app.ws("messages", None, None).await;
     a.until_connected(WAIT).await;
     let mut b = app.sse("home", None, None, None).await;
@@ -264,7 +264,7 @@ async fn connections_over_max_connections_fall_back_to_polling() {
 #[actix_rt::test]
 async fn websocket_origin_is_checked() {
     let app = TestApp::builder()
-        .arg("--allowed-origins", "https://dash.example.com")
+        .allowed_origins("https://dash.example.com")
         .start()
         .await;
     let q = Api::live_query("messages", None, None);

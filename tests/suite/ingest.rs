@@ -423,7 +423,7 @@ async fn duplicate_event_id_within_one_request_is_stored_once() {
 
 #[actix_rt::test]
 async fn ingest_token_is_required_for_writes_only() {
-    let app = TestApp::builder().arg("--ingest-token", "s3cret-token").start().await;
+    let app = TestApp::builder().ingest_token("s3cret-token").start().await;
     let body = serde_json::to_vec(&msg("general", "alice", "hi")).unwrap();
 
     let r = app.post_raw(body.clone(), "application/json", &[]).await;
@@ -458,7 +458,7 @@ async fn ingest_token_is_required_for_writes_only() {
 
 #[actix_rt::test]
 async fn more_messages_than_max_batch_is_too_large() {
-    let app = TestApp::builder().arg("--max-batch", 10).start().await;
+    let app = TestApp::builder().max_batch(10).start().await;
     let r = app
         .post_json(&Value::Array(numbered("general", "alice", "m", 11)))
         .await;
@@ -479,7 +479,7 @@ async fn more_messages_than_max_batch_is_too_large() {
 
 #[actix_rt::test]
 async fn body_over_max_body_bytes_is_too_large() {
-    let app = TestApp::builder().arg("--max-body-bytes", 2048).start().await;
+    let app = TestApp::builder().max_body_bytes(2048).start().await;
     let big = msg("general", "alice", &"x".repeat(3000));
     let r = app.post_json(&big).await;
     r.assert_error(413, "too_large");
@@ -505,7 +505,7 @@ async fn other_content_types_are_unsupported() {
 /// server's queue, then checks that a full queue answers 503 at once.
 #[actix_rt::test]
 async fn full_ingest_queue_answers_503_with_retry_after() {
-    let app = TestApp::builder().arg("--ingest-queue", 10).start().await;
+    let app = TestApp::builder().ingest_queue(10).start().await;
     // Make sure the server is fully up (and its schema exists) before locking.
     assert_eq!(app.total_messages().await, 0);
     let depth_metric = "chatpulse_ingest_queue_depth";

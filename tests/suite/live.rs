@@ -512,7 +512,7 @@ async fn sse_sends_keepalive_comments() {
 
 #[actix_rt::test]
 async fn demo_traffic_flows_through_the_ingest_path() {
-    let app = TestApp::builder().flag("--demo").start().await;
+    let app = TestApp::builder().demo().start().await;
     let mut live = app.ws("messages", None, None).await;
     live.until_connected(WAIT).await;
     let events = live.read_messages(5, WAIT).await;

@@ -1,8 +1,7 @@
 //! The integration suite: one test binary (one link) that starts the real
 //! `chatpulse` server per test on a fresh temporary database.
 
-#[path = "../common/mod.rs"]
-mod common;
+use chatpulse_testkit as common;
 
 mod catchup;
 mod cli;

@@ -53,12 +53,12 @@ async fn resilient_reader(api: Api, epoch: String, start_after: i64, total: usiz
 /// `per_request` messages of ~1 KB each.
 async fn stalled_reader_story(requests: usize, per_request: usize) {
     let app = TestApp::builder()
-        .arg("--queue-bytes", 65536)
+        .queue_bytes(65536)
         // This story is about the queue bound; the write timeout has its own test.
-        .arg("--write-timeout-ms", 600_000)
+        .write_timeout_ms(600_000)
         // Keeps each catch-up batch below the queue bound, so the healthy
         // client's recovery after an overflow cannot overflow again.
-        .arg("--catchup-batch", 20)
+        .catchup_batch(20)
         .start()
         .await;
     let epoch = app.epoch().await;
@@ -183,8 +183,8 @@ async fn a_stalled_reader_behind_small_ingests_is_disconnected() {
 #[actix_rt::test]
 async fn a_stalled_reader_is_cut_off_by_the_write_timeout() {
     let app = TestApp::builder()
-        .arg("--queue-bytes", 256 * 1024 * 1024)
-        .arg("--write-timeout-ms", 500)
+        .queue_bytes(256 * 1024 * 1024)
+        .write_timeout_ms(500)
         .start()
         .await;
     let epoch = app.epoch().await;

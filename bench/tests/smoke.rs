@@ -2,6 +2,10 @@
 //! against the real `chatpulse` binary, checking that the tool works end to end and
 //! reports zero loss, duplicates and reordering. No timing is asserted: the benchmark
 //! is a tool, not a test (BENCHMARKS.md holds the figures).
+//!
+//! The tool is this crate's binary; the server is the root crate's, which `cargo test` at
+//! the workspace root builds alongside (`chatpulse_testkit::server_bin` finds it in the
+//! same target directory).
 use std::process::Command;
 
 use serde_json::Value;
@@ -10,7 +14,7 @@ use serde_json::Value;
 fn bench(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_chatpulse-bench"))
         .arg("--server-bin")
-        .arg(env!("CARGO_BIN_EXE_chatpulse"))
+        .arg(chatpulse_testkit::server_bin())
         .arg("--json")
         .args(args)
         .env("RUST_LOG", "info")

@@ -1,0 +1,322 @@
+//! `chatpulse-bench`: the load generator of BENCHMARKS.md.
+//!
+//! It drives a chatpulse server over its public protocol only (HTTP, WebSocket, SSE:
+//! PROTOCOL.md), on loopback only, for a bounded time, and prints a table (or `--json`).
+//! By default every run spawns the server binary itself on a fresh temporary database,
+//! so it can read the server's CPU time and resident memory from `/proc/<pid>`.
+//! The one exception to "protocol only" is the raw baseline of `ingest-batch`, which
+//! writes the same rows straight through `chatpulse::store` on a fresh database.
+//!
+//! ```text
+//! chatpulse-bench [--runs 3] [--json] <scenario> [options]
+//! scenarios: ingest-batch, ingest-single, fanout, slow-consumers, reconnect-storm, connections
+//! ```
+mod connections;
+mod fanout;
+mod http;
+mod ingest;
+mod live;
+mod messages;
+mod reconnect_storm;
+mod report;
+mod server;
+mod slow_consumers;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::report::Run;
+
+/// What the scenario modules share: std, the client crates, and this crate's helpers.
+mod prelude {
+    pub(crate) use std::cell::RefCell;
+    pub(crate) use std::net::IpAddr;
+    pub(crate) use std::pin::Pin;
+    pub(crate) use std::rc::Rc;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    pub(crate) use awc::ws;
+    pub(crate) use bytes::Bytes;
+    pub(crate) use chatpulse_testkit::WsIo;
+    pub(crate) use futures_util::{SinkExt, Stream, StreamExt};
+    pub(crate) use serde_json::{json, Value};
+
+    pub(crate) use crate::http::*;
+    pub(crate) use crate::live::*;
+    pub(crate) use crate::messages::*;
+    pub(crate) use crate::report::*;
+    pub(crate) use crate::server::*;
+    pub(crate) use crate::{Common, Transport};
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chatpulse-bench",
+    about = "Load generator for chatpulse (loopback only, bounded duration)"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Common {
+    /// Server binary to spawn on a fresh temporary database for every run
+    /// (default: `chatpulse` next to this binary).
+    #[arg(long, global = true)]
+    pub(crate) server_bin: Option<PathBuf>,
+    /// Extra flag for the spawned server, repeatable: `--server-arg=--queue-bytes=65536`.
+    #[arg(long = "server-arg", global = true, allow_hyphen_values = true)]
+    pub(crate) server_args: Vec<String>,
+    /// Use an already running server instead of spawning one (must be http://127.0.0.x).
+    #[arg(long, global = true)]
+    pub(crate) url: Option<String>,
+    /// Pid of the server given by `--url`, for CPU and memory from /proc.
+    #[arg(long, global = true)]
+    pub(crate) server_pid: Option<u32>,
+    /// Repeat the scenario this many times (fresh server each) and report medians.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub(crate) runs: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Threads that run the live clients (each its own event loop).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub(crate) client_threads: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Transport {
+    Ws,
+    Sse,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Scenario {
+    /// W writers posting batches of B messages; plus the raw store baseline.
+    IngestBatch {
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Skip the raw baseline through the store module.
+        #[arg(long)]
+        no_raw: bool,
+        /// Experiment: SQL run on the raw baseline's connection before it writes
+        /// (e.g. "PRAGMA temp_store = MEMORY"), to try a store change without a rebuild.
+        #[arg(long)]
+        raw_pragma: Option<String>,
+    },
+    /// C concurrent writers posting one message per request.
+    IngestSingle {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// S subscribers on a view, R msg/s ingested at a steady rate.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
+        #[arg(long, default_value = "messages")]
+        view: String,
+        /// Pad every message text to at least this many bytes.
+        #[arg(long, default_value_t = 0)]
+        text_bytes: usize,
+    },
+    /// X clients that stop reading among S healthy ones.
+    SlowConsumers {
+        #[arg(long, default_value_t = 500)]
+        healthy: usize,
+        #[arg(long, default_value_t = 100)]
+        stalled: usize,
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of each phase (without, then with the stalled clients).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
+        #[arg(long, default_value_t = 0)]
+        text_bytes: usize,
+    },
+    /// K clients M messages behind resume at once with their `after_id`.
+    ReconnectStorm {
+        #[arg(long, default_value_t = 2000)]
+        clients: usize,
+        #[arg(long, default_value_t = 1000)]
+        behind: usize,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
+        /// Distinct 127.0.0.x source addresses.
+        #[arg(long, default_value_t = 4)]
+        source_addrs: u8,
+    },
+    /// K idle live connections: server memory per connection and connect time.
+    Connections {
+        #[arg(long, default_value_t = 10000)]
+        count: usize,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
+        #[arg(long, default_value_t = 8)]
+        source_addrs: u8,
+        /// Connection attempts in flight at once.
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+        /// Seconds to hold the connections open after the last one connected.
+        #[arg(long, default_value_t = 2.0)]
+        hold: f64,
+    },
+}
+
+impl Scenario {
+    fn name(&self) -> String {
+        match self {
+            Scenario::IngestBatch { .. } => "ingest-batch".into(),
+            Scenario::IngestSingle { .. } => "ingest-single".into(),
+            Scenario::Fanout { transport, .. } => format!("fanout ({})", tname(*transport)),
+            Scenario::SlowConsumers { transport, .. } => format!("slow-consumers ({})", tname(*transport)),
+            Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
+            Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
+        }
+    }
+}
+
+pub(crate) fn tname(t: Transport) -> &'static str {
+    match t {
+        Transport::Ws => "ws",
+        Transport::Sse => "sse",
+    }
+}
+
+fn settings_of(s: &Scenario, c: &Common) -> Value {
+    let mut v = match s {
+        Scenario::IngestBatch {
+            writers,
+            batch,
+            duration,
+            no_raw,
+            raw_pragma,
+        } => {
+            json!({"writers": writers, "batch": batch, "duration_s": duration, "raw_baseline": !no_raw, "raw_pragma": raw_pragma})
+        }
+        Scenario::IngestSingle { concurrency, duration } => json!({"concurrency": concurrency, "duration_s": duration}),
+        Scenario::Fanout {
+            subscribers,
+            rate,
+            duration,
+            transport,
+            view,
+            text_bytes,
+        } => {
+            json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "transport": tname(*transport), "view": view, "text_bytes": text_bytes})
+        }
+        Scenario::SlowConsumers {
+            healthy,
+            stalled,
+            rate,
+            duration,
+            transport,
+            text_bytes,
+        } => {
+            json!({"healthy": healthy, "stalled": stalled, "rate": rate, "phase_duration_s": duration, "transport": tname(*transport), "text_bytes": text_bytes})
+        }
+        Scenario::ReconnectStorm {
+            clients,
+            behind,
+            transport,
+            source_addrs,
+        } => {
+            json!({"clients": clients, "behind": behind, "transport": tname(*transport), "source_addrs": source_addrs})
+        }
+        Scenario::Connections {
+            count,
+            transport,
+            source_addrs,
+            in_flight,
+            hold,
+        } => {
+            json!({"count": count, "transport": tname(*transport), "source_addrs": source_addrs, "in_flight": in_flight, "hold_s": hold})
+        }
+    };
+    v["server_args"] = json!(c.server_args);
+    v["client_threads"] = json!(c.client_threads);
+    v["cores"] = json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    v
+}
+
+async fn run_once(s: &Scenario, c: &Common) -> Run {
+    match s.clone() {
+        Scenario::IngestBatch {
+            writers,
+            batch,
+            duration,
+            no_raw,
+            raw_pragma,
+        } => ingest::run(c, writers, batch, duration, !no_raw, raw_pragma.as_deref()).await,
+        Scenario::IngestSingle { concurrency, duration } => ingest::run(c, concurrency, 1, duration, false, None).await,
+        Scenario::Fanout {
+            subscribers,
+            rate,
+            duration,
+            transport,
+            view,
+            text_bytes,
+        } => fanout::run(c, subscribers, rate, duration, transport, &view, text_bytes).await,
+        Scenario::SlowConsumers {
+            healthy,
+            stalled,
+            rate,
+            duration,
+            transport,
+            text_bytes,
+        } => slow_consumers::run(c, healthy, stalled, rate, duration, transport, text_bytes).await,
+        Scenario::ReconnectStorm {
+            clients,
+            behind,
+            transport,
+            source_addrs,
+        } => reconnect_storm::run(c, clients, behind, transport, source_addrs).await,
+        Scenario::Connections {
+            count,
+            transport,
+            source_addrs,
+            in_flight,
+            hold,
+        } => connections::run(c, count, transport, source_addrs, in_flight, hold).await,
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runs = cli.common.runs.max(1);
+    let mut all: Vec<Run> = Vec::new();
+    for i in 0..runs {
+        if !cli.common.json {
+            eprintln!("{}: run {}/{runs}...", cli.scenario.name(), i + 1);
+        }
+        let run = actix_rt::System::new().block_on(run_once(&cli.scenario, &cli.common));
+        all.push(run);
+    }
+    let settings = settings_of(&cli.scenario, &cli.common);
+    if report::print(&cli.scenario.name(), settings, cli.common.json, &all) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
