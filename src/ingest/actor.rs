@@ -37,12 +37,17 @@ type Waiting = (Vec<NewMessage>, oneshot::Sender<StoreResult<RequestOutcome>>);
 
 pub struct IngestActor {
     store: Store,
+    /// Told of every commit, after it.
     hub: Addr<Hub>,
+    /// `--ingest-queue`: most messages accepted and not yet committed.
     capacity: u64,
     /// Messages accepted and not yet committed, in flight or waiting.
     depth: u64,
+    /// Requests that arrived during the running commit: the next commit takes them all.
     waiting: Vec<Waiting>,
+    /// Whether a commit is running (there is at most one).
     in_flight: bool,
+    /// `Flush` callers, answered once nothing waits.
     flushed: Vec<oneshot::Sender<()>>,
 }
 

@@ -26,13 +26,21 @@ pub use outbox::{live_body, ConnFd, LiveBody, Sink};
 /// The settings live sessions run with (PROTOCOL.md section 6).
 #[derive(Debug, Clone)]
 pub struct LiveSettings {
+    /// `--catchup-batch`: events per catch-up read.
     pub catchup_batch: i64,
+    /// `--catchup-max`: the largest backlog sent; beyond it, `fallback`.
     pub catchup_max: i64,
+    /// `--queue-bytes`: unsent event bytes one connection may hold; beyond it, `overflow`.
     pub queue_bytes: usize,
+    /// `--idle-after-ms`: quiet time before an `idle` status.
     pub idle_after: Duration,
+    /// `--write-timeout-ms`: how long a socket may accept nothing while events wait.
     pub write_timeout: Duration,
+    /// `--send-buffer-bytes`: SO_SNDBUF of live sockets (0: the kernel's).
     pub send_buffer_bytes: usize,
+    /// `--max-connections`: live sessions at once.
     pub max_connections: usize,
+    /// `--allowed-origins`: WebSocket origins allowed besides the server's own.
     pub allowed_origins: Vec<String>,
 }
 

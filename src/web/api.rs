@@ -106,6 +106,8 @@ pub async fn ingest(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Every ingest request, answered or refused, until its answer is ready.
+    let _timer = METRICS.ingest_request_seconds.start_timer();
     if let Some(token) = &state.ingest_token {
         let given = req
             .headers()

@@ -18,11 +18,17 @@ use crate::ingest::IngestActor;
 use crate::live::{ConnFd, Live};
 use crate::store::Store;
 
+/// What every HTTP handler shares.
 pub struct AppState {
+    /// Reads go to the pool directly (`Store::snapshot`); writes only through `ingest`.
     pub store: Store,
+    /// The one writer: ingest requests are handed to it and answered after its commit.
     pub ingest: Addr<IngestActor>,
+    /// `--ingest-token`: when set, every write must carry it.
     pub ingest_token: Option<String>,
+    /// `--max-batch`: most messages in one ingest request.
     pub max_batch: usize,
+    /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.
     pub max_body_bytes: usize,
 }
 

@@ -43,9 +43,6 @@ pub async fn http(
         .http_request_seconds
         .with_label_values(&[route, method])
         .observe(elapsed);
-    if route == "/api/messages" && method == "POST" {
-        METRICS.ingest_request_seconds.observe(elapsed);
-    }
     res
 }
 

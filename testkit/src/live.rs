@@ -69,6 +69,8 @@ pub struct WsClient {
     pub answer_pings: bool,
     /// Pings received so far.
     pub pings: usize,
+    /// The reason text of the server's close frame, once one came.
+    pub close_reason: Option<String>,
     _client: awc::Client,
 }
 
@@ -79,6 +81,7 @@ impl WsClient {
             end: None,
             answer_pings: true,
             pings: 0,
+            close_reason: None,
             _client: client,
         }
     }
@@ -120,7 +123,8 @@ impl WsClient {
                     }
                     ws::Frame::Pong(_) => continue,
                     ws::Frame::Close(reason) => {
-                        let code = reason.map(|r| u16::from(r.code));
+                        let code = reason.as_ref().map(|r| u16::from(r.code));
+                        self.close_reason = reason.and_then(|r| r.description);
                         let _ = self.io.send(ws::Message::Close(None)).await;
                         Next::Closed(code)
                     }

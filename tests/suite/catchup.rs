@@ -297,6 +297,11 @@ async fn malformed_client_frame_closes_only_that_connection() {
             matches!(end, Next::Closed(Some(4000))),
             "frame `{frame}` should close with 4000, got {end:?} after {events:?}"
         );
+        assert_eq!(
+            live.ws_mut().close_reason.as_deref(),
+            Some("bad_request"),
+            "frame `{frame}`: the close frame names its reason"
+        );
         for e in &events {
             assert!(
                 is_status(e, "error") && e["reason"] == "bad_request",
