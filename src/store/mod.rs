@@ -25,7 +25,7 @@ pub use messages::{backlog_exceeds, list_messages, Message, MessageFilter, NewMe
 pub use meta::{ping, totals, Totals};
 pub use search::{parse_query, search_messages, InvalidQuery};
 pub use users::{list_users, user_by_name, users_changed_after, User, UserSort};
-pub use write::{Committed, RequestOutcome, INSERT_ROWS};
+pub use write::{committed_between, Committed, RequestOutcome, INSERT_ROWS};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// How long a connection waits for SQLite's write lock before failing.

@@ -270,19 +270,24 @@ pub(super) fn find_or_create<Id: Copy>(
 }
 
 fn read_committed(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<Committed> {
-    let totals = meta::totals(conn)?;
-    let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id)) else {
-        return Ok(Committed {
-            totals,
+    match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => committed_between(conn, first.id, last.id),
+        _ => Ok(Committed {
+            totals: meta::totals(conn)?,
             ..Default::default()
-        });
-    };
-    // `apply_counts` set `last_message_id` of exactly the touched channels and users into this
-    // transaction's id range (a binding per id would break SQLite's variable limit).
+        }),
+    }
+}
+
+/// What the commits of `first..=last` changed, as the live views need it: the messages,
+/// and the channels and users whose newest message is in the range (the write path sets
+/// `last_message_id` of exactly the touched ones; a binding per id would break SQLite's
+/// variable limit). Also how another node, or a gap, is caught up from the database.
+pub fn committed_between(conn: &mut SqliteConnection, first: MessageId, last: MessageId) -> QueryResult<Committed> {
     Ok(Committed {
         messages: messages::between(conn, first, last)?,
         channels: channels::changed_between(conn, first, last)?,
         users: users::changed_between(conn, first, last)?,
-        totals,
+        totals: meta::totals(conn)?,
     })
 }
