@@ -84,6 +84,16 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, global = true, env = "CHATPULSE_WORKERS")]
     pub workers: Option<usize>,
+    /// The Redis Streams bus shared by the nodes of one database, `redis://HOST:PORT[/N]`.
+    /// Unset: this node hears of other nodes' commits only from the database (once a second).
+    #[arg(long, global = true, env = "CHATPULSE_BUS", value_parser = redis_url)]
+    pub bus: Option<String>,
+    /// Entries kept in the bus stream (trimmed approximately as it grows).
+    #[arg(long, global = true, env = "CHATPULSE_BUS_MAXLEN", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bus_maxlen: u64,
+    /// Names this node in logs, bus entries and `/healthz` (default: random at start).
+    #[arg(long, global = true, env = "CHATPULSE_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 impl Cli {
@@ -103,6 +113,13 @@ fn bind_address(s: &str) -> Result<String, String> {
         Ok(_) => Err(format!("`{s}` resolves to no address")),
         Err(e) => Err(format!("`{s}` is not HOST:PORT, such as 127.0.0.1:8080 ({e})")),
     }
+}
+
+/// Refuses a bus that is not a Redis URL before anything starts.
+fn redis_url(s: &str) -> Result<String, String> {
+    redis::Client::open(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("`{s}` is not a Redis URL such as redis://127.0.0.1:6379 ({e})"))
 }
 
 /// The database a server runs on.

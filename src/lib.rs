@@ -1,6 +1,7 @@
 //! chatpulse: messages come in over HTTP, are stored in SQLite with exact counts and
 //! full-text search, and every view is kept live over WebSocket and SSE.
 //! Folders follow the data: `ingest` → `store` → `live` → `web`.
+pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -16,10 +17,12 @@ use std::time::Duration;
 
 use actix::Actor;
 
+use bus::{Bus, BusSettings};
 use config::Settings;
 use ingest::{Flush, IngestActor};
 use live::hub::Hub;
 use live::messages::Shutdown;
+use live::sequencer::Sequencer;
 use live::{Live, LiveSettings};
 use store::Store;
 
@@ -45,8 +48,29 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         database.path, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
+    let node_id = s.node_id.clone().unwrap_or_else(random_node_id);
     let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
-    let ingest = IngestActor::new(store.clone(), hub.clone(), s.ingest_queue).start();
+    // Live views start from what is stored now: earlier commits are the pages' and
+    // catch-up's to read.
+    let newest = store::totals(&mut *store.conn()?)?.cursor;
+    let (sequencer, delivered) = Sequencer::new(hub.clone(), store.clone(), newest);
+    let sequencer = sequencer.start();
+    let bus = match &s.bus {
+        Some(url) => {
+            let settings = BusSettings {
+                url: url.clone(),
+                maxlen: s.bus_maxlen,
+                node_id: node_id.clone(),
+            };
+            Some(Bus::start(settings, store.epoch(), sequencer.clone())?)
+        }
+        None => {
+            metrics::METRICS.bus_up.set(-1);
+            None
+        }
+    };
+    log::info!("node node_id={node_id} bus={}", s.bus.is_some());
+    let ingest = IngestActor::new(store.clone(), sequencer, bus.clone(), s.ingest_queue).start();
     let live = Arc::new(Live::new(
         LiveSettings {
             catchup_batch: s.catchup_batch as i64,
@@ -67,6 +91,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         ingest_token: s.ingest_token.clone(),
         max_batch: s.max_batch as usize,
         max_body_bytes: s.max_body_bytes,
+        node_id,
+        bus,
+        delivered,
     });
     let listener = std::net::TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;
@@ -93,4 +120,10 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let _ = ingest.send(Flush).await;
     log::info!("shutdown complete");
     Ok(())
+}
+
+/// A node id for a node started without `--node-id`.
+fn random_node_id() -> String {
+    use rand::Rng;
+    format!("node-{:08x}", rand::rng().random::<u32>())
 }

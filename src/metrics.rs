@@ -24,6 +24,13 @@ pub struct Metrics {
     pub live_fallbacks: IntCounterVec,
     pub live_delivery_seconds: Histogram,
     pub live_rooms: IntGauge,
+    pub bus_published: IntCounter,
+    pub bus_publish_failed: IntCounter,
+    pub bus_read: IntCounter,
+    pub bus_up: IntGauge,
+    pub gap_fill_reads: IntCounter,
+    pub gap_fill_events: IntCounter,
+    pub delivery_lag: IntGauge,
     pub ingest_request_seconds: Histogram,
     pub http_requests: IntCounterVec,
     pub http_request_seconds: HistogramVec,
@@ -223,6 +230,46 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             .unwrap(),
         ),
         live_rooms: reg(&r, IntGauge::new("chatpulse_live_rooms", "Room actors alive").unwrap()),
+        bus_published: reg(
+            &r,
+            IntCounter::new("chatpulse_bus_entries_published_total", "Commits appended to the bus stream").unwrap(),
+        ),
+        bus_publish_failed: reg(
+            &r,
+            IntCounter::new(
+                "chatpulse_bus_publish_failed_total",
+                "Commits not appended to the bus (Redis down or the queue full); other nodes read them from the database",
+            )
+            .unwrap(),
+        ),
+        bus_read: reg(
+            &r,
+            IntCounter::new("chatpulse_bus_entries_read_total", "Other nodes' commits read from the bus").unwrap(),
+        ),
+        bus_up: reg(
+            &r,
+            IntGauge::new(
+                "chatpulse_bus_up",
+                "1 while the node reads the bus, 0 while Redis is unreachable, -1 without a bus",
+            )
+            .unwrap(),
+        ),
+        gap_fill_reads: reg(
+            &r,
+            IntCounter::new("chatpulse_gap_fill_reads_total", "Ranges of commits read from the database to fill a gap").unwrap(),
+        ),
+        gap_fill_events: reg(
+            &r,
+            IntCounter::new("chatpulse_gap_fill_events_total", "Messages delivered from the database to fill a gap").unwrap(),
+        ),
+        delivery_lag: reg(
+            &r,
+            IntGauge::new(
+                "chatpulse_delivery_lag_cursors",
+                "The database's newest cursor minus the newest this node delivered to its live views",
+            )
+            .unwrap(),
+        ),
         ingest_request_seconds: reg(
             &r,
             Histogram::with_opts(

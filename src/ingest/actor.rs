@@ -6,8 +6,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::live::hub::Hub;
-use crate::live::messages::Inserted;
+use crate::bus::Bus;
+use crate::live::messages::Sequence;
+use crate::live::sequencer::Sequencer;
 use crate::metrics::METRICS;
 use crate::store::{NewMessage, RequestOutcome, Store, StoreError, StoreResult};
 
@@ -37,8 +38,10 @@ type Waiting = (Vec<NewMessage>, oneshot::Sender<StoreResult<RequestOutcome>>);
 
 pub struct IngestActor {
     store: Store,
-    /// Told of every commit, after it.
-    hub: Addr<Hub>,
+    /// Told of every commit, after it: it hands them to the live views in cursor order.
+    sequencer: Addr<Sequencer>,
+    /// Told of every commit too, for the other nodes; `None` without `--bus`.
+    bus: Option<Bus>,
     /// `--ingest-queue`: most messages accepted and not yet committed.
     capacity: u64,
     /// Messages accepted and not yet committed, in flight or waiting.
@@ -52,10 +55,11 @@ pub struct IngestActor {
 }
 
 impl IngestActor {
-    pub fn new(store: Store, hub: Addr<Hub>, capacity: u64) -> Self {
+    pub fn new(store: Store, sequencer: Addr<Sequencer>, bus: Option<Bus>, capacity: u64) -> Self {
         IngestActor {
             store,
-            hub,
+            sequencer,
+            bus,
             capacity,
             depth: 0,
             waiting: Vec::new(),
@@ -98,8 +102,12 @@ impl IngestActor {
                 Ok((outcomes, committed)) => {
                     METRICS.ingest_messages.inc_by(committed.messages.len() as u64);
                     if !committed.messages.is_empty() {
-                        act.hub.do_send(Inserted {
-                            committed: Arc::new(committed),
+                        let committed = Arc::new(committed);
+                        if let Some(bus) = &act.bus {
+                            bus.publish(committed.clone());
+                        }
+                        act.sequencer.do_send(Sequence {
+                            committed,
                             at: Instant::now(),
                         });
                     }

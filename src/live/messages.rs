@@ -86,3 +86,13 @@ pub enum Payload {
     Overflowed,
     Shutdown,
 }
+
+/// A commit to deliver, from this node's ingest, the bus, or the database. The sequencer
+/// hands commits to the hub in cursor order, each once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Sequence {
+    pub committed: Arc<Committed>,
+    /// When the commit returned on this node, or when it arrived here from elsewhere.
+    pub at: Instant,
+}

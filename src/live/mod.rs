@@ -10,6 +10,7 @@ pub mod messages;
 pub mod outbox;
 pub mod protocol;
 pub mod room;
+pub mod sequencer;
 pub mod session;
 pub mod transport;
 pub mod wire;

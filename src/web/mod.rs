@@ -30,6 +30,12 @@ pub struct AppState {
     pub max_batch: usize,
     /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.
     pub max_body_bytes: usize,
+    /// `--node-id`, for `/healthz`.
+    pub node_id: String,
+    /// Whether the bus answers, for `/healthz`; `None` without `--bus`.
+    pub bus: Option<crate::bus::Bus>,
+    /// What the live views were given so far, for `/healthz`.
+    pub delivered: crate::live::sequencer::Delivered,
 }
 
 /// Every route. `/api` answers JSON, the pages and any unknown path outside it HTML; a

@@ -1,0 +1,155 @@
+//! A bus entry's payload: what one commit changed, as JSON. Its own shape (not the API's),
+//! so the API can change without breaking nodes of one version talking to each other, and
+//! so it carries what the API leaves out (each entity's newest message).
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Channel, ChannelId, Committed, Message, MessageId, Totals, User, UserId};
+
+#[derive(Serialize, Deserialize)]
+pub struct Payload {
+    messages: Vec<WireMessage>,
+    channels: Vec<WireChannel>,
+    users: Vec<WireUser>,
+    totals: [i64; 4],
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    id: i64,
+    channel_id: i64,
+    channel: String,
+    user_id: i64,
+    user: String,
+    display_name: Option<String>,
+    text: String,
+    sent_at: i64,
+    tags: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireChannel {
+    id: i64,
+    name: String,
+    total_messages: i64,
+    last_message_at: Option<i64>,
+    last_message_id: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireUser {
+    id: i64,
+    username: String,
+    display_name: Option<String>,
+    total_messages: i64,
+    first_seen_at: Option<i64>,
+    last_seen_at: Option<i64>,
+    last_message_at: Option<i64>,
+    last_message_id: i64,
+}
+
+impl From<&Committed> for Payload {
+    fn from(c: &Committed) -> Self {
+        Payload {
+            messages: c
+                .messages
+                .iter()
+                .map(|m| WireMessage {
+                    id: m.id.0,
+                    channel_id: m.channel_id.0,
+                    channel: m.channel.clone(),
+                    user_id: m.user_id.0,
+                    user: m.user.clone(),
+                    display_name: m.display_name.clone(),
+                    text: m.text.clone(),
+                    sent_at: m.sent_at,
+                    tags: m.tags.clone(),
+                })
+                .collect(),
+            channels: c
+                .channels
+                .iter()
+                .map(|ch| WireChannel {
+                    id: ch.id.0,
+                    name: ch.name.clone(),
+                    total_messages: ch.total_messages,
+                    last_message_at: ch.last_message_at,
+                    last_message_id: ch.last_message_id.0,
+                })
+                .collect(),
+            users: c
+                .users
+                .iter()
+                .map(|u| WireUser {
+                    id: u.id.0,
+                    username: u.username.clone(),
+                    display_name: u.display_name.clone(),
+                    total_messages: u.total_messages,
+                    first_seen_at: u.first_seen_at,
+                    last_seen_at: u.last_seen_at,
+                    last_message_at: u.last_message_at,
+                    last_message_id: u.last_message_id.0,
+                })
+                .collect(),
+            totals: [
+                c.totals.total_messages,
+                c.totals.total_channels,
+                c.totals.total_users,
+                c.totals.cursor.0,
+            ],
+        }
+    }
+}
+
+impl From<Payload> for Committed {
+    fn from(p: Payload) -> Self {
+        let [total_messages, total_channels, total_users, cursor] = p.totals;
+        Committed {
+            messages: p
+                .messages
+                .into_iter()
+                .map(|m| Message {
+                    id: MessageId(m.id),
+                    channel_id: ChannelId(m.channel_id),
+                    channel: m.channel,
+                    user_id: UserId(m.user_id),
+                    user: m.user,
+                    display_name: m.display_name,
+                    text: m.text,
+                    sent_at: m.sent_at,
+                    tags: m.tags,
+                })
+                .collect(),
+            channels: p
+                .channels
+                .into_iter()
+                .map(|c| Channel {
+                    id: ChannelId(c.id),
+                    name: c.name,
+                    total_messages: c.total_messages,
+                    last_message_at: c.last_message_at,
+                    last_message_id: MessageId(c.last_message_id),
+                })
+                .collect(),
+            users: p
+                .users
+                .into_iter()
+                .map(|u| User {
+                    id: UserId(u.id),
+                    username: u.username,
+                    display_name: u.display_name,
+                    total_messages: u.total_messages,
+                    first_seen_at: u.first_seen_at,
+                    last_seen_at: u.last_seen_at,
+                    last_message_at: u.last_message_at,
+                    last_message_id: MessageId(u.last_message_id),
+                })
+                .collect(),
+            totals: Totals {
+                total_messages,
+                total_channels,
+                total_users,
+                cursor: MessageId(cursor),
+            },
+        }
+    }
+}
