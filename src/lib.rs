@@ -53,7 +53,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // Live views start from what is stored now: earlier commits are the pages' and
     // catch-up's to read.
     let newest = store::totals(&mut *store.conn()?)?.cursor;
-    let (sequencer, delivered) = Sequencer::new(hub.clone(), store.clone(), newest);
+    let (sequencer, delivered) = Sequencer::new(hub.clone().recipient(), store.clone(), newest);
     let sequencer = sequencer.start();
     let bus = match &s.bus {
         Some(url) => {

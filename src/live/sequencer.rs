@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::hub::Hub;
 use super::messages::{Inserted, Sequence};
 use crate::metrics::METRICS;
 use crate::store::{self, Committed, Cursor, MessageId, Store};
@@ -44,7 +43,8 @@ struct Pending {
 }
 
 pub struct Sequencer {
-    hub: Addr<Hub>,
+    /// The hub: it routes each commit to the rooms.
+    hub: Recipient<Inserted>,
     /// Where gaps are filled from.
     store: Store,
     /// Everything up to here went to the hub.
@@ -61,7 +61,7 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Starts delivering after `delivered`: the newest cursor when the node started.
-    pub fn new(hub: Addr<Hub>, store: Store, delivered: Cursor) -> (Self, Delivered) {
+    pub fn new(hub: Recipient<Inserted>, store: Store, delivered: Cursor) -> (Self, Delivered) {
         let shared = Delivered(Arc::new(AtomicI64::new(delivered.0)));
         let sequencer = Sequencer {
             hub,
@@ -85,25 +85,6 @@ impl Sequencer {
         if last <= self.delivered {
             return;
         }
-        let committed = if first <= self.delivered {
-            // Partly delivered by a fill: only the rest is new.
-            let delivered = self.delivered;
-            let mut rest = Committed {
-                messages: committed
-                    .messages
-                    .iter()
-                    .filter(|m| m.id > delivered)
-                    .cloned()
-                    .collect(),
-                channels: committed.channels.clone(),
-                users: committed.users.clone(),
-                totals: committed.totals,
-            };
-            rest.messages.shrink_to_fit();
-            Arc::new(rest)
-        } else {
-            committed
-        };
         let first = MessageId(first.0.max(self.delivered.0 + 1));
         self.pending.entry(first).or_insert(Pending { last, committed, at });
         self.drain(ctx);
@@ -117,7 +98,8 @@ impl Sequencer {
             }
             let p = entry.remove();
             if p.last > self.delivered {
-                self.deliver(p.committed, p.last, p.at);
+                let committed = after(p.committed, self.delivered);
+                self.deliver(committed, p.last, p.at);
             }
         }
         if self.pending.is_empty() {
@@ -211,6 +193,25 @@ impl Sequencer {
     }
 }
 
+/// A commit without its messages at or below `delivered` (a gap fill read in batches can
+/// end inside a commit that also came over the bus).
+fn after(committed: Arc<Committed>, delivered: Cursor) -> Arc<Committed> {
+    if committed.messages.first().is_none_or(|m| m.id > delivered) {
+        return committed;
+    }
+    Arc::new(Committed {
+        messages: committed
+            .messages
+            .iter()
+            .filter(|m| m.id > delivered)
+            .cloned()
+            .collect(),
+        channels: committed.channels.clone(),
+        users: committed.users.clone(),
+        totals: committed.totals,
+    })
+}
+
 impl Actor for Sequencer {
     type Context = Context<Self>;
 
@@ -225,5 +226,103 @@ impl Handler<Sequence> for Sequencer {
 
     fn handle(&mut self, msg: Sequence, ctx: &mut Context<Self>) {
         self.accept(msg.committed, msg.at, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMessage;
+
+    /// Collects what the sequencer delivers, as message ids per delivery.
+    #[derive(Default)]
+    struct Collector(Arc<std::sync::Mutex<Vec<Vec<i64>>>>);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Inserted> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Inserted, _: &mut Context<Self>) {
+            let ids = msg.committed.messages.iter().map(|m| m.id.0).collect();
+            self.0.lock().unwrap().push(ids);
+        }
+    }
+
+    /// A store with `commits` commits of two messages each, and what each commit changed.
+    fn stored(commits: usize) -> (tempfile::TempDir, Store, Vec<Arc<Committed>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap();
+        let message = |n: usize| NewMessage {
+            channel: format!("c{}", n % 3),
+            user: format!("u{}", n % 5),
+            text: format!("text {n}"),
+            sent_at: 1_700_000_000_000 + n as i64,
+            tags: None,
+            display_name: None,
+            event_id: None,
+        };
+        let committed = (0..commits)
+            .map(|i| {
+                let (_, c) = store
+                    .insert_batches(&[vec![message(2 * i), message(2 * i + 1)]])
+                    .unwrap();
+                Arc::new(c)
+            })
+            .collect();
+        (dir, store, committed)
+    }
+
+    fn start(store: &Store) -> (Addr<Sequencer>, Arc<std::sync::Mutex<Vec<Vec<i64>>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collector = Collector(seen.clone()).start();
+        let (sequencer, _) = Sequencer::new(collector.recipient(), store.clone(), MessageId(0));
+        (sequencer.start(), seen)
+    }
+
+    fn send(sequencer: &Addr<Sequencer>, committed: &Arc<Committed>) {
+        sequencer.do_send(Sequence {
+            committed: committed.clone(),
+            at: Instant::now(),
+        });
+    }
+
+    fn flat(seen: &std::sync::Mutex<Vec<Vec<i64>>>) -> Vec<i64> {
+        seen.lock().unwrap().iter().flatten().copied().collect()
+    }
+
+    #[actix_rt::test]
+    async fn out_of_order_and_repeated_commits_are_delivered_in_order_once() {
+        let (_dir, store, c) = stored(3);
+        let (sequencer, seen) = start(&store);
+        for i in [1, 2, 1, 0, 2, 0] {
+            send(&sequencer, &c[i]);
+        }
+        actix_rt::time::sleep(GAP_WAIT / 2).await;
+        assert_eq!(flat(&seen), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(seen.lock().unwrap().len(), 3, "each commit as it came, none read back");
+    }
+
+    #[actix_rt::test]
+    async fn a_commit_that_never_comes_is_read_from_the_database() {
+        let (_dir, store, c) = stored(3);
+        let (sequencer, seen) = start(&store);
+        send(&sequencer, &c[2]);
+        actix_rt::time::sleep(GAP_WAIT * 4).await;
+        assert_eq!(flat(&seen), vec![1, 2, 3, 4, 5, 6], "the gap 1..=4 filled, then 5..=6");
+        // The commits that were lost, arriving late, are not delivered again.
+        send(&sequencer, &c[0]);
+        send(&sequencer, &c[1]);
+        actix_rt::time::sleep(GAP_WAIT).await;
+        assert_eq!(flat(&seen), vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[actix_rt::test]
+    async fn commits_nobody_announced_are_found_by_the_position_check() {
+        let (_dir, store, _) = stored(2);
+        let (_sequencer, seen) = start(&store);
+        actix_rt::time::sleep(POSITION_CHECK * 3).await;
+        assert_eq!(flat(&seen), vec![1, 2, 3, 4]);
     }
 }
