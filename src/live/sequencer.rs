@@ -234,9 +234,12 @@ mod tests {
     use super::*;
     use crate::store::NewMessage;
 
-    /// Collects what the sequencer delivers, as message ids per delivery.
+    /// What the sequencer delivered: message ids per delivery.
+    type Seen = Arc<std::sync::Mutex<Vec<Vec<i64>>>>;
+
+    /// Collects what the sequencer delivers.
     #[derive(Default)]
-    struct Collector(Arc<std::sync::Mutex<Vec<Vec<i64>>>>);
+    struct Collector(Seen);
 
     impl Actor for Collector {
         type Context = Context<Self>;
@@ -274,7 +277,7 @@ mod tests {
         (dir, store, committed)
     }
 
-    fn start(store: &Store) -> (Addr<Sequencer>, Arc<std::sync::Mutex<Vec<Vec<i64>>>>) {
+    fn start(store: &Store) -> (Addr<Sequencer>, Seen) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let collector = Collector(seen.clone()).start();
         let (sequencer, _) = Sequencer::new(collector.recipient(), store.clone(), MessageId(0));
