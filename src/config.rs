@@ -170,6 +170,13 @@ mod tests {
     }
 
     #[test]
+    fn db_pool_is_a_count_of_at_least_one() {
+        assert_eq!(parse(&[]).unwrap().db_pool, None);
+        assert_eq!(parse(&["serve", "--db-pool", "3"]).unwrap().db_pool, Some(3));
+        assert!(parse(&["--db-pool", "0"]).is_err());
+    }
+
+    #[test]
     fn a_bind_that_is_not_an_address_is_refused_naming_it() {
         let e = parse(&["serve", "--bind", "8080"]).unwrap_err();
         assert!(e.to_string().contains("8080"), "{e}");

@@ -266,6 +266,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_database_string_names_the_backend() {
+        let pg = |s: &str| Backend::Pg(s.to_owned());
+        let sqlite = |s: &str| Backend::Sqlite(s.to_owned());
+        assert_eq!(
+            Backend::from_database("postgres://u@h:5432/db"),
+            pg("postgres://u@h:5432/db")
+        );
+        assert_eq!(Backend::from_database("postgresql://u@h/db"), pg("postgresql://u@h/db"));
+        assert_eq!(Backend::from_database("sqlite:///tmp/x.db"), sqlite("/tmp/x.db"));
+        assert_eq!(Backend::from_database("chatpulse.db"), sqlite("chatpulse.db"));
+        assert_eq!(Backend::from_database("postgres.db"), sqlite("postgres.db"));
+    }
+
     /// Requests larger than one INSERT, with repeated event ids inside and across requests:
     /// every message is answered with the id of the row that holds it. On both backends.
     mod multi_row_inserts_answer_each_message_with_its_row {
