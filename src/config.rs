@@ -30,10 +30,16 @@ pub struct Settings {
     /// Address to listen on (HOST:PORT); port 0 picks a free port.
     #[arg(long, global = true, env = "CHATPULSE_BIND", default_value = "127.0.0.1:8080", value_parser = bind_address)]
     pub bind: String,
-    /// SQLite database file; created with its schema on first start. Default: chatpulse.db,
-    /// except that `--demo` without it runs on a throwaway database removed at exit.
+    /// The database: a SQLite file (a path, or `sqlite://PATH`), created with its schema on
+    /// first start, or `postgres://USER@HOST:PORT/DB` (also `postgresql://`) for PostgreSQL,
+    /// whose schema is created on first start too. Default: chatpulse.db, except that
+    /// `--demo` without it runs on a throwaway SQLite database removed at exit.
     #[arg(long, global = true, env = "CHATPULSE_DATABASE")]
     pub database: Option<String>,
+    /// Connections in the database pool (reads, and the one writer). Default: one per HTTP
+    /// worker, plus 8 for live sessions' catch-up reads.
+    #[arg(long, global = true, env = "CHATPULSE_DB_POOL", value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool: Option<u32>,
     /// Bearer token required on every write (POST /api/messages). Unset: ingest is open.
     #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN")]
     pub ingest_token: Option<String>,
@@ -178,6 +184,13 @@ mod tests {
         let s = parse(&["--demo", "serve", "--catchup-batch", "7"]).unwrap();
         assert!(s.demo);
         assert_eq!(s.catchup_batch, 7);
+    }
+
+    #[test]
+    fn db_pool_is_a_count_of_at_least_one() {
+        assert_eq!(parse(&[]).unwrap().db_pool, None);
+        assert_eq!(parse(&["serve", "--db-pool", "3"]).unwrap().db_pool, Some(3));
+        assert!(parse(&["--db-pool", "0"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! chatpulse: messages come in over HTTP, are stored in SQLite with exact counts and
-//! full-text search, and every view is kept live over WebSocket and SSE.
+//! chatpulse: messages come in over HTTP, are stored in SQLite (or PostgreSQL) with exact
+//! counts and full-text search, and every view is kept live over WebSocket and SSE.
 //! Folders follow the data: `ingest` → `store` → `live` → `web`.
 pub mod bus;
 pub mod config;
@@ -42,9 +42,10 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
             dir.path().display()
         );
     }
-    let store = Store::open(&database.path, workers as u32 + EXTRA_READERS)?;
+    let pool = s.db_pool.unwrap_or(workers as u32 + EXTRA_READERS);
+    let store = Store::open(&database.path, pool)?;
     log::info!(
-        "starting database={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
+        "starting database={} db_pool={pool} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
         database.path, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
@@ -102,7 +103,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
-    let _sampler = web::observe::start_sampler(store.clone(), database.path.clone());
+    let _sampler = web::observe::start_sampler(store.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

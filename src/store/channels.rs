@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::ids::{ChannelId, Cursor};
 use super::schema::channels;
-use super::write::{activity_json, find_or_create, inserted_id, Activity};
+use super::write::find_or_create;
+use super::{postgres, sqlite, DbConnection};
 use crate::time::serialize_opt_ms;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -22,7 +23,7 @@ pub struct Channel {
     pub last_message_id: Cursor,
 }
 
-pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
+pub fn list_channels(conn: &mut DbConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
     let _timer = crate::metrics::read_timer("list_channels");
     let q = channels::table
         .select(Channel::as_select())
@@ -37,7 +38,7 @@ pub fn list_channels(conn: &mut SqliteConnection, limit: i64, offset: i64, by_na
     q.load(conn)
 }
 
-pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<Option<Channel>> {
+pub fn channel_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<Channel>> {
     let _timer = crate::metrics::read_timer("channel_by_name");
     channels::table
         .filter(channels::name.eq(name))
@@ -47,7 +48,7 @@ pub fn channel_by_name(conn: &mut SqliteConnection, name: &str) -> QueryResult<O
 }
 
 /// Channels changed after `after`, oldest change first; at most `limit`.
-pub fn channels_changed_after(conn: &mut SqliteConnection, after: Cursor, limit: i64) -> QueryResult<Vec<Channel>> {
+pub fn channels_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64) -> QueryResult<Vec<Channel>> {
     let _timer = crate::metrics::read_timer("channels_changed_after");
     channels::table
         .filter(channels::last_message_id.gt(after))
@@ -58,7 +59,7 @@ pub fn channels_changed_after(conn: &mut SqliteConnection, after: Cursor, limit:
 }
 
 /// Channels whose newest message is in `first..=last` (a transaction's own range).
-pub(super) fn changed_between(conn: &mut SqliteConnection, first: Cursor, last: Cursor) -> QueryResult<Vec<Channel>> {
+pub(super) fn changed_between(conn: &mut DbConnection, first: Cursor, last: Cursor) -> QueryResult<Vec<Channel>> {
     channels::table
         .filter(channels::last_message_id.between(first, last))
         .select(Channel::as_select())
@@ -67,7 +68,7 @@ pub(super) fn changed_between(conn: &mut SqliteConnection, first: Cursor, last: 
 
 /// The id of the channel named `name`, created on first use.
 pub(super) fn find_or_create_channel(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     cache: &mut HashMap<String, ChannelId>,
     name: &str,
 ) -> QueryResult<ChannelId> {
@@ -82,32 +83,9 @@ pub(super) fn find_or_create_channel(
                 .first(c)
                 .optional()
         },
-        |c| {
-            diesel::insert_into(channels::table)
-                .values(channels::name.eq(name))
-                .execute(c)?;
-            inserted_id(c).map(ChannelId)
+        |c| match c {
+            DbConnection::Sqlite(c) => sqlite::create_channel(c, name),
+            DbConnection::Pg(c) => postgres::create_channel(c, name),
         },
     )
-}
-
-/// Adds each channel's activity to its row: one statement for all of them (diesel
-/// prepares every UPDATE anew, so one per channel would cost a parse each).
-const ADD_ACTIVITY: &str = "UPDATE channels SET \
-     total_messages = channels.total_messages + a.n, \
-     last_message_at = max(coalesce(channels.last_message_at, a.max_sent), a.max_sent), \
-     last_message_id = a.last_id \
-     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS max_sent, value->>3 AS last_id \
-           FROM json_each(?)) AS a \
-     WHERE channels.id = a.id";
-
-pub(super) fn add_activity(conn: &mut SqliteConnection, activity: HashMap<ChannelId, Activity>) -> QueryResult<()> {
-    let rows: Vec<[i64; 4]> = activity
-        .into_iter()
-        .map(|(id, a)| [id.0, a.count, a.max_sent, a.last_id.0])
-        .collect();
-    diesel::sql_query(ADD_ACTIVITY)
-        .bind::<diesel::sql_types::Text, _>(activity_json(&rows)?)
-        .execute(conn)?;
-    Ok(())
 }

@@ -7,6 +7,7 @@ use super::channels::channel_by_name;
 use super::ids::{ChannelId, Cursor, MessageId, UserId};
 use super::schema::{channels, messages, users};
 use super::users::user_by_name;
+use super::DbConnection;
 use crate::time::serialize_ms;
 
 /// A validated message on its way in.
@@ -79,11 +80,7 @@ pub struct MessageFilter {
 impl MessageFilter {
     /// The filter for a channel and a user named by a client; `None` when a named one does
     /// not exist, so nothing can match.
-    pub fn by_names(
-        conn: &mut SqliteConnection,
-        channel: Option<&str>,
-        user: Option<&str>,
-    ) -> QueryResult<Option<Self>> {
+    pub fn by_names(conn: &mut DbConnection, channel: Option<&str>, user: Option<&str>) -> QueryResult<Option<Self>> {
         let mut f = MessageFilter::default();
         if let Some(name) = channel {
             match channel_by_name(conn, name)? {
@@ -118,7 +115,7 @@ impl MessageFilter {
 
 /// A page of messages: ascending after `after`, otherwise newest first (before `before`).
 pub fn list_messages(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     filter: MessageFilter,
     after: Option<Cursor>,
     before: Option<Cursor>,
@@ -144,12 +141,7 @@ pub fn list_messages(
 
 /// Whether more than `max` messages matching `filter` were stored after `after`,
 /// answered without reading them.
-pub fn backlog_exceeds(
-    conn: &mut SqliteConnection,
-    filter: MessageFilter,
-    after: Cursor,
-    max: i64,
-) -> QueryResult<bool> {
+pub fn backlog_exceeds(conn: &mut DbConnection, filter: MessageFilter, after: Cursor, max: i64) -> QueryResult<bool> {
     let _timer = crate::metrics::read_timer("backlog_exceeds");
     let q = filter.apply(
         messages::table
@@ -166,7 +158,7 @@ pub fn backlog_exceeds(
 }
 
 /// The messages with ids in `first..=last`, oldest first (a transaction's own rows).
-pub(super) fn between(conn: &mut SqliteConnection, first: MessageId, last: MessageId) -> QueryResult<Vec<Message>> {
+pub(super) fn between(conn: &mut DbConnection, first: MessageId, last: MessageId) -> QueryResult<Vec<Message>> {
     messages::table
         .inner_join(channels::table)
         .inner_join(users::table)

@@ -1,37 +1,75 @@
 //! All SQL lives here, one file per table and per job: handlers and actors call these
 //! typed functions. Writes come only from the ingest actor through
 //! [`Store::insert_batches`] (`write.rs`).
+//!
+//! Two backends, one API: SQLite (embedded, the default) and PostgreSQL (several nodes on
+//! one database). Callers hold a [`DbConnection`] and never ask which one it is; the SQL
+//! that differs between them (FTS5 or `tsvector`, `json_each` or `unnest`, how ids are
+//! handed out, how a write transaction begins) is in `sqlite.rs` and `postgres.rs`.
 pub mod channels;
 pub mod ids;
 pub mod messages;
 pub mod meta;
 pub mod pages;
+#[cfg(test)]
+mod pg_tests;
+mod postgres;
 pub mod schema;
 mod search;
+mod sqlite;
 pub mod users;
 mod write;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use channels::{channel_by_name, channels_changed_after, list_channels, Channel};
 pub use ids::{ChannelId, Cursor, MessageId, UserId};
 pub use messages::{backlog_exceeds, list_messages, Message, MessageFilter, NewMessage};
 pub use meta::{ping, totals, Totals};
-pub use search::{parse_query, search_messages, InvalidQuery};
+pub use search::{parse_query, search_messages, InvalidQuery, SearchQuery};
 pub use users::{list_users, user_by_name, users_changed_after, User, UserSort};
 pub use write::{committed_between, Committed, RequestOutcome, INSERT_ROWS};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// How long a connection waits for SQLite's write lock before failing.
 pub const BUSY_TIMEOUT_MS: u64 = 5000;
 
-pub type Conn = PooledConnection<ConnectionManager<SqliteConnection>>;
+/// One connection type over both backends: diesel's DSL runs on either unchanged, and
+/// the little SQL that differs lives in `sqlite.rs` and `postgres.rs`, reached by matching
+/// on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type Conn = PooledConnection<Manager>;
+
+/// Which database `--database` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The file path, without any `sqlite://`.
+    Sqlite(String),
+    /// The `postgres://` or `postgresql://` URL, as given.
+    Pg(String),
+}
+
+impl Backend {
+    /// `postgres://…` and `postgresql://…` select PostgreSQL; `sqlite://PATH` and a plain
+    /// path select SQLite.
+    pub fn from_database(database: &str) -> Backend {
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            Backend::Pg(database.to_owned())
+        } else {
+            Backend::Sqlite(database.strip_prefix("sqlite://").unwrap_or(database).to_owned())
+        }
+    }
+}
 
 /// Why the store failed. The diesel error is kept whole, for the log.
 #[derive(Debug, thiserror::Error)]
@@ -53,54 +91,138 @@ pub enum StoreError {
 }
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Opens pool connections of the backend the database names. (diesel's own
+/// `ConnectionManager` would try each variant's `establish` in turn, so a PostgreSQL URL
+/// that fails to connect would then be tried as a SQLite file name.)
+#[derive(Debug)]
+pub struct Manager(Backend);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = match &self.0 {
+            Backend::Sqlite(path) => SqliteConnection::establish(path).map(DbConnection::Sqlite),
+            Backend::Pg(url) => PgConnection::establish(url).map(DbConnection::Pg),
+        };
+        conn.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
 #[derive(Debug)]
 struct Pragmas;
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // synchronous=NORMAL in WAL mode keeps every commit across a process kill (not
-        // across power loss). WAL itself is set once, in `Store::open`: it is stored in the file.
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
-        ))
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConnection::Sqlite(c) => sqlite::on_acquire(c),
+            DbConnection::Pg(_) => Ok(()),
+        }
         .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// How a transaction begins: each backend has its own statement for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Begin {
+    /// Every read sees one snapshot.
+    Read,
+    /// The one writer at a time (the group commit).
+    Write,
+}
+
+/// Runs `f` in a transaction begun the backend's way for `begin` (see `sqlite::begin`,
+/// `postgres::begin`); savepoints inside it (`conn.transaction`) nest as usual.
+pub(crate) fn transaction<T, E>(
+    conn: &mut DbConnection,
+    begin: Begin,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite::begin(begin))?,
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, postgres::begin(begin))?,
+    }
+    let result = match conn {
+        DbConnection::Pg(c) if begin == Begin::Write => postgres::lock_writes(c).map_err(E::from),
+        _ => Ok(()),
+    }
+    .and_then(|()| f(conn));
+    match result {
+        Ok(value) => {
+            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
     }
 }
 
 /// The database: a pool of connections and the epoch fixed when it was created.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pool<Manager>,
     epoch: String,
+    /// The SQLite file, for the size gauges; `None` on PostgreSQL.
+    sqlite_path: Option<String>,
 }
 
 impl Store {
-    pub fn open(path: &str, pool_size: u32) -> StoreResult<Store> {
+    /// Opens `database` (a SQLite path, `sqlite://PATH`, or a `postgres://` URL) with a
+    /// pool of `pool_size` connections, and brings its schema up to date.
+    pub fn open(database: &str, pool_size: u32) -> StoreResult<Store> {
+        let backend = Backend::from_database(database);
         let open_error = |reason: String| StoreError::Open {
-            path: path.to_owned(),
+            path: database.to_owned(),
             reason,
         };
-        // WAL lets readers run beside the single writer. Switching to it needs the file to
-        // itself, so it happens here once, before the pool opens its connections at once.
-        let mut first = SqliteConnection::establish(path).map_err(|e| open_error(e.to_string()))?;
-        first.batch_execute("PRAGMA journal_mode = WAL;")?;
-        drop(first);
+        if let Backend::Sqlite(path) = &backend {
+            sqlite::prepare(path).map_err(open_error)?;
+        }
+        let sqlite_path = match &backend {
+            Backend::Sqlite(path) => Some(path.clone()),
+            Backend::Pg(_) => None,
+        };
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas))
-            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .build(Manager(backend))
             .map_err(|e| open_error(e.to_string()))?;
         let mut conn = pool.get()?;
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| StoreError::Migrations(e.to_string()))?;
+        match &mut *conn {
+            DbConnection::Sqlite(c) => sqlite::migrate(c),
+            DbConnection::Pg(c) => postgres::migrate(c),
+        }
+        .map_err(StoreError::Migrations)?;
         let epoch = meta::epoch(&mut conn)?;
-        Ok(Store { pool, epoch })
+        Ok(Store {
+            pool,
+            epoch,
+            sqlite_path,
+        })
     }
 
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// The SQLite database file, `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        self.sqlite_path.as_deref()
     }
 
     pub fn conn(&self) -> StoreResult<Conn> {
@@ -111,7 +233,7 @@ impl Store {
     /// everything it reads (data and cursor alike) comes from one snapshot.
     pub async fn snapshot<T, E>(
         &self,
-        f: impl FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -120,7 +242,7 @@ impl Store {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(StoreError::from)?;
-            (*conn).transaction(f)
+            transaction(&mut conn, Begin::Read, f)
         })
         .await
         .map_err(|e| StoreError::Interrupted(e.to_string()))?
@@ -144,12 +266,44 @@ mod tests {
         }
     }
 
-    /// Requests larger than one INSERT, with repeated event ids inside and across requests:
-    /// every message is answered with the id of the row that holds it.
     #[test]
-    fn multi_row_inserts_answer_each_message_with_its_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap();
+    fn the_database_string_names_the_backend() {
+        let pg = |s: &str| Backend::Pg(s.to_owned());
+        let sqlite = |s: &str| Backend::Sqlite(s.to_owned());
+        assert_eq!(
+            Backend::from_database("postgres://u@h:5432/db"),
+            pg("postgres://u@h:5432/db")
+        );
+        assert_eq!(Backend::from_database("postgresql://u@h/db"), pg("postgresql://u@h/db"));
+        assert_eq!(Backend::from_database("sqlite:///tmp/x.db"), sqlite("/tmp/x.db"));
+        assert_eq!(Backend::from_database("chatpulse.db"), sqlite("chatpulse.db"));
+        assert_eq!(Backend::from_database("postgres.db"), sqlite("postgres.db"));
+    }
+
+    /// Requests larger than one INSERT, with repeated event ids inside and across requests:
+    /// every message is answered with the id of the row that holds it. On both backends.
+    mod multi_row_inserts_answer_each_message_with_its_row {
+        use super::*;
+
+        #[test]
+        fn sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            check(&Store::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap());
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            check(&Store::open(&url, 2).unwrap());
+            assert!(dir.path().join("t.db").exists(), "sqlite://PATH opens PATH");
+        }
+
+        #[test]
+        fn postgres() {
+            let db = pg_tests::TestDb::new();
+            check(&Store::open(&db.url, 2).unwrap());
+            assert_eq!(Store::open(&db.url, 1).unwrap().sqlite_path(), None);
+        }
+    }
+
+    fn check(store: &Store) {
         let n = 2 * INSERT_ROWS + 500;
         let mut first: Vec<NewMessage> = (0..n).map(|i| message(i, Some(format!("e{i}")))).collect();
         first.push(message(n + 10, Some("e5".into())));
@@ -186,6 +340,11 @@ mod tests {
                 assert_eq!((&text, &event_id), (&original.text, &original.event_id), "row {id}");
             }
         }
-        assert_eq!(totals(&mut conn).unwrap().total_messages, (n + 3) as i64);
+        let t = totals(&mut conn).unwrap();
+        assert_eq!(
+            (t.total_messages, t.total_channels, t.total_users),
+            ((n + 3) as i64, 7, 13)
+        );
+        assert_eq!(t.cursor, *b.ids.iter().max().unwrap());
     }
 }

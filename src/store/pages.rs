@@ -3,59 +3,49 @@
 //! `store` itself.
 use std::collections::HashMap;
 
+use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
 
 use super::ids::{Cursor, MessageId, UserId};
+use super::schema::{channels, messages};
+use super::search::SearchQuery;
+use super::{postgres, sqlite, DbConnection};
 
 /// Messages per second of `sent_at` from `since_ms` on, as `(unix second, count)` in
 /// ascending order. Only the newest `max_rows` messages are looked at, so a busy store
 /// costs the home page a bounded scan (the chart then starts later, never lies about
 /// the seconds it shows).
 pub fn rate_per_second(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     since_ms: i64,
     newest: Cursor,
     max_rows: i64,
 ) -> QueryResult<Vec<(i64, i64)>> {
     let _timer = crate::metrics::read_timer("rate_per_second");
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        second: i64,
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rows = diesel::sql_query(
-        "SELECT sent_at / 1000 AS second, COUNT(*) AS n FROM messages \
-         WHERE id > ? AND id <= ? AND sent_at >= ? GROUP BY second ORDER BY second",
-    )
-    .bind::<BigInt, _>(newest.0 - max_rows)
-    .bind::<BigInt, _>(newest)
-    .bind::<BigInt, _>(since_ms)
-    .load::<Row>(conn)?;
-    Ok(rows.into_iter().map(|r| (r.second, r.n)).collect())
+    // Integer division on both backends: the second a millisecond time falls in.
+    let second = || sql::<BigInt>("messages.sent_at / 1000");
+    messages::table
+        .filter(messages::id.gt(MessageId(newest.0 - max_rows)))
+        .filter(messages::id.le(newest))
+        .filter(messages::sent_at.ge(since_ms))
+        .group_by(second())
+        .select((second(), count_star()))
+        .order(second())
+        .load(conn)
 }
 
 /// The channels a user wrote in, with how many messages, most first; at most `limit`.
-pub fn user_channels(conn: &mut SqliteConnection, user_id: UserId, limit: i64) -> QueryResult<Vec<(String, i64)>> {
+pub fn user_channels(conn: &mut DbConnection, user_id: UserId, limit: i64) -> QueryResult<Vec<(String, i64)>> {
     let _timer = crate::metrics::read_timer("user_channels");
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        name: String,
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rows = diesel::sql_query(
-        "SELECT channels.name AS name, counts.n AS n FROM \
-           (SELECT channel_id, COUNT(*) AS n FROM messages WHERE user_id = ? GROUP BY channel_id) AS counts \
-         JOIN channels ON channels.id = counts.channel_id ORDER BY counts.n DESC, channels.name LIMIT ?",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<BigInt, _>(limit)
-    .load::<Row>(conn)?;
-    Ok(rows.into_iter().map(|r| (r.name, r.n)).collect())
+    messages::table
+        .inner_join(channels::table)
+        .filter(messages::user_id.eq(user_id))
+        .group_by(channels::id)
+        .select((channels::name, count_star()))
+        .order((count_star().desc(), channels::name.asc()))
+        .limit(limit)
+        .load(conn)
 }
 
 /// Start and end markers of a matched word in [`highlights`]: private-use characters,
@@ -64,32 +54,22 @@ pub fn user_channels(conn: &mut SqliteConnection, user_id: UserId, limit: i64) -
 pub const MARK_START: char = '\u{E000}';
 pub const MARK_END: char = '\u{E001}';
 
-/// The text of each of `ids` with the words FTS5 matched for `fts_query` (from
-/// [`super::parse_query`]) between [`MARK_START`] and [`MARK_END`].
+/// The text of each of `ids` with the words matched for `query` (from
+/// [`super::parse_query`]) between [`MARK_START`] and [`MARK_END`]: FTS5's `highlight()`
+/// on SQLite, `ts_headline` on PostgreSQL.
 pub fn highlights(
-    conn: &mut SqliteConnection,
-    fts_query: &str,
+    conn: &mut DbConnection,
+    query: &SearchQuery,
     ids: &[MessageId],
 ) -> QueryResult<HashMap<MessageId, String>> {
     let _timer = crate::metrics::read_timer("highlights");
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: MessageId,
-        #[diesel(sql_type = Text)]
-        marked: String,
-    }
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // The ids are integers from our own query, so listing them inline is safe.
-    let list = ids.iter().map(MessageId::to_string).collect::<Vec<_>>().join(",");
-    let rows = diesel::sql_query(format!(
-        "SELECT rowid AS id, highlight(messages_fts, 0, char({}), char({})) AS marked \
-         FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({list})",
-        MARK_START as u32, MARK_END as u32
-    ))
-    .bind::<Text, _>(fts_query)
-    .load::<Row>(conn)?;
-    Ok(rows.into_iter().map(|r| (r.id, r.marked)).collect())
+    let marks = (MARK_START, MARK_END);
+    let rows = match conn {
+        DbConnection::Sqlite(c) => sqlite::highlights(c, query, ids, marks)?,
+        DbConnection::Pg(c) => postgres::highlights(c, query, ids, marks)?,
+    };
+    Ok(rows.into_iter().collect())
 }

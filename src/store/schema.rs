@@ -1,4 +1,6 @@
-// Written by hand to match migrations/ (diesel maps SQLite INTEGER to i32 by default; ids are i64).
+// Written by hand to match migrations/sqlite and migrations/postgresql (diesel maps SQLite
+// INTEGER to i32 by default; ids are i64). PostgreSQL's generated `messages.search`
+// tsvector is left out: only `postgres.rs` reads it, in SQL.
 diesel::table! {
     meta (id) {
         id -> BigInt,
@@ -13,7 +15,6 @@ diesel::table! {
     channels (id) {
         id -> BigInt,
         name -> Text,
-        display_name -> Nullable<Text>,
         total_messages -> BigInt,
         last_message_at -> Nullable<BigInt>,
         last_message_id -> BigInt,

@@ -1,15 +1,36 @@
-//! Full-text search. What a person types becomes a safe FTS5 query: every word must
-//! match, `word*` matches a prefix, `"two words"` matches a phrase. Nothing of FTS5's own
-//! syntax (NEAR, column filters, operators) gets through unquoted.
+//! Full-text search. What a person types becomes a list of terms: every word must match,
+//! `word*` matches a prefix, `"two words"` matches a phrase. Each backend renders the
+//! terms in its own syntax, every term quoted (`sqlite::match_string` for FTS5,
+//! `postgres::tsquery` for `to_tsquery`), so none of that syntax comes from the user.
 use diesel::prelude::*;
 
 use super::messages::{Message, MessageFilter, MESSAGE_COLUMNS};
 use super::schema::{channels, messages, users};
+use super::{postgres, sqlite, DbConnection};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct InvalidQuery(pub &'static str);
 
-pub fn parse_query(q: &str) -> Result<String, InvalidQuery> {
+/// A word, or the words of a phrase, that must appear in this order; `prefix`: the last
+/// one may go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    pub text: String,
+    pub prefix: bool,
+}
+
+/// A parsed search: terms that must all match. Made only by [`parse_query`], so it is
+/// never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery(Vec<Term>);
+
+impl SearchQuery {
+    pub fn terms(&self) -> &[Term] {
+        &self.0
+    }
+}
+
+pub fn parse_query(q: &str) -> Result<SearchQuery, InvalidQuery> {
     let mut terms = Vec::new();
     let mut rest = q.trim();
     while !rest.is_empty() {
@@ -17,7 +38,10 @@ pub fn parse_query(q: &str) -> Result<String, InvalidQuery> {
             let end = after.find('"').ok_or(InvalidQuery("unbalanced quote"))?;
             let phrase = &after[..end];
             if has_token(phrase) {
-                terms.push(quote(phrase, false));
+                terms.push(Term {
+                    text: phrase.to_owned(),
+                    prefix: false,
+                });
             }
             rest = after[end + 1..].trim_start();
             continue;
@@ -30,46 +54,40 @@ pub fn parse_query(q: &str) -> Result<String, InvalidQuery> {
             None => (word, false),
         };
         if has_token(word) {
-            terms.push(quote(word, prefix));
+            terms.push(Term {
+                text: word.to_owned(),
+                prefix,
+            });
         }
     }
     if terms.is_empty() {
         return Err(InvalidQuery("nothing to search for"));
     }
-    Ok(terms.join(" "))
+    Ok(SearchQuery(terms))
 }
 
-/// FTS5's default tokenizer splits on everything but letters and digits.
+/// Both backends' tokenizers split on everything but letters and digits.
 fn has_token(s: &str) -> bool {
     s.chars().any(char::is_alphanumeric)
 }
 
-fn quote(s: &str, prefix: bool) -> String {
-    let mut out = String::with_capacity(s.len() + 3);
-    out.push('"');
-    out.push_str(&s.replace('"', "\"\""));
-    out.push('"');
-    if prefix {
-        out.push('*');
-    }
-    out
-}
-
-/// Full-text search, newest first. `fts_query` comes from [`parse_query`].
+/// Full-text search, newest first. `query` comes from [`parse_query`].
 pub fn search_messages(
-    conn: &mut SqliteConnection,
-    fts_query: &str,
+    conn: &mut DbConnection,
+    query: &SearchQuery,
     filter: MessageFilter,
     since: Option<i64>,
     until: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let _timer = crate::metrics::read_timer("search_messages");
-    let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(
-        "messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ",
-    )
-    .bind::<diesel::sql_types::Text, _>(fts_query.to_owned())
-    .sql(")");
+    let ((before, after), rendered) = match conn {
+        DbConnection::Sqlite(_) => (sqlite::MATCHES, sqlite::match_string(query)),
+        DbConnection::Pg(_) => (postgres::MATCHES, postgres::tsquery(query)),
+    };
+    let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(before)
+        .bind::<diesel::sql_types::Text, _>(rendered)
+        .sql(after);
     let mut q = filter.apply(
         messages::table
             .inner_join(channels::table)
@@ -93,14 +111,28 @@ pub fn search_messages(
 mod tests {
     use super::*;
 
+    fn fts5(q: &str) -> String {
+        sqlite::match_string(&parse_query(q).unwrap())
+    }
+
+    fn tsquery(q: &str) -> String {
+        postgres::tsquery(&parse_query(q).unwrap())
+    }
+
     #[test]
     fn words_prefixes_and_phrases() {
-        assert_eq!(parse_query("hello wor*").unwrap(), r#""hello" "wor"*"#);
-        assert_eq!(
-            parse_query(r#"say "good day" now"#).unwrap(),
-            r#""say" "good day" "now""#
-        );
-        assert_eq!(parse_query("NEAR(a b)").unwrap(), r#""NEAR(a" "b)""#);
+        assert_eq!(fts5("hello wor*"), r#""hello" "wor"*"#);
+        assert_eq!(fts5(r#"say "good day" now"#), r#""say" "good day" "now""#);
+        assert_eq!(fts5("NEAR(a b)"), r#""NEAR(a" "b)""#);
+        assert_eq!(fts5(r#"say "a""#), r#""say" "a""#);
+    }
+
+    #[test]
+    fn tsquery_quotes_every_term() {
+        assert_eq!(tsquery("hello wor*"), "'hello' & 'wor':*");
+        assert_eq!(tsquery(r#"say "good day""#), "'say' & 'good day'");
+        assert_eq!(tsquery(r"it's a\\b | !x"), r"'it''s' & 'a\\\\b' & '!x'");
+        assert_eq!(tsquery("x:* <-> (y)"), "'x:':* & '(y)'");
     }
 
     #[test]

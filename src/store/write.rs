@@ -1,12 +1,13 @@
 //! The write path: one transaction per group commit, each request in its own savepoint.
 //! Rows go in as multi-row INSERTs; the FTS mirror and the channel, user and total counts
 //! are then brought up to date once for the whole transaction, inside it, so they always
-//! equal what `COUNT(*)` would say.
+//! equal what `COUNT(*)` would say. The transaction is the only writer of the database
+//! while it runs (SQLite's write lock; an advisory lock on PostgreSQL), so its rows get
+//! the next ids, densely, in commit order.
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use diesel::prelude::*;
-use serde::Serialize;
 
 use super::channels::{self, find_or_create_channel, Channel};
 use super::ids::{ChannelId, MessageId, UserId};
@@ -14,9 +15,10 @@ use super::messages::{self, Message, NewMessage};
 use super::meta::{self, Totals};
 use super::schema::messages as messages_table;
 use super::users::{self, find_or_create_user, User};
-use super::{Store, StoreError, StoreResult};
+use super::{postgres, sqlite, transaction, Begin, DbConnection, Store, StoreError, StoreResult};
 
-/// Rows per multi-row INSERT: 6 bound values each, well under SQLite's 32,766.
+/// Rows per multi-row INSERT: at most 7 bound values each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
 pub const INSERT_ROWS: usize = 1000;
 
 /// What one request of a group commit got back.
@@ -45,7 +47,9 @@ impl Store {
         batches: &[Vec<NewMessage>],
     ) -> StoreResult<(Vec<StoreResult<RequestOutcome>>, Committed)> {
         let mut conn = self.conn()?;
-        conn.immediate_transaction(|conn| {
+        transaction(&mut conn, Begin::Write, |conn| {
+            // Read under the write lock: no other writer can commit a row past it.
+            let last_before = meta::last_id(conn)?;
             let mut names = Names::default();
             let mut rows = Vec::new();
             let outcomes = batches
@@ -54,7 +58,7 @@ impl Store {
                     let mut request_names = names.clone();
                     let before = rows.len();
                     let result = conn
-                        .transaction(|conn| insert_request(conn, batch, &mut request_names, &mut rows))
+                        .transaction(|conn| insert_request(conn, batch, last_before, &mut request_names, &mut rows))
                         .map_err(StoreError::from);
                     // A request rolled back to its savepoint leaves no row and no name behind.
                     if result.is_ok() {
@@ -80,6 +84,13 @@ struct Names {
     users: HashMap<String, UserId>,
 }
 
+/// A message on its way into a row: with the ids of its channel and user.
+pub(super) struct NewRow<'a> {
+    pub message: &'a NewMessage,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+}
+
 /// A row this transaction inserted: what the counts and the FTS mirror need of it.
 #[derive(Debug, Clone, Copy)]
 struct Inserted {
@@ -97,15 +108,18 @@ enum Answer {
     New(usize),
 }
 
+/// Inserts one request's new messages after `rows` (what the transaction inserted so
+/// far, after `last_before`, the newest id when it began).
 fn insert_request(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     batch: &[NewMessage],
+    last_before: MessageId,
     names: &mut Names,
     rows: &mut Vec<Inserted>,
 ) -> QueryResult<RequestOutcome> {
     let mut answers = Vec::with_capacity(batch.len());
     // The rows to insert: each message with its channel and user.
-    let mut new: Vec<(&NewMessage, ChannelId, UserId)> = Vec::with_capacity(batch.len());
+    let mut new: Vec<NewRow> = Vec::with_capacity(batch.len());
     // Event ids this request inserts, so a repeat within it answers the first.
     let mut events: HashMap<&str, usize> = HashMap::new();
     for m in batch {
@@ -114,6 +128,7 @@ fn insert_request(
                 answers.push(Answer::New(n));
                 continue;
             }
+            // Race-free across nodes too: no other writer commits while this one runs.
             let stored = messages_table::table
                 .filter(messages_table::event_id.eq(event_id))
                 .select(messages_table::id)
@@ -128,45 +143,27 @@ fn insert_request(
         let channel_id = find_or_create_channel(conn, &mut names.channels, &m.channel)?;
         let user_id = find_or_create_user(conn, &mut names.users, &m.user, m.display_name.as_deref())?;
         answers.push(Answer::New(new.len()));
-        new.push((m, channel_id, user_id));
+        new.push(NewRow {
+            message: m,
+            channel_id,
+            user_id,
+        });
     }
     let first_row = rows.len();
     for chunk in new.chunks(INSERT_ROWS) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|(m, channel_id, user_id)| {
-                (
-                    messages_table::channel_id.eq(*channel_id),
-                    messages_table::user_id.eq(*user_id),
-                    messages_table::text.eq(&m.text),
-                    messages_table::sent_at.eq(m.sent_at),
-                    messages_table::tags.eq(&m.tags),
-                    messages_table::event_id.eq(&m.event_id),
-                )
-            })
-            .collect();
-        // One row goes through the single-row statement, which diesel prepares once; a
-        // multi-row statement is prepared per call, which pays off only for several rows.
-        match values.as_slice() {
-            [one] => diesel::insert_into(messages_table::table).values(one).execute(conn)?,
-            _ => diesel::insert_into(messages_table::table)
-                .values(&values)
-                .execute(conn)?,
+        // A request rolled back to its savepoint took its rows with it: the next id
+        // follows the rows still in the transaction.
+        let next_id = rows.last().map_or(last_before, |r| r.id).0 + 1;
+        let first = match conn {
+            DbConnection::Sqlite(c) => sqlite::insert_messages(c, chunk)?,
+            DbConnection::Pg(c) => postgres::insert_messages(c, next_id, chunk)?,
         };
-        // One statement under the single writer: its rows have consecutive ids, ending here.
-        let last = inserted_id(conn)?;
-        let first = last + 1 - chunk.len() as i64;
-        rows.extend(
-            chunk
-                .iter()
-                .zip(first..)
-                .map(|((m, channel_id, user_id), id)| Inserted {
-                    id: MessageId(id),
-                    channel_id: *channel_id,
-                    user_id: *user_id,
-                    sent_at: m.sent_at,
-                }),
-        );
+        rows.extend(chunk.iter().zip(first..).map(|(r, id)| Inserted {
+            id: MessageId(id),
+            channel_id: r.channel_id,
+            user_id: r.user_id,
+            sent_at: r.message.sent_at,
+        }));
     }
     let ids: Vec<MessageId> = answers
         .iter()
@@ -216,47 +213,28 @@ fn activity_by<K: Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserted) -> K) ->
     map
 }
 
-/// Per-entity activity as the JSON array one UPDATE reads with `json_each`.
-pub(super) fn activity_json(value: &impl Serialize) -> QueryResult<String> {
-    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
-}
-
-/// Mirrors the rows into FTS and adds them to the channel, user and total counts, with one
-/// statement each.
-fn apply_counts(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<()> {
-    use diesel::sql_types::BigInt;
+/// Adds the rows to the channel, user and total counts (and SQLite's FTS mirror), with
+/// one statement each.
+fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
     };
-    // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
-    diesel::sql_query("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id BETWEEN ? AND ?")
-        .bind::<BigInt, _>(first.id)
-        .bind::<BigInt, _>(last.id)
-        .execute(conn)?;
-    channels::add_activity(conn, activity_by(rows, |r| r.channel_id))?;
-    users::add_activity(conn, activity_by(rows, |r| r.user_id))?;
+    let channels = activity_by(rows, |r| r.channel_id);
+    let users = activity_by(rows, |r| r.user_id);
+    match conn {
+        DbConnection::Sqlite(c) => sqlite::apply_counts(c, first.id, last.id, &channels, &users)?,
+        DbConnection::Pg(c) => postgres::apply_counts(c, &channels, &users)?,
+    }
     meta::add_messages(conn, rows.len() as i64)
-}
-
-diesel::define_sql_function! {
-    fn last_insert_rowid() -> diesel::sql_types::BigInt;
-}
-
-/// The id of the row the connection's last INSERT created. Inserts use this rather than
-/// `RETURNING`, which SQLite implements as a trigger: that makes every INSERT a multi-write
-/// statement with its own statement journal, and every page it touches is written to a
-/// temporary file once per message.
-pub(super) fn inserted_id(conn: &mut SqliteConnection) -> QueryResult<i64> {
-    diesel::select(last_insert_rowid()).get_result(conn)
 }
 
 /// The id of a named row, from the transaction's cache, the table, or a new row.
 pub(super) fn find_or_create<Id: Copy>(
-    conn: &mut SqliteConnection,
+    conn: &mut DbConnection,
     cache: &mut HashMap<String, Id>,
     name: &str,
-    find: impl FnOnce(&mut SqliteConnection) -> QueryResult<Option<Id>>,
-    create: impl FnOnce(&mut SqliteConnection) -> QueryResult<Id>,
+    find: impl FnOnce(&mut DbConnection) -> QueryResult<Option<Id>>,
+    create: impl FnOnce(&mut DbConnection) -> QueryResult<Id>,
 ) -> QueryResult<Id> {
     if let Some(id) = cache.get(name) {
         return Ok(*id);
@@ -269,7 +247,7 @@ pub(super) fn find_or_create<Id: Copy>(
     Ok(id)
 }
 
-fn read_committed(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult<Committed> {
+fn read_committed(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<Committed> {
     match (rows.first(), rows.last()) {
         (Some(first), Some(last)) => committed_between(conn, first.id, last.id),
         _ => Ok(Committed {
@@ -283,7 +261,7 @@ fn read_committed(conn: &mut SqliteConnection, rows: &[Inserted]) -> QueryResult
 /// and the channels and users whose newest message is in the range (the write path sets
 /// `last_message_id` of exactly the touched ones; a binding per id would break SQLite's
 /// variable limit). Also how another node, or a gap, is caught up from the database.
-pub fn committed_between(conn: &mut SqliteConnection, first: MessageId, last: MessageId) -> QueryResult<Committed> {
+pub fn committed_between(conn: &mut DbConnection, first: MessageId, last: MessageId) -> QueryResult<Committed> {
     Ok(Committed {
         messages: messages::between(conn, first, last)?,
         channels: channels::changed_between(conn, first, last)?,

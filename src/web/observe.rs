@@ -10,8 +10,8 @@ use actix_web::middleware::Next;
 use crate::metrics::METRICS;
 use crate::store::{self, Store};
 
-/// How often the store gauges are refreshed. Reading them is one indexed row and two
-/// `stat` calls, so this is about freshness, not cost.
+/// How often the store gauges are refreshed. Reading them is one indexed row and (on
+/// SQLite) two `stat` calls, so this is about freshness, not cost.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// The route label for a request that matched no route: a fixed value, never the path.
@@ -64,15 +64,15 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 /// Refreshes the store gauges now and then every [`SAMPLE_EVERY`] until the runtime stops.
-pub fn start_sampler(store: Store, database: String) -> actix_web::rt::task::JoinHandle<()> {
+pub fn start_sampler(store: Store) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
             tick.tick().await;
-            let (store, path) = (store.clone(), database.clone());
-            let ok = actix_web::rt::task::spawn_blocking(move || sample(&store, &path))
+            let store = store.clone();
+            let ok = actix_web::rt::task::spawn_blocking(move || sample(&store))
                 .await
                 .unwrap_or(false);
             // One line when sampling starts failing and one when it recovers, not one per tick.
@@ -88,17 +88,20 @@ pub fn start_sampler(store: Store, database: String) -> actix_web::rt::task::Joi
     })
 }
 
-/// Reads the row counts and file sizes into the gauges; false when the database did not answer.
-fn sample(store: &Store, path: &str) -> bool {
-    let file_size = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
-    METRICS
-        .store_file_bytes
-        .with_label_values(&["database"])
-        .set(file_size(path));
-    METRICS
-        .store_file_bytes
-        .with_label_values(&["wal"])
-        .set(file_size(&format!("{path}-wal")));
+/// Reads the row counts and (SQLite's) file sizes into the gauges; false when the database
+/// did not answer. PostgreSQL has no file of ours to measure: the file gauges stay at 0.
+fn sample(store: &Store) -> bool {
+    if let Some(path) = store.sqlite_path() {
+        let file_size = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
+        METRICS
+            .store_file_bytes
+            .with_label_values(&["database"])
+            .set(file_size(path));
+        METRICS
+            .store_file_bytes
+            .with_label_values(&["wal"])
+            .set(file_size(&format!("{path}-wal")));
+    }
     let totals = store.conn().and_then(|mut c| store::totals(&mut c).map_err(Into::into));
     match totals {
         Ok(t) => {

@@ -112,7 +112,7 @@ fn page(title: &str, nav: &str, view: &str, totals: &Totals, state: &AppState) -
 /// Runs `f` in one read transaction on the pool.
 async fn snapshot<T: Send + 'static>(
     state: &web::Data<AppState>,
-    f: impl FnOnce(&mut diesel::SqliteConnection) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&mut crate::store::DbConnection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, PageError> {
     Ok(state.store.snapshot(f).await?)
 }

@@ -1,0 +1,210 @@
+//! Everything only SQLite does: its pragmas, its migrations, `BEGIN IMMEDIATE`, ids from
+//! AUTOINCREMENT, the FTS5 mirror, and counts updated from `json_each`. The rest of the
+//! store runs diesel's DSL on either backend.
+use std::collections::HashMap;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::ids::{ChannelId, MessageId, UserId};
+use super::schema::{channels, messages, users};
+use super::search::SearchQuery;
+use super::write::{Activity, NewRow};
+use super::{Begin, BUSY_TIMEOUT_MS};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// WAL lets readers run beside the single writer. Switching to it needs the file to
+/// itself, so it happens once, before the pool opens its connections at once.
+pub(super) fn prepare(path: &str) -> Result<(), String> {
+    let mut first = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+    first
+        .batch_execute("PRAGMA journal_mode = WAL;")
+        .map_err(|e| e.to_string())
+}
+
+/// synchronous=NORMAL in WAL mode keeps every commit across a process kill (not across
+/// power loss). WAL itself is set once, in [`prepare`]: it is stored in the file.
+pub(super) fn on_acquire(conn: &mut SqliteConnection) -> QueryResult<()> {
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
+    ))
+}
+
+pub(super) fn migrate(conn: &mut SqliteConnection) -> Result<(), String> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// A writer takes the write lock up front, so it waits (busy timeout) rather than failing
+/// to upgrade a read transaction later.
+pub(super) fn begin(begin: Begin) -> &'static str {
+    match begin {
+        Begin::Read => "BEGIN",
+        Begin::Write => "BEGIN IMMEDIATE",
+    }
+}
+
+diesel::define_sql_function! {
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
+
+/// The id of the row the connection's last INSERT created. Inserts use this rather than
+/// `RETURNING`, which SQLite implements as a trigger: that makes every INSERT a multi-write
+/// statement with its own statement journal, and every page it touches is written to a
+/// temporary file once per message.
+fn inserted_id(conn: &mut SqliteConnection) -> QueryResult<i64> {
+    diesel::select(last_insert_rowid()).get_result(conn)
+}
+
+/// A new channel (the `channels_count` trigger counts it).
+pub(super) fn create_channel(conn: &mut SqliteConnection, name: &str) -> QueryResult<ChannelId> {
+    diesel::insert_into(channels::table)
+        .values(channels::name.eq(name))
+        .execute(conn)?;
+    inserted_id(conn).map(ChannelId)
+}
+
+/// A new user (the `users_count` trigger counts them).
+pub(super) fn create_user(conn: &mut SqliteConnection, name: &str) -> QueryResult<UserId> {
+    diesel::insert_into(users::table)
+        .values(users::username.eq(name))
+        .execute(conn)?;
+    inserted_id(conn).map(UserId)
+}
+
+/// Inserts the rows in one statement and returns the first one's id: under the single
+/// writer, AUTOINCREMENT gives one statement's rows consecutive ids, ending at the last.
+pub(super) fn insert_messages(conn: &mut SqliteConnection, rows: &[NewRow]) -> QueryResult<i64> {
+    let values: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                messages::channel_id.eq(r.channel_id),
+                messages::user_id.eq(r.user_id),
+                messages::text.eq(&r.message.text),
+                messages::sent_at.eq(r.message.sent_at),
+                messages::tags.eq(&r.message.tags),
+                messages::event_id.eq(&r.message.event_id),
+            )
+        })
+        .collect();
+    // One row goes through the single-row statement, which diesel prepares once; a
+    // multi-row statement is prepared per call, which pays off only for several rows.
+    match values.as_slice() {
+        [one] => diesel::insert_into(messages::table).values(one).execute(conn)?,
+        _ => diesel::insert_into(messages::table).values(&values).execute(conn)?,
+    };
+    Ok(inserted_id(conn)? + 1 - rows.len() as i64)
+}
+
+/// Adds each channel's activity to its row: one statement for all of them (diesel
+/// prepares every UPDATE anew, so one per channel would cost a parse each).
+const ADD_CHANNEL_ACTIVITY: &str = "UPDATE channels SET \
+     total_messages = channels.total_messages + a.n, \
+     last_message_at = max(coalesce(channels.last_message_at, a.max_sent), a.max_sent), \
+     last_message_id = a.last_id \
+     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS max_sent, value->>3 AS last_id \
+           FROM json_each(?)) AS a \
+     WHERE channels.id = a.id";
+
+/// Adds each user's activity to its row: one statement for all of them.
+const ADD_USER_ACTIVITY: &str = "UPDATE users SET \
+     total_messages = users.total_messages + a.n, \
+     first_seen_at = min(coalesce(users.first_seen_at, a.min_sent), a.min_sent), \
+     last_seen_at = max(coalesce(users.last_seen_at, a.max_sent), a.max_sent), \
+     last_message_at = a.last_sent, \
+     last_message_id = a.last_id \
+     FROM (SELECT value->>0 AS id, value->>1 AS n, value->>2 AS min_sent, value->>3 AS max_sent, \
+                  value->>4 AS last_sent, value->>5 AS last_id \
+           FROM json_each(?)) AS a \
+     WHERE users.id = a.id";
+
+/// Mirrors the transaction's rows (`first..=last`) into FTS and adds their activity to
+/// the channels and users, one statement each.
+pub(super) fn apply_counts(
+    conn: &mut SqliteConnection,
+    first: MessageId,
+    last: MessageId,
+    channels: &HashMap<ChannelId, Activity>,
+    users: &HashMap<UserId, Activity>,
+) -> QueryResult<()> {
+    // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
+    diesel::sql_query("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id BETWEEN ? AND ?")
+        .bind::<BigInt, _>(first)
+        .bind::<BigInt, _>(last)
+        .execute(conn)?;
+    let channels: Vec<[i64; 4]> = channels
+        .iter()
+        .map(|(id, a)| [id.0, a.count, a.max_sent, a.last_id.0])
+        .collect();
+    diesel::sql_query(ADD_CHANNEL_ACTIVITY)
+        .bind::<Text, _>(json(&channels)?)
+        .execute(conn)?;
+    let users: Vec<[i64; 6]> = users
+        .iter()
+        .map(|(id, a)| [id.0, a.count, a.min_sent, a.max_sent, a.last_sent, a.last_id.0])
+        .collect();
+    diesel::sql_query(ADD_USER_ACTIVITY)
+        .bind::<Text, _>(json(&users)?)
+        .execute(conn)?;
+    Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> QueryResult<String> {
+    serde_json::to_string(value).map_err(|e| diesel::result::Error::SerializationError(e.into()))
+}
+
+/// The condition "this message matches the query", around the bound FTS5 query string.
+pub(super) const MATCHES: (&str, &str) = (
+    "messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ",
+    ")",
+);
+
+/// The query as FTS5 reads it: every term quoted, so nothing of FTS5's own syntax
+/// (NEAR, column filters, operators) gets through.
+pub(super) fn match_string(query: &SearchQuery) -> String {
+    query
+        .terms()
+        .iter()
+        .map(|t| {
+            let mut out = format!("\"{}\"", t.text.replace('"', "\"\""));
+            if t.prefix {
+                out.push('*');
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Each of `ids` that matches, with the matched words between `start` and `end`.
+pub(super) fn highlights(
+    conn: &mut SqliteConnection,
+    query: &SearchQuery,
+    ids: &[MessageId],
+    (start, end): (char, char),
+) -> QueryResult<Vec<(MessageId, String)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: MessageId,
+        #[diesel(sql_type = Text)]
+        marked: String,
+    }
+    // The ids are integers from our own query, so listing them inline is safe.
+    let list = ids.iter().map(MessageId::to_string).collect::<Vec<_>>().join(",");
+    let rows = diesel::sql_query(format!(
+        "SELECT rowid AS id, highlight(messages_fts, 0, char({}), char({})) AS marked \
+         FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({list})",
+        start as u32, end as u32
+    ))
+    .bind::<Text, _>(match_string(query))
+    .load::<Row>(conn)?;
+    Ok(rows.into_iter().map(|r| (r.id, r.marked)).collect())
+}
