@@ -9,13 +9,15 @@
 //! its server logged an error, unless it declared `.expect_errors()`.
 //!
 //! `CHATPULSE_TEST_DATABASE=postgres` runs every `TestApp` on a PostgreSQL database of its
-//! own instead of a SQLite file; `RedisServer` is a Redis a test can kill and restart, and
+//! own instead of a SQLite file; `TestCluster` runs several nodes on one PostgreSQL
+//! database and a Redis bus; `RedisServer` is a Redis a test can kill and restart, and
 //! `Redis` a small client to read or edit the bus (see `services`).
 use std::time::Duration;
 
 mod api;
 mod app;
 mod checks;
+mod cluster;
 mod live;
 pub mod prometheus;
 mod server;
@@ -24,6 +26,7 @@ pub mod services;
 pub use api::{enc, Api, Resp};
 pub use app::TestApp;
 pub use checks::*;
+pub use cluster::{ClusterBuilder, TestCluster};
 pub use live::*;
 pub use prometheus::parse_metric;
 /// The Redis client crate, for tests that need more than [`Redis`] offers.
