@@ -221,6 +221,12 @@ impl Api {
             .to_string()
     }
 
+    /// The epoch from `GET /api/metrics`, or `None` when the server does not answer with one.
+    pub async fn try_epoch(&self) -> Option<String> {
+        let resp = self.try_get("/api/metrics").await.ok()?;
+        resp.json["epoch"].as_str().map(str::to_string)
+    }
+
     pub async fn cursor(&self) -> i64 {
         self.api_metrics().await["cursor"]
             .as_i64()

@@ -1,4 +1,5 @@
-//! `TestApp`: the real server on a fresh temporary database, for one test.
+//! `TestApp`: the real server on a fresh database, for one test: a temporary SQLite file,
+//! or with `CHATPULSE_TEST_DATABASE=postgres` a PostgreSQL database of its own.
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -7,37 +8,71 @@ use std::time::{Duration, Instant};
 
 use crate::api::Api;
 use crate::server::{server_bin, ServerLog, ServerProcess, ServerSettings};
+use crate::services::{delete_bus_keys, Backend, PgDatabase};
 
 impl ServerSettings {
-    /// Starts the server with these settings on a fresh temporary database.
+    /// Starts the server with these settings on a fresh database of the backend
+    /// `CHATPULSE_TEST_DATABASE` selects (or on the one set with
+    /// [`ServerSettings::database_url`]).
     pub async fn start(self) -> TestApp {
-        let dir = tempfile::tempdir().expect("create temp dir");
-        let db = dir.path().join("test.db");
-        let bin = server_bin();
-        let log = Arc::new(ServerLog::default());
-        let server = self.launch(&bin, "127.0.0.1:0", &db, log).await;
-        let api = Api::new(server.base.clone());
-        TestApp {
-            _dir: dir,
-            db,
-            bin,
-            settings: self,
-            server,
-            api,
+        let db = if self.database.is_some() {
+            TestDatabase::Given
+        } else {
+            TestDatabase::fresh(Backend::from_env())
+        };
+        let mut app = TestApp::launch(self, db).await;
+        app.learn_epoch_for_cleanup().await;
+        app
+    }
+}
+
+/// The database under a [`TestApp`].
+pub(crate) enum TestDatabase {
+    /// A SQLite file in a temporary directory, removed when dropped.
+    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
+    /// A PostgreSQL database of its own, dropped when dropped.
+    Postgres(PgDatabase),
+    /// Set with [`ServerSettings::database_url`]: someone else's (a cluster's, say).
+    Given,
+}
+
+impl TestDatabase {
+    pub(crate) fn fresh(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("create temp dir");
+                let path = dir.path().join("test.db");
+                TestDatabase::Sqlite { _dir: dir, path }
+            }
+            Backend::Postgres => TestDatabase::Postgres(PgDatabase::create()),
+        }
+    }
+
+    /// What `--database` gets (ignored for `Given`, whose URL is in the settings).
+    fn arg(&self) -> String {
+        match self {
+            TestDatabase::Sqlite { path, .. } => path.to_string_lossy().into_owned(),
+            TestDatabase::Postgres(db) => db.url(),
+            TestDatabase::Given => String::new(),
         }
     }
 }
 
-/// A running server on its own temporary database. When it is dropped at the end of a
-/// test that did not fail otherwise, the test fails if the server logged an error,
-/// unless the test declared it with [`ServerSettings::expect_errors`].
+/// A running server on its own fresh database. When it is dropped at the end of a test
+/// that did not fail otherwise, the test fails if the server logged an error, unless the
+/// test declared it with [`ServerSettings::expect_errors`]. Then the process is killed,
+/// and only after that its database removed (a PostgreSQL one dropped), and when it ran
+/// with a bus, its database's keys deleted from Redis.
 pub struct TestApp {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
+    // Fields drop in this order: the process before its database.
+    server: ServerProcess,
+    db: TestDatabase,
     bin: PathBuf,
     /// What the server was started with, for restarts.
     settings: ServerSettings,
-    server: ServerProcess,
+    /// The database's epoch, learnt at start when the server runs with a bus that this
+    /// app cleans up (its keys are `chatpulse:<epoch>:*`).
+    bus_epoch: Option<String>,
     pub api: Api,
 }
 
@@ -58,8 +93,82 @@ impl TestApp {
         TestApp::builder().start().await
     }
 
+    /// Starts `settings` on `db`, not waiting for anything but readiness.
+    pub(crate) async fn launch(settings: ServerSettings, db: TestDatabase) -> TestApp {
+        let bin = server_bin();
+        let log = Arc::new(ServerLog::default());
+        let server = settings.launch(&bin, "127.0.0.1:0", db.arg(), log).await;
+        let api = Api::new(server.base.clone());
+        TestApp {
+            server,
+            db,
+            bin,
+            settings,
+            bus_epoch: None,
+            api,
+        }
+    }
+
+    /// With a bus and a database of its own, remembers the epoch whose keys to delete at
+    /// the end (a cluster does that itself, once, for all its nodes).
+    async fn learn_epoch_for_cleanup(&mut self) {
+        if self.settings.bus.is_some() && !matches!(self.db, TestDatabase::Given) {
+            self.bus_epoch = self.api.try_epoch().await;
+        }
+    }
+
+    /// The backend this server runs on.
+    pub fn backend(&self) -> Backend {
+        match &self.db {
+            TestDatabase::Sqlite { .. } => Backend::Sqlite,
+            TestDatabase::Postgres(_) => Backend::Postgres,
+            TestDatabase::Given => {
+                let url = self.database_url();
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    Backend::Postgres
+                } else {
+                    Backend::Sqlite
+                }
+            }
+        }
+    }
+
+    /// What the server's `--database` is, on either backend: the SQLite file's path or
+    /// the `postgres://` URL.
+    pub fn database_url(&self) -> String {
+        match &self.settings.database {
+            Some(url) => url.clone(),
+            None => self.db.arg(),
+        }
+    }
+
+    /// The PostgreSQL database of this app, when it has its own.
+    pub fn pg_database(&self) -> Option<&PgDatabase> {
+        match &self.db {
+            TestDatabase::Postgres(db) => Some(db),
+            _ => None,
+        }
+    }
+
+    /// The SQLite file. Panics on PostgreSQL: a test that opens the file itself does not
+    /// apply there; start it with `if skip_on_postgres("why") { return; }`, or use
+    /// the backend-neutral [`TestApp::database_url`].
     pub fn db_path(&self) -> &Path {
-        &self.db
+        match &self.db {
+            TestDatabase::Sqlite { path, .. } => path,
+            _ => panic!(
+                "TestApp::db_path(): this server runs on {} ({}), not on a SQLite file; a test that \
+                 opens the SQLite file itself should begin with \
+                 `if skip_on_postgres(\"why\") {{ return; }}`",
+                self.backend(),
+                self.database_url()
+            ),
+        }
+    }
+
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
     }
 
     pub fn base(&self) -> &str {
@@ -110,7 +219,7 @@ impl TestApp {
 
     async fn relaunch(&self, bind: &str) -> ServerProcess {
         self.settings
-            .launch(&self.bin, bind, &self.db, self.server.log.clone())
+            .launch(&self.bin, bind, self.db.arg(), self.server.log.clone())
             .await
     }
 
@@ -140,6 +249,11 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Whatever happens below: the process exits, then (field drops) its database goes.
+        self.server.kill();
+        if let (Some(url), Some(epoch)) = (self.settings.bus.as_deref(), self.bus_epoch.as_deref()) {
+            delete_bus_keys(url, epoch);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "---- chatpulse log (last 80 lines) ----\n{}\n---- end of log ----",

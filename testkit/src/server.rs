@@ -3,7 +3,7 @@
 //! own flags, the address learnt from its `listening on http://ADDR` line, readiness by
 //! polling `GET /healthz`, and its log kept (errors apart) for failure messages.
 use std::collections::VecDeque;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -38,6 +38,11 @@ pub fn server_bin() -> PathBuf {
 #[derive(Clone, Debug, Default)]
 pub struct ServerSettings {
     args: Vec<String>,
+    /// `--database`, when set by [`ServerSettings::database_url`]: it wins over the
+    /// database [`ServerSettings::launch`] is given.
+    pub(crate) database: Option<String>,
+    /// `--bus`, kept apart as well so that a test's end can delete its keys.
+    pub(crate) bus: Option<String>,
     /// The test declared that the server will log errors (see [`crate::TestApp`]'s drop).
     pub(crate) expect_errors: bool,
     /// Tests run the server apart from the environment of whoever runs them (no
@@ -87,6 +92,12 @@ settings! {
     max_batch: u64 => "--max-batch";
     /// `--workers`: HTTP worker threads.
     workers: usize => "--workers";
+    /// `--bus-maxlen`: entries kept in the bus stream (approximate trim).
+    bus_maxlen: u64 => "--bus-maxlen";
+    /// `--node-id`: names the node in logs, bus entries and `/healthz`.
+    node_id: &str => "--node-id";
+    /// `--db-pool`: connections in the read pool.
+    db_pool: u32 => "--db-pool";
 }
 
 impl ServerSettings {
@@ -102,6 +113,26 @@ impl ServerSettings {
         self.args.push(flag.to_string());
         self.args.push(value);
         self
+    }
+
+    /// `--database`: this database (a SQLite path, or `postgres://USER@HOST:PORT/DB`)
+    /// instead of the one the launcher would give, e.g. several servers on one PostgreSQL
+    /// database. The caller owns it: nothing creates or drops it.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
+    /// `--bus`: join the Redis Streams bus at `url` (`redis://HOST:PORT[/N]`). A
+    /// [`crate::TestApp`] deletes its database's keys (`chatpulse:<epoch>:*`) there when dropped.
+    pub fn bus(mut self, url: impl Into<String>) -> Self {
+        self.bus = Some(url.into());
+        self
+    }
+
+    /// The `--bus` URL, if set.
+    pub fn bus_url(&self) -> Option<&str> {
+        self.bus.as_deref()
     }
 
     /// `--demo`: synthetic chat through the ingest path.
@@ -123,25 +154,48 @@ impl ServerSettings {
         self
     }
 
-    /// The flags after `serve --bind ADDR --database PATH`.
+    /// The flags after `serve --bind ADDR --database DB [--bus URL]`.
     pub fn args(&self) -> &[String] {
         &self.args
     }
 
-    /// Starts `bin` on `database`, bound to `bind`, and waits until it is ready.
-    pub async fn launch(&self, bin: &Path, bind: &str, database: &Path, log: Arc<ServerLog>) -> ServerProcess {
+    /// Starts `bin` on `database` (a SQLite path or a `postgres://` URL; one set with
+    /// [`ServerSettings::database_url`] wins), bound to `bind`, and waits until it is
+    /// ready. The command line is logged first in `log` (and, for a test, on stderr).
+    pub async fn launch(
+        &self,
+        bin: &Path,
+        bind: &str,
+        database: impl AsRef<OsStr>,
+        log: Arc<ServerLog>,
+    ) -> ServerProcess {
+        let cmd = self.command(bin, bind, database.as_ref());
+        // What was started, first in the log; a test also shows it (captured unless it fails).
+        let line = format!("testkit: starting {}", command_line(&cmd));
+        if self.isolated {
+            eprintln!("{line}");
+        }
+        log.push(line);
+        ServerProcess::start(cmd, log).await
+    }
+}
+
+impl ServerSettings {
+    /// `bin serve --bind BIND --database DB [--bus URL] FLAGS...`, with the environment of a
+    /// test's server when isolated.
+    pub fn command(&self, bin: &Path, bind: &str, database: &OsStr) -> Command {
+        let database = self.database.as_deref().map_or(database, OsStr::new);
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--bind")
-            .arg(bind)
-            .arg("--database")
-            .arg(database)
-            .args(&self.args);
+        cmd.arg("serve").arg("--bind").arg(bind).arg("--database").arg(database);
+        if let Some(bus) = &self.bus {
+            cmd.arg("--bus").arg(bus);
+        }
+        cmd.args(&self.args);
         if self.isolated {
             clear_chatpulse_env(&mut cmd);
             cmd.env("RUST_LOG", "info");
         }
-        ServerProcess::start(cmd, log).await
+        cmd
     }
 }
 
@@ -336,6 +390,22 @@ fn parse_listening(line: &str) -> Option<String> {
     (!addr.is_empty()).then_some(addr)
 }
 
+/// `cmd` as a shell would show it, for the log.
+pub fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Removes every `CHATPULSE_*` variable from `cmd`'s environment.
 fn clear_chatpulse_env(cmd: &mut Command) {
     let keys: Vec<OsString> = std::env::vars_os()
@@ -350,6 +420,34 @@ fn clear_chatpulse_env(cmd: &mut Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launches_with_the_typed_flags() {
+        let settings = ServerSettings::isolated()
+            .catchup_batch(7)
+            .bus("redis://127.0.0.1:6390")
+            .bus_maxlen(1000)
+            .node_id("node-1")
+            .db_pool(4);
+        let cmd = settings.command(Path::new("/bin/chatpulse"), "127.0.0.1:0", OsStr::new("/tmp/x.db"));
+        assert_eq!(
+            command_line(&cmd),
+            "/bin/chatpulse serve --bind 127.0.0.1:0 --database /tmp/x.db --bus redis://127.0.0.1:6390 \
+             --catchup-batch 7 --bus-maxlen 1000 --node-id node-1 --db-pool 4"
+        );
+        let url = "postgres://postgres@127.0.0.1:5432/chatpulse_t_00";
+        let cmd = settings
+            .database_url(url)
+            .command(Path::new("chatpulse"), "127.0.0.1:0", OsStr::new("ignored.db"));
+        let line = command_line(&cmd);
+        assert!(line.contains(&format!(" --database {url} ")), "{line}");
+        assert!(!line.contains("ignored.db"), "{line}");
+        assert_eq!(line.matches("--database").count(), 1, "{line}");
+        assert_eq!(
+            command_line(Command::new("redis-server").args(["--save", "", "--dir", "/a b"])),
+            "redis-server --save '' --dir '/a b'"
+        );
+    }
 
     #[test]
     fn keeps_env_logger_error_lines_apart() {
