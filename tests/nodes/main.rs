@@ -1,0 +1,399 @@
+//! Several nodes on one PostgreSQL database and a Redis Streams bus (PROTOCOL.md section 7):
+//! real server processes, real PostgreSQL and Redis, real sockets. Each test makes its own
+//! database (and its own `redis-server` where it must kill Redis).
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chatpulse_testkit::*;
+use serde_json::{json, Value};
+
+const CHANNELS: [&str; 3] = ["general", "random", "ops"];
+const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// `n` messages spread over the channels and users, texts tagged with `tag`.
+fn spread(tag: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| msg(CHANNELS[i % 3], USERS[(i / 3) % 4], &format!("{tag} {i}")))
+        .collect()
+}
+
+/// A subscriber that collects the message ids and counts it is given.
+struct Watcher {
+    what: String,
+    live: Live,
+    ids: Vec<i64>,
+    counts: Counts,
+    metrics_total: i64,
+}
+
+impl Watcher {
+    async fn open(node: &TestApp, t: Transport, view: &str, what: &str) -> Watcher {
+        let mut live = node.live(t, view, None, None).await;
+        let (initial, _) = live.until_connected(WAIT).await;
+        let mut w = Watcher {
+            what: format!("{what} [{t}] {view}"),
+            live,
+            ids: Vec::new(),
+            counts: Counts::default(),
+            metrics_total: 0,
+        };
+        for e in &initial {
+            w.apply(e);
+        }
+        w
+    }
+
+    fn apply(&mut self, e: &Value) {
+        match e["type"].as_str() {
+            Some("message") => self.ids.push(mid(e)),
+            Some("metrics") => self.metrics_total = self.metrics_total.max(e["total_messages"].as_i64().unwrap_or(0)),
+            _ => self.counts.apply(e),
+        }
+    }
+
+    /// Reads until `done` holds, failing on any error status or the end of the stream.
+    async fn until(&mut self, timeout: Duration, done: impl Fn(&Watcher) -> bool) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.live.next(left).await {
+                Next::Event(e) => {
+                    assert!(
+                        !matches!(state_of(&e), Some("error" | "fallback" | "reconnecting")),
+                        "{}: {e}",
+                        self.what
+                    );
+                    self.apply(&e);
+                }
+                other => panic!("{}: {other:?} with {} messages seen", self.what, self.ids.len()),
+            }
+        }
+    }
+
+    async fn until_messages(&mut self, n: usize) {
+        self.until(LONG_WAIT, |w| w.ids.len() >= n).await;
+    }
+}
+
+/// Stored counts per channel and per user, from the read API of `node`.
+async fn stored_counts(node: &TestApp) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let by = |route: &str, key: &str, list: Vec<Value>| -> BTreeMap<String, i64> {
+        let _ = route;
+        list.iter()
+            .map(|v| {
+                (
+                    v[key].as_str().unwrap().to_owned(),
+                    v["total_messages"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let channels = node.all_pages("/api/channels", "channels").await;
+    let users = node.all_pages("/api/users", "users").await;
+    (by("channels", "name", channels), by("users", "username", users))
+}
+
+fn expected_counts(messages: &[Value]) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let mut channels = BTreeMap::new();
+    let mut users = BTreeMap::new();
+    for m in messages {
+        *channels.entry(m["channel"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        *users.entry(m["user"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+    }
+    (channels, users)
+}
+
+#[actix_rt::test]
+async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(3).bus(redis.url()).start().await;
+    let mut watchers = Vec::new();
+    for node in [1, 2] {
+        for t in [Transport::Ws, Transport::Sse] {
+            for view in ["messages", "home", "channels", "users", "user/alice", "channel/ops"] {
+                watchers.push(Watcher::open(cluster.node(node), t, view, &format!("node {node}")).await);
+            }
+        }
+    }
+    let sent = spread("a", 120);
+    let mut ids = Vec::new();
+    for part in sent.chunks(7) {
+        ids.extend(cluster.node(0).ingest_ids(part).await);
+    }
+    assert_same_ids("ids from node 0", &ids, &(1..=120).collect::<Vec<_>>());
+    let alice: Vec<i64> = ids
+        .iter()
+        .zip(&sent)
+        .filter(|(_, m)| m["user"] == "alice")
+        .map(|(i, _)| *i)
+        .collect();
+    let ops: Vec<i64> = ids
+        .iter()
+        .zip(&sent)
+        .filter(|(_, m)| m["channel"] == "ops")
+        .map(|(i, _)| *i)
+        .collect();
+    let (channels, users) = expected_counts(&sent);
+    for w in &mut watchers {
+        let view = w.what.rsplit(' ').next().unwrap().to_owned();
+        match view.as_str() {
+            "messages" | "home" => {
+                w.until_messages(ids.len()).await;
+                assert_same_ids(&w.what, &w.ids, &ids);
+            }
+            "user/alice" => {
+                w.until_messages(alice.len()).await;
+                assert_same_ids(&w.what, &w.ids, &alice);
+            }
+            "channel/ops" => {
+                w.until_messages(ops.len()).await;
+                assert_same_ids(&w.what, &w.ids, &ops);
+            }
+            "channels" => {
+                w.until(LONG_WAIT, |w| w.counts.totals == channels).await;
+            }
+            "users" => {
+                w.until(LONG_WAIT, |w| w.counts.totals == users).await;
+            }
+            _ => unreachable!(),
+        }
+        if view == "home" {
+            w.until(LONG_WAIT, |w| w.metrics_total == 120).await;
+        }
+    }
+    for node in cluster.nodes() {
+        assert_eq!(
+            stored_counts(node).await,
+            (channels.clone(), users.clone()),
+            "counts on {}",
+            node.base()
+        );
+        assert_eq!(node.total_messages().await, 120);
+    }
+    // Nothing came twice or late: the bus carried it, the database was not needed.
+    for node in [1, 2] {
+        let read = cluster.node(node).metric("chatpulse_bus_entries_read_total").await;
+        assert!(read >= 1.0, "node {node} read nothing from the bus");
+    }
+}
+
+#[actix_rt::test]
+async fn writers_on_every_node_give_one_dense_order_everywhere() {
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(3).bus(redis.url()).start().await;
+    let mut watchers = Vec::new();
+    for node in 0..3 {
+        for t in [Transport::Ws, Transport::Sse] {
+            watchers.push(Watcher::open(cluster.node(node), t, "messages", &format!("node {node}")).await);
+        }
+    }
+    let writers: Vec<_> = (0..3)
+        .map(|node| {
+            let api = cluster.node(node).api.clone();
+            actix_rt::spawn(async move {
+                let mut ids = Vec::new();
+                for round in 0..20 {
+                    let batch = spread(&format!("w{node} r{round}"), 1 + (round % 5));
+                    ids.extend(api.ingest_ids(&batch).await);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    acknowledged.sort_unstable();
+    let n = acknowledged.len() as i64;
+    assert_same_ids("acknowledged ids", &acknowledged, &(1..=n).collect::<Vec<_>>());
+    for w in &mut watchers {
+        w.until_messages(n as usize).await;
+        assert_same_ids(&w.what, &w.ids, &(1..=n).collect::<Vec<_>>());
+    }
+}
+
+#[actix_rt::test]
+async fn a_node_killed_mid_stream_loses_nothing_and_its_clients_resume_elsewhere() {
+    let redis = RedisServer::start();
+    let mut cluster = TestCluster::builder().nodes(3).bus(redis.url()).start().await;
+    let epoch = cluster.node(0).epoch().await;
+    let mut victim_client = Watcher::open(cluster.node(1), Transport::Ws, "messages", "on the victim").await;
+    let mut witness = Watcher::open(cluster.node(2), Transport::Sse, "messages", "witness").await;
+
+    // Writers on the victim and on node 0; the victim's stop when it dies.
+    let victim_api = cluster.node(1).api.clone();
+    let victim_writer = actix_rt::spawn(async move {
+        let mut acked = Vec::new();
+        for i in 0..400 {
+            match victim_api
+                .try_post_json(&Value::Array(spread(&format!("v{i}"), 3)))
+                .await
+            {
+                Ok(r) if r.status == 201 => acked.extend(ids_of(&r.json)),
+                _ => break,
+            }
+        }
+        acked
+    });
+    let mut acked = cluster.node(0).ingest_ids(&spread("before", 30)).await;
+    victim_client.until_messages(30).await;
+    cluster.kill9(1);
+    acked.extend(victim_writer.await.unwrap());
+    acked.extend(cluster.node(0).ingest_ids(&spread("after", 30)).await);
+    acked.sort_unstable();
+
+    // Every acknowledged message is stored, and ids stay dense.
+    let stored = cluster.node(0).stored_ids().await;
+    for id in &acked {
+        assert!(stored.binary_search(id).is_ok(), "acknowledged id {id} is not stored");
+    }
+    let n = stored.len() as i64;
+    assert_same_ids("stored ids", &stored, &(1..=n).collect::<Vec<_>>());
+
+    // The victim's client saw a prefix; it resumes on node 2 from the last id it applied.
+    let (_, _) = victim_client.live.read_to_end(WAIT).await;
+    let last = *victim_client.ids.last().expect("the victim's client saw messages");
+    let mut resumed = cluster.node(2).ws("messages", Some(last), Some(&epoch)).await;
+    let (backlog, _) = resumed.until_connected(WAIT).await;
+    let mut ids = victim_client.ids.clone();
+    ids.extend(message_ids(&backlog));
+    let more = n as usize - ids.len();
+    ids.extend(message_ids(&resumed.read_messages(more, LONG_WAIT).await));
+    assert_same_ids(
+        "the victim's client, resumed on node 2",
+        &ids,
+        &(1..=n).collect::<Vec<_>>(),
+    );
+    witness.until_messages(n as usize).await;
+    assert_same_ids(
+        "a client of a surviving node",
+        &witness.ids,
+        &(1..=n).collect::<Vec<_>>(),
+    );
+}
+
+#[actix_rt::test]
+async fn redis_killed_and_restarted_loses_duplicates_and_reorders_nothing() {
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(3).bus(redis.url()).start().await;
+    let mut watchers = Vec::new();
+    for node in 0..3 {
+        watchers.push(Watcher::open(cluster.node(node), Transport::Ws, "messages", &format!("node {node}")).await);
+    }
+    let mut ids = cluster.node(0).ingest_ids(&spread("up", 20)).await;
+    redis.stop();
+    for node in 0..3 {
+        // Ingest keeps answering 2xx on every node while Redis is down.
+        ids.extend(
+            cluster
+                .node(node)
+                .ingest_ids(&spread(&format!("down {node}"), 10))
+                .await,
+        );
+    }
+    for node in 0..3 {
+        let health = eventually("the bus reported down", WAIT, || async {
+            let h = cluster.node(node).get_json("/healthz").await;
+            (h["bus"] == "down").then_some(h)
+        })
+        .await;
+        assert_eq!(health["database"], "ok", "{health}");
+        assert_eq!(cluster.node(node).metric("chatpulse_bus_up").await, 0.0);
+    }
+    redis.restart();
+    for node in 0..3 {
+        eventually("the bus back up", LONG_WAIT, || async {
+            (cluster.node(node).get_json("/healthz").await["bus"] == "ok").then_some(())
+        })
+        .await;
+    }
+    ids.extend(cluster.node(1).ingest_ids(&spread("again", 20)).await);
+    ids.sort_unstable();
+    let n = ids.len() as i64;
+    assert_same_ids("acknowledged ids", &ids, &(1..=n).collect::<Vec<_>>());
+    for w in &mut watchers {
+        w.until_messages(n as usize).await;
+        assert_same_ids(&w.what, &w.ids, &(1..=n).collect::<Vec<_>>());
+    }
+    for node in 1..3 {
+        let filled = cluster.node(node).metric("chatpulse_gap_fill_events_total").await;
+        assert!(
+            filled >= 10.0,
+            "node {node} filled {filled} messages from the database while Redis was down"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_bus_entry_that_never_arrives_is_read_from_the_database() {
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(2).bus(redis.url()).start().await;
+    // A writer on the same database that publishes nothing: its commits are entries that
+    // never arrive, each followed by one that does.
+    let silent = TestApp::builder().database_url(cluster.database_url()).start().await;
+    let mut watchers = Vec::new();
+    for node in 0..2 {
+        for t in [Transport::Ws, Transport::Sse] {
+            watchers.push(Watcher::open(cluster.node(node), t, "messages", &format!("node {node}")).await);
+        }
+    }
+    let mut ids = Vec::new();
+    for round in 0..10 {
+        ids.extend(silent.ingest_ids(&spread(&format!("lost {round}"), 2)).await);
+        ids.extend(cluster.node(0).ingest_ids(&spread(&format!("sent {round}"), 2)).await);
+    }
+    assert_same_ids("acknowledged ids", &ids, &(1..=40).collect::<Vec<_>>());
+    for w in &mut watchers {
+        w.until_messages(40).await;
+        assert_same_ids(&w.what, &w.ids, &ids);
+    }
+    let filled = cluster.node(1).metric("chatpulse_gap_fill_events_total").await;
+    assert!(filled >= 20.0, "node 1 filled only {filled} messages from the database");
+}
+
+#[actix_rt::test]
+async fn one_event_id_sent_to_two_nodes_at_once_is_stored_once() {
+    let cluster = TestCluster::builder().nodes(2).start().await;
+    for round in 0..30 {
+        let m = json!({"channel": "general", "user": "alice", "text": format!("once {round}"), "event_id": format!("e-{round}")});
+        let (a, b) = (cluster.node(0).api.clone(), cluster.node(1).api.clone());
+        let (ma, mb) = (m.clone(), m.clone());
+        let (ra, rb) =
+            futures_util::future::join(
+                async move { a.post_json(&ma).await },
+                async move { b.post_json(&mb).await },
+            )
+            .await;
+        assert_eq!((ra.status, rb.status), (201, 201), "{ra} / {rb}");
+        assert_eq!(
+            ids_of(&ra.json),
+            ids_of(&rb.json),
+            "round {round}: both answer the same id"
+        );
+        assert_eq!(
+            ra.json["inserted"].as_i64().unwrap() + rb.json["inserted"].as_i64().unwrap(),
+            1
+        );
+    }
+    assert_eq!(cluster.node(1).total_messages().await, 30);
+    assert_eq!(cluster.node(0).stored_ids().await, (1..=30).collect::<Vec<_>>());
+}
+
+#[actix_rt::test]
+async fn three_nodes_started_at_once_on_an_empty_database_share_one_epoch() {
+    let cluster = TestCluster::builder().nodes(3).start().await;
+    let mut epochs = Vec::new();
+    for node in cluster.nodes() {
+        let health = node.get_json("/healthz").await;
+        assert_eq!(
+            (health["database"].as_str(), health["bus"].as_str()),
+            (Some("ok"), Some("off")),
+            "{health}"
+        );
+        epochs.push(node.epoch().await);
+    }
+    assert!(epochs.windows(2).all(|w| w[0] == w[1]), "one epoch: {epochs:?}");
+    let ids = cluster.node(2).ingest_ids(&spread("first", 3)).await;
+    assert_eq!(ids, vec![1, 2, 3]);
+}
