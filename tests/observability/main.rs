@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chatpulse_testkit::prometheus::samples;
-use chatpulse_testkit::TestApp;
+use chatpulse_testkit::{numbered, RedisServer, TestApp, TestCluster};
 use serde_json::Value;
 
 const DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards/chatpulse.json");
@@ -254,7 +254,7 @@ async fn promtool_finds_nothing_to_complain_about_and_labels_are_bounded() {
     );
 }
 
-/// A Prometheus server on a free loopback port scraping `target` every second.
+/// A Prometheus server on a free loopback port scraping `targets` every second.
 struct Prometheus {
     base: String,
     dir: tempfile::TempDir,
@@ -262,7 +262,8 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    fn start(target: &str) -> Prometheus {
+    fn start(targets: &[&str]) -> Prometheus {
+        let targets = targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
         let bin = tool("prometheus");
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -275,7 +276,7 @@ impl Prometheus {
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target}']\n"
+                 scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [{targets}]\n"
             ),
         )
         .unwrap();
@@ -393,7 +394,7 @@ fn substitute(expr: &str, instance: &str) -> String {
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     tool("promtool");
     let server = start_server().await;
-    let prometheus = Prometheus::start(server.host_port());
+    let prometheus = Prometheus::start(&[server.host_port()]);
     let traffic = drive_traffic(&server).await;
     prometheus.wait_ready().await;
     prometheus.wait_scrapes(6).await;
@@ -626,4 +627,94 @@ fn the_dashboard_is_importable_and_provisionable() {
             "no provisioning file in grafana/provisioning/{sub}"
         );
     }
+}
+
+/// The panels of the dashboard row titled `title`.
+fn row_panels<'a>(d: &'a Value, title: &str) -> Vec<&'a Value> {
+    let panels = d["panels"].as_array().expect("panels");
+    let start = panels
+        .iter()
+        .position(|p| p["type"] == "row" && p["title"] == title)
+        .unwrap_or_else(|| panic!("no row {title:?}"));
+    panels[start + 1..].iter().take_while(|p| p["type"] != "row").collect()
+}
+
+#[actix_rt::test]
+async fn the_several_nodes_row_returns_data_from_a_real_prometheus_scraping_two_nodes() {
+    tool("promtool");
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(2).bus(redis.url()).start().await;
+    // A writer on the same database without a bus: its commits reach the nodes only
+    // through gap fills, so that series carries more than zeros.
+    let silent = TestApp::builder().database_url(cluster.database_url()).start().await;
+    let (a, b) = (
+        cluster.node(0).host_port().to_owned(),
+        cluster.node(1).host_port().to_owned(),
+    );
+    let prometheus = Prometheus::start(&[&a, &b]);
+    let traffic = {
+        let (writer, quiet) = (cluster.node(0).api.clone(), silent.api.clone());
+        actix_rt::spawn(async move {
+            for i in 0.. {
+                let _ = writer
+                    .try_post_json(&serde_json::json!(numbered("general", "alice", &format!("n{i}"), 3)))
+                    .await;
+                if i % 5 == 0 {
+                    let _ = quiet
+                        .try_post_json(&serde_json::json!(numbered("general", "bob", &format!("q{i}"), 1)))
+                        .await;
+                }
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    prometheus.wait_ready().await;
+    prometheus.wait_scrapes(12).await;
+
+    let d = dashboard();
+    let panels = row_panels(&d, "Several nodes");
+    assert_eq!(panels.len(), 4, "the row's panels: {panels:?}");
+    let mut failures = Vec::new();
+    let mut best = HashMap::new();
+    for instance in [&a, &b] {
+        for panel in &panels {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = substitute(target["expr"].as_str().unwrap_or(""), instance);
+                let what = format!("{instance}: panel {:?} target {}", panel["title"], target["refId"]);
+                match prometheus.query(&expr).await {
+                    Err(e) => failures.push(format!("{what}: invalid: {e}\n    {expr}")),
+                    Ok(data) => {
+                        let values: Vec<f64> = data["result"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s["value"][1].as_str()?.parse().ok())
+                            .filter(|v: &f64| !v.is_nan())
+                            .collect();
+                        if values.is_empty() {
+                            failures.push(format!("{what}: no data\n    {expr}"));
+                        }
+                        let key = (
+                            instance.to_string(),
+                            panel["title"].to_string(),
+                            target["refId"].to_string(),
+                        );
+                        best.insert(key, values.into_iter().fold(f64::MIN, f64::max));
+                    }
+                }
+            }
+        }
+    }
+    traffic.abort();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let value = |instance: &str, title: &str, refid: &str| {
+        best[&(instance.to_owned(), format!("{title:?}"), format!("{refid:?}"))]
+    };
+    assert_eq!(value(&a, "Bus up", "A"), 1.0, "node 0 reads the bus");
+    assert!(value(&a, "Bus entries", "A") > 0.0, "node 0 publishes its commits");
+    assert!(value(&b, "Bus entries", "B") > 0.0, "node 1 reads node 0's commits");
+    assert!(
+        value(&b, "Gap fills from the database", "B") > 0.0,
+        "node 1 filled the silent writer's commits from the database"
+    );
 }
