@@ -486,3 +486,32 @@ async fn a_server_that_refuses_live_connections_leaves_the_page_polling_and_curr
     b.assert_not_reloaded("polling after too_many_connections").await;
     b.close().await;
 }
+
+/// Several nodes: the page is served by one node while messages are stored through another
+/// (PostgreSQL and a Redis bus between them).
+#[actix_rt::test]
+async fn a_page_on_one_node_shows_what_another_node_stores_live() {
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder().nodes(2).bus(redis.url()).start().await;
+    let (page_node, writer) = (cluster.node(0), cluster.node(1));
+    let first = writer.ingest_ids(&[msg("general", "alice", "stored on node 1")]).await;
+    let b = Browser::start().await;
+    for (transport, path) in [("ws", "/"), ("sse", "/?transport=sse")] {
+        open_live(&b, page_node, path).await;
+        let ids = writer
+            .ingest_ids(&[
+                msg("general", "bob", &format!("{transport} one")),
+                msg("ops", "carol", &format!("{transport} two")),
+            ])
+            .await;
+        b.wait_top(ids[1]).await;
+        let total = (first.len() + ids.len() * if transport == "ws" { 1 } else { 2 }).to_string();
+        b.wait_text("[data-figure=total_messages]", &total).await;
+        b.assert_not_reloaded(&format!("home over {transport}, fed by another node"))
+            .await;
+    }
+    open_live(&b, page_node, "/channels").await;
+    writer.ingest(&[msg("ops", "dave", "three")]).await;
+    wait_row_total(&b, "channels", "ops", "3").await;
+    b.close().await;
+}
