@@ -46,7 +46,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&database.path, pool)?;
     log::info!(
         "starting database={} db_pool={pool} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
-        database.path, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
+        redact_password(&database.path), store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
     let node_id = s.node_id.clone().unwrap_or_else(random_node_id);
@@ -127,4 +127,33 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
 fn random_node_id() -> String {
     use rand::Rng;
     format!("node-{:08x}", rand::rng().random::<u32>())
+}
+
+/// A database URL fit for the log: `postgres://user:secret@host/db` becomes
+/// `postgres://user:***@host/db`.
+fn redact_password(database: &str) -> String {
+    let Some((scheme, rest)) = database.split_once("://") else {
+        return database.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => database.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_the_log() {
+        use super::redact_password as r;
+        assert_eq!(r("postgres://me:s3cret@db:5432/chat"), "postgres://me:***@db:5432/chat");
+        assert_eq!(
+            r("postgres://postgres@127.0.0.1/chat"),
+            "postgres://postgres@127.0.0.1/chat"
+        );
+        assert_eq!(r("chatpulse.db"), "chatpulse.db");
+    }
 }

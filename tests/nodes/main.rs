@@ -77,8 +77,7 @@ impl Watcher {
 
 /// Stored counts per channel and per user, from the read API of `node`.
 async fn stored_counts(node: &TestApp) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
-    let by = |route: &str, key: &str, list: Vec<Value>| -> BTreeMap<String, i64> {
-        let _ = route;
+    let by = |key: &str, list: Vec<Value>| -> BTreeMap<String, i64> {
         list.iter()
             .map(|v| {
                 (
@@ -90,7 +89,7 @@ async fn stored_counts(node: &TestApp) -> (BTreeMap<String, i64>, BTreeMap<Strin
     };
     let channels = node.all_pages("/api/channels", "channels").await;
     let users = node.all_pages("/api/users", "users").await;
-    (by("channels", "name", channels), by("users", "username", users))
+    (by("name", channels), by("username", users))
 }
 
 fn expected_counts(messages: &[Value]) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
