@@ -41,7 +41,8 @@ pub struct Settings {
     #[arg(long, global = true, env = "CHATPULSE_DB_POOL", value_parser = clap::value_parser!(u32).range(1..))]
     pub db_pool: Option<u32>,
     /// Bearer token required on every write (POST /api/messages). Unset: ingest is open.
-    #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN")]
+    /// An empty token is refused (it would make ingest impossible).
+    #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub ingest_token: Option<String>,
     /// Comma-separated origins allowed to open WebSockets besides the server's own.
     #[arg(long, global = true, env = "CHATPULSE_ALLOWED_ORIGINS", value_delimiter = ',')]

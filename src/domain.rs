@@ -14,16 +14,23 @@ pub const DISPLAY_NAME_MAX: usize = 64;
 /// Longest idempotency key, in Unicode scalar values.
 pub const EVENT_ID_MAX: usize = 128;
 
-/// A channel or user name: 1-64 of `[A-Za-z0-9_.-]`.
+/// The earliest and latest `sent_at`: years 1 to 9999 in UTC, the times RFC 3339 can write.
+pub const SENT_AT_MIN_MS: i64 = -62_135_596_800_000;
+pub const SENT_AT_MAX_MS: i64 = 253_402_300_799_999;
+
+/// A channel or user name: 1-64 of `[A-Za-z0-9_.-]`, and not `.` or `..` (a page link to
+/// one would resolve to its parent).
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
+        && s != "."
+        && s != ".."
         && s.len() <= NAME_MAX
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The rule [`valid_name`] checks, in words, for error messages.
-pub const NAME_RULE: &str = "1-64 characters of A-Z a-z 0-9 _ . -";
+pub const NAME_RULE: &str = "1-64 characters of A-Z a-z 0-9 _ . -, not . or ..";
 
 #[cfg(test)]
 mod tests {
@@ -36,5 +43,7 @@ mod tests {
         assert!(!valid_name("has space"));
         assert!(!valid_name(&"x".repeat(65)));
         assert!(valid_name(&"x".repeat(64)));
+        assert!(!valid_name(".") && !valid_name(".."));
+        assert!(valid_name("...") && valid_name(".a"));
     }
 }

@@ -16,7 +16,7 @@ pub enum ApiError {
     #[error("{message}")]
     InvalidMessage {
         index: usize,
-        field: &'static str,
+        field: String,
         message: String,
     },
     #[error("{0}")]
@@ -96,8 +96,14 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::Overloaded = self {
-            resp.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
+        match self {
+            ApiError::Overloaded => {
+                resp.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
+            }
+            ApiError::Unauthorized => {
+                resp.insert_header(("WWW-Authenticate", "Bearer realm=\"chatpulse\""));
+            }
+            _ => {}
         }
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         if let ApiError::InvalidMessage { index, field, .. } = self {

@@ -1,8 +1,14 @@
 //! Turns a request body into validated messages, or the first rule it breaks.
+use std::cell::Cell;
+
+use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    valid_name, DISPLAY_NAME_MAX, EVENT_ID_MAX, NAME_RULE, TAGS_MAX_BYTES, TAGS_MAX_ENTRIES, TEXT_MAX,
+    valid_name, DISPLAY_NAME_MAX, EVENT_ID_MAX, NAME_RULE, SENT_AT_MAX_MS, SENT_AT_MIN_MS, TAGS_MAX_BYTES,
+    TAGS_MAX_ENTRIES, TEXT_MAX,
 };
 use crate::store::NewMessage;
 use crate::time::{now_ms, parse_rfc3339_ms};
@@ -14,19 +20,103 @@ pub enum BodyError {
     #[error("{message}")]
     Invalid {
         index: usize,
-        field: &'static str,
+        field: String,
         message: String,
     },
     #[error("{count} messages in one request; the limit is {max}")]
     TooMany { count: usize, max: usize },
 }
 
-fn invalid(index: usize, field: &'static str, message: impl Into<String>) -> BodyError {
+fn invalid(index: usize, field: impl Into<String>, message: impl Into<String>) -> BodyError {
     BodyError::Invalid {
         index,
-        field,
+        field: field.into(),
         message: message.into(),
     }
+}
+
+/// The fields a message may have. Deserializing a message's text into it refuses any
+/// other field and any field given twice (a JSON object read into a map would keep the
+/// last of two and drop a misspelled one silently); the values are checked in [`validate`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Fields {
+    channel: Option<IgnoredAny>,
+    user: Option<IgnoredAny>,
+    text: Option<IgnoredAny>,
+    sent_at: Option<IgnoredAny>,
+    tags: Option<IgnoredAny>,
+    display_name: Option<IgnoredAny>,
+    event_id: Option<IgnoredAny>,
+}
+
+/// Refuses an unknown or repeated field of the message at `index`, naming it.
+fn check_fields(index: usize, raw: &RawValue) -> Result<(), BodyError> {
+    if !raw.get().starts_with('{') {
+        return Ok(());
+    }
+    serde_json::from_str::<Fields>(raw.get()).map(drop).map_err(|e| {
+        let text = e.to_string();
+        let field = text.split('`').nth(1).unwrap_or("body").to_owned();
+        let message = if text.starts_with("duplicate field") {
+            format!("`{field}` is given twice")
+        } else {
+            format!("`{field}` is not a field of a message")
+        };
+        invalid(index, field, message)
+    })
+}
+
+/// A JSON array's elements as raw text, noting in `at` the index of the element being read,
+/// so that a syntax error is reported at its message.
+struct Elements<'a> {
+    at: &'a Cell<usize>,
+}
+
+impl<'de, 'a> DeserializeSeed<'de> for Elements<'a> {
+    type Value = Vec<Box<RawValue>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, 'a> Visitor<'de> for Elements<'a> {
+    type Value = Vec<Box<RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            self.at.set(out.len());
+            match seq.next_element::<Box<RawValue>>()? {
+                Some(raw) => out.push(raw),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// A JSON body's messages as raw text: one object, or an array of them.
+fn json_messages(body: &[u8]) -> Result<Vec<Box<RawValue>>, BodyError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'[') {
+        return match serde_json::from_slice::<Box<RawValue>>(body) {
+            Ok(raw) if raw.get().starts_with('{') => Ok(vec![raw]),
+            Ok(_) => Err(invalid(0, "body", "expected a message object or an array of them")),
+            Err(e) => Err(invalid(0, "body", format!("malformed JSON: {e}"))),
+        };
+    }
+    let at = Cell::new(0);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Elements { at: &at }
+        .deserialize(&mut de)
+        .and_then(|messages| de.end().map(|()| messages))
+        .map_err(|e| invalid(at.get(), "body", format!("malformed JSON: {e}")))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -37,40 +127,38 @@ pub enum BodyFormat {
 
 /// Parses and validates a whole body. `max_batch` is checked before any message is.
 pub fn parse_body(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<Vec<NewMessage>, BodyError> {
-    let values: Vec<Value> = match format {
-        BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => items,
-            Ok(v @ Value::Object(_)) => vec![v],
-            Ok(_) => return Err(invalid(0, "body", "expected a message object or an array of them")),
-            Err(e) => return Err(invalid(0, "body", format!("malformed JSON: {e}"))),
-        },
+    let messages: Vec<Box<RawValue>> = match format {
+        BodyFormat::Json => json_messages(body)?,
         BodyFormat::NdJson => {
             let text = std::str::from_utf8(body).map_err(|_| invalid(0, "body", "body is not UTF-8"))?;
-            let mut items = Vec::new();
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let index = items.len();
-                items.push(
-                    serde_json::from_str(line)
-                        .map_err(|e| invalid(index, "body", format!("malformed JSON line: {e}")))?,
-                );
+            let mut messages = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let raw = serde_json::from_str::<Box<RawValue>>(line)
+                    .map_err(|e| invalid(messages.len(), "body", format!("line {}: malformed JSON: {e}", n + 1)))?;
+                messages.push(raw);
             }
-            items
+            messages
         }
     };
-    if values.is_empty() {
+    if messages.is_empty() {
         return Err(invalid(0, "body", "no messages in the request"));
     }
-    if values.len() > max_batch {
+    if messages.len() > max_batch {
         return Err(BodyError::TooMany {
-            count: values.len(),
+            count: messages.len(),
             max: max_batch,
         });
     }
     let now = now_ms();
-    values
-        .into_iter()
+    messages
+        .iter()
         .enumerate()
-        .map(|(i, v)| validate(i, v, now))
+        .map(|(i, raw)| {
+            check_fields(i, raw)?;
+            let value =
+                serde_json::from_str(raw.get()).map_err(|e| invalid(i, "body", format!("malformed JSON: {e}")))?;
+            validate(i, value, now)
+        })
         .collect()
 }
 
@@ -105,6 +193,9 @@ fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, BodyErro
         Some(s) => parse_rfc3339_ms(&s).ok_or_else(|| err("sent_at", "must be an RFC 3339 time"))?,
         None => now,
     };
+    if !(SENT_AT_MIN_MS..=SENT_AT_MAX_MS).contains(&sent_at) {
+        return Err(err("sent_at", "must be within the years 1 to 9999 in UTC"));
+    }
     let display_name = string(&mut obj, "display_name", false)?;
     if let Some(d) = &display_name {
         let n = d.chars().count();
@@ -163,15 +254,58 @@ mod tests {
         let body = br#"[{"channel":"c","user":"u","text":"ok"},{"channel":"c","user":"u","text":""}]"#;
         let e = parse_body(body, BodyFormat::Json, 10).unwrap_err();
         assert!(
-            matches!(
-                e,
-                BodyError::Invalid {
-                    index: 1,
-                    field: "text",
-                    ..
-                }
-            ),
+            matches!(e, BodyError::Invalid { index: 1, ref field, .. } if field == "text"),
             "{e:?}"
         );
+    }
+
+    fn refusal(body: &str, format: BodyFormat) -> (usize, String, String) {
+        match parse_body(body.as_bytes(), format, 10) {
+            Err(BodyError::Invalid { index, field, message }) => (index, field, message),
+            other => panic!("{body}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_and_repeated_fields_are_refused_by_name() {
+        let ok = r#"{"channel":"c","user":"u","text":"ok"}"#;
+        let (i, f, _) = refusal(
+            &format!(r#"[{ok},{{"channel":"c","user":"u","text":"t","sentAt":"x"}}]"#),
+            BodyFormat::Json,
+        );
+        assert_eq!((i, f.as_str()), (1, "sentAt"));
+        let (i, f, m) = refusal(
+            r#"{"channel":"bad name","channel":"ok","user":"u","text":"t"}"#,
+            BodyFormat::Json,
+        );
+        assert_eq!((i, f.as_str()), (0, "channel"), "{m}");
+        assert!(m.contains("twice"), "{m}");
+        let (i, f, _) = refusal(
+            &format!("{ok}\n{{\"channel\":\"c\",\"user\":\"u\",\"text\":\"t\",\"tag\":\"x\"}}"),
+            BodyFormat::NdJson,
+        );
+        assert_eq!((i, f.as_str()), (1, "tag"));
+    }
+
+    #[test]
+    fn a_syntax_error_is_placed_at_its_message_and_line() {
+        let ok = r#"{"channel":"c","user":"u","text":"ok"}"#;
+        let (i, f, _) = refusal(&format!("[{ok}, {ok}, {{\"channel\": }}]"), BodyFormat::Json);
+        assert_eq!((i, f.as_str()), (2, "body"));
+        let (i, _, m) = refusal(&format!("{ok}\n\n\n{{oops\n"), BodyFormat::NdJson);
+        assert_eq!(i, 1, "the second message");
+        assert!(m.starts_with("line 4:"), "the real line: {m}");
+    }
+
+    #[test]
+    fn sent_at_must_stay_within_years_1_to_9999() {
+        let at = |t: &str| format!(r#"{{"channel":"c","user":"u","text":"t","sent_at":"{t}"}}"#);
+        for t in ["9999-12-31T23:30:00-01:00", "0001-01-01T00:30:00+01:00"] {
+            let (_, f, _) = refusal(&at(t), BodyFormat::Json);
+            assert_eq!(f, "sent_at", "{t}");
+        }
+        for t in ["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00Z"] {
+            assert!(parse_body(at(t).as_bytes(), BodyFormat::Json, 10).is_ok(), "{t}");
+        }
     }
 }

@@ -67,6 +67,21 @@ impl ConnFd {
         }
     }
 
+    /// Whether the client closed its side: a read would find the end of the stream. An SSE
+    /// client sends nothing after its request, so without this its leaving is noticed only
+    /// when a write fails. Non-blocking (`MSG_PEEK` on the non-blocking socket), and checked
+    /// only while the body is alive, as in [`ConnFd::force_disconnect`].
+    fn peer_closed(self, sink: &Sink) -> bool {
+        use std::os::fd::BorrowedFd;
+        if sink.is_closed() {
+            return false;
+        }
+        // SAFETY: the fd is open while the body is (see `force_disconnect`).
+        let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        matches!(socket2::SockRef::from(&fd).peek(&mut byte), Ok(0))
+    }
+
     /// Shuts down the socket under a live response that is still being sent, so a client
     /// that stopped reading is disconnected instead of holding the connection open forever:
     /// actix-web has no write timeout. Only while the response body is alive (its `sink`
@@ -187,9 +202,13 @@ impl Outbox {
         self.queue.is_empty() && self.waiting.is_none()
     }
 
-    /// Whether the body is gone (the client left).
+    /// Whether the client left: the body is gone, or the client closed its side.
     pub fn is_closed(&self) -> bool {
-        self.sink.as_ref().is_some_and(Sink::is_closed)
+        match (&self.sink, self.fd) {
+            (Some(sink), _) if sink.is_closed() => true,
+            (Some(sink), Some(fd)) => fd.peer_closed(sink),
+            _ => false,
+        }
     }
 
     /// Whether a chunk has waited for the body for `timeout` or longer.

@@ -22,6 +22,8 @@ use crate::store::Cursor;
 
 /// How long a closing connection may take to accept its last status before its socket is shut.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long the close frame after an unreadable client frame gets before the socket is shut.
+pub const BROKEN_FRAME_GRACE: Duration = Duration::from_millis(200);
 /// Room deliveries a session's mailbox holds; a room that finds it full drops the session.
 pub const MAILBOX: usize = 256;
 
@@ -481,14 +483,9 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
                 self.write(ctx);
             }
             Ok(WsFrame::Binary(_)) | Ok(WsFrame::Continuation(_)) => self.finish(Status::BadRequest, ctx),
-            Err(e) => {
-                log::info!(
-                    "live connection protocol error transport=ws view={} error={e}",
-                    self.view_kind()
-                );
-                self.close_reason = "bad_request";
-                ctx.stop();
-            }
+            // The client went away mid-frame (a reset): gone, not at fault.
+            Err(ProtocolError::Io(_)) => ctx.stop(),
+            Err(e) => self.broken_frame(e, ctx),
         }
     }
 
@@ -496,6 +493,31 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
         if self.phase != Phase::Closing {
             ctx.stop();
         }
+    }
+}
+
+impl LiveSession {
+    /// A client frame that cannot be read: too large for the web layer's `WS_MAX_FRAME` (1009), or not
+    /// WebSocket (1002). The close frame goes out at once and the socket is shut right
+    /// after, so the connection does not linger waiting for the rest of the frame.
+    fn broken_frame(&mut self, e: ProtocolError, ctx: &mut Context<Self>) {
+        let (code, reason) = match e {
+            ProtocolError::Overflow => (1009, "message_too_big"),
+            _ => (1002, "protocol_error"),
+        };
+        log::info!(
+            "live connection protocol error transport=ws view={} error={e}",
+            self.view_kind()
+        );
+        self.close_reason = "bad_request";
+        self.phase = Phase::Closing;
+        self.outbox.drop_events();
+        self.outbox.control(Control::Close(code, reason));
+        self.write(ctx);
+        ctx.run_later(BROKEN_FRAME_GRACE, |act, ctx| {
+            act.outbox.force_disconnect();
+            ctx.stop();
+        });
     }
 }
 

@@ -22,6 +22,9 @@ use crate::store::{Cursor, MessageId};
 /// Initial bytes of a WebSocket connection's read buffer: clients only send small frames
 /// (a subscribe, a pong), and an idle connection should not hold FramedRead's default 8 KiB.
 const WS_READ_BUFFER: usize = 256;
+/// Largest frame a client may send (a subscribe or a pong is far smaller); a frame whose
+/// header announces more closes the connection with 1009 before its payload is read.
+pub const WS_MAX_FRAME: usize = 64 * 1024;
 
 #[derive(Deserialize)]
 pub struct LiveQuery {
@@ -102,8 +105,12 @@ pub async fn ws(
         .into();
     // The client's frames, decoded by actix-http's WebSocket codec.
     let bytes = payload.into_inner().map_err(std::io::Error::other);
-    let frames: WsFrames =
-        FramedRead::with_capacity(StreamReader::new(bytes), Codec::new(), WS_READ_BUFFER).boxed_local();
+    let frames: WsFrames = FramedRead::with_capacity(
+        StreamReader::new(bytes),
+        Codec::new().max_size(WS_MAX_FRAME),
+        WS_READ_BUFFER,
+    )
+    .boxed_local();
     let fd = req.conn_data::<ConnFd>().copied();
     open(&live, Box::new(Ws::new()), sink, Some(frames), fd, start);
     Ok(response)

@@ -106,6 +106,19 @@ fn a_bind_that_is_not_an_address_is_refused_before_anything_is_created() {
 }
 
 #[test]
+fn an_empty_ingest_token_is_refused_at_start() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = run(&mut chatpulse(cwd.path(), &["--ingest-token", ""], &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an empty ingest token was accepted: {stderr}");
+    assert!(
+        stderr.contains("--ingest-token"),
+        "the error should name the setting: {stderr}"
+    );
+    assert_eq!(files_in(cwd.path()), Vec::<String>::new(), "{stderr}");
+}
+
+#[test]
 fn demo_variable_that_is_not_a_boolean_is_refused() {
     let cwd = tempfile::tempdir().unwrap();
     let out = run(&mut chatpulse(cwd.path(), &[], &[("CHATPULSE_DEMO", "maybe")]));

@@ -402,3 +402,53 @@ async fn a_wrong_method_is_405_with_allow() {
     app.get("/api/nothing/here").await.assert_error(404, "not_found");
     assert_eq!(app.total_messages().await, 0, "a refused request changed data");
 }
+
+/// SSE clients that leave give their places back soon, without waiting for a keep-alive
+/// write to fail (they send nothing after their request, so only their socket tells).
+#[actix_rt::test]
+async fn sse_clients_that_leave_give_their_places_back() {
+    let app = TestApp::builder().max_connections(5).start().await;
+    {
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            let mut c = app.sse("messages", None, None, None).await;
+            c.until_connected(WAIT).await;
+            clients.push(c);
+        }
+        drop(clients);
+        // Within the patience of a test, far below the 15 s keep-alive: a new client gets in.
+        let started = Instant::now();
+        let mut next = app.sse("messages", None, None, None).await;
+        let deadline = started + Duration::from_secs(5);
+        loop {
+            let (events, end) = next.read_to_end(Duration::from_millis(500)).await;
+            if events.iter().any(|e| is_status(e, "connected")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "departed SSE clients still hold every place after 5 s ({end:?}, {events:?})"
+            );
+            next = app.sse("messages", None, None, None).await;
+        }
+    }
+}
+
+/// A client frame over the size limit closes that connection at once with 1009; others go on.
+#[actix_rt::test]
+async fn an_oversized_client_frame_closes_with_1009_at_once() {
+    let app = TestApp::start().await;
+    let mut bystander = app.ws("messages", None, None).await;
+    bystander.until_connected(WAIT).await;
+    let mut live = app.ws("messages", None, None).await;
+    live.until_connected(WAIT).await;
+    live.ws_mut().send_text(&"x".repeat(1 << 20)).await;
+    let (_, end) = live.read_to_end(WAIT).await;
+    assert!(
+        matches!(end, Next::Closed(Some(1009))),
+        "expected close 1009, got {end:?}"
+    );
+    assert_eq!(live.ws_mut().close_reason.as_deref(), Some("message_too_big"));
+    let ids = app.ingest_ids(&[msg("general", "alice", "after")]).await;
+    assert_eq!(message_ids(&bystander.read_messages(1, WAIT).await), ids);
+}

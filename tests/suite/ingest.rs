@@ -428,6 +428,11 @@ async fn ingest_token_is_required_for_writes_only() {
 
     let r = app.post_raw(body.clone(), "application/json", &[]).await;
     r.assert_error(401, "unauthorized");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"chatpulse\""),
+        "a 401 says how to authenticate: {r}"
+    );
     let r = app
         .post_raw(
             body.clone(),
@@ -612,4 +617,57 @@ async fn acknowledged_messages_survive_kill_9() {
     assert_eq!(m["total_messages"], json!(300), "{m}");
     assert_eq!(m["total_channels"], json!(3), "{m}");
     assert_eq!(m["total_users"], json!(1), "{m}");
+}
+
+#[actix_rt::test]
+async fn unknown_and_repeated_fields_are_refused_by_name_and_store_nothing() {
+    let app = TestApp::start().await;
+    for (body, index, field) in [
+        (
+            r#"{"channel":"general","user":"alice","text":"hi","sentAt":"2026-01-01T00:00:00Z"}"#,
+            0,
+            "sentAt",
+        ),
+        (
+            r#"[{"channel":"general","user":"alice","text":"ok"},{"channel":"general","user":"alice","text":"hi","tag":"x"}]"#,
+            1,
+            "tag",
+        ),
+        (
+            r#"{"channel":"bad name","channel":"ok","user":"alice","text":"hi"}"#,
+            0,
+            "channel",
+        ),
+        (
+            r#"[{"channel":"general","user":"alice","text":"ok"},{"channel":"general","user":"alice","text":"hi"},{"channel":}]"#,
+            2,
+            "body",
+        ),
+    ] {
+        let r = app.post_raw(body.to_owned(), "application/json", &[]).await;
+        r.assert_error(400, "invalid_message");
+        assert_eq!(
+            (r.json["error"]["index"].as_u64(), r.json["error"]["field"].as_str()),
+            (Some(index), Some(field)),
+            "{body}: {r}"
+        );
+    }
+    app.assert_nothing_stored().await;
+}
+
+#[actix_rt::test]
+async fn dot_names_and_times_outside_years_1_to_9999_are_refused() {
+    let app = TestApp::start().await;
+    for (channel, user) in [(".", "alice"), ("..", "alice"), ("general", "."), ("general", "..")] {
+        let r = app.post_json(&msg(channel, user, "hi")).await;
+        r.assert_error(400, "invalid_message");
+        let field = if channel.starts_with('.') { "channel" } else { "user" };
+        assert_eq!(r.json["error"]["field"], json!(field), "{channel}/{user}: {r}");
+    }
+    let mut m = msg("general", "alice", "late");
+    m["sent_at"] = json!("9999-12-31T23:30:00-01:00");
+    let r = app.post_json(&m).await;
+    r.assert_error(400, "invalid_message");
+    assert_eq!(r.json["error"]["field"], json!("sent_at"), "{r}");
+    app.assert_nothing_stored().await;
 }
