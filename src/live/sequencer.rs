@@ -157,7 +157,9 @@ impl Sequencer {
                     if last > act.delivered {
                         // Everything up to `last` is committed (it was below a newer commit
                         // or the newest), so the range is whole even where it holds nothing.
-                        act.deliver(Arc::new(committed), last, Instant::now());
+                        // Commits that came in order while it was read are not sent again.
+                        let committed = after(Arc::new(committed), act.delivered);
+                        act.deliver(committed, last, Instant::now());
                     }
                     act.drain(ctx);
                     if act.gap_since.is_some() {
@@ -319,6 +321,21 @@ mod tests {
         send(&sequencer, &c[1]);
         actix_rt::time::sleep(GAP_WAIT).await;
         assert_eq!(flat(&seen), vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    /// A gap fill that overlaps what was delivered while it was read, or a commit that a
+    /// fill ended inside, gives only what is new.
+    #[test]
+    fn what_was_delivered_is_cut_off() {
+        let (_dir, _store, c) = stored(2);
+        let both = Arc::new(Committed {
+            messages: c.iter().flat_map(|c| c.messages.clone()).collect(),
+            ..Default::default()
+        });
+        let ids = |c: &Committed| c.messages.iter().map(|m| m.id.0).collect::<Vec<_>>();
+        assert_eq!(ids(&after(both.clone(), MessageId(0))), vec![1, 2, 3, 4]);
+        assert_eq!(ids(&after(both.clone(), MessageId(3))), vec![4]);
+        assert!(ids(&after(both, MessageId(4))).is_empty());
     }
 
     #[actix_rt::test]
