@@ -44,6 +44,15 @@ pub struct Settings {
     /// An empty token is refused (it would make ingest impossible).
     #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub ingest_token: Option<String>,
+    /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
+    /// when that is not an IP address or localhost: requests for any other host name are
+    /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.
+    #[arg(long, global = true, env = "CHATPULSE_PUBLIC_ORIGIN", value_delimiter = ',', value_parser = origin_url)]
+    pub public_origin: Vec<String>,
+    /// Comma-separated addresses of reverse proxies whose `Forwarded` and `X-Forwarded-*`
+    /// headers are believed; from anyone else they are ignored.
+    #[arg(long, global = true, env = "CHATPULSE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Comma-separated origins allowed to open WebSockets besides the server's own.
     #[arg(long, global = true, env = "CHATPULSE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -119,6 +128,15 @@ fn bind_address(s: &str) -> Result<String, String> {
         Ok(Some(_)) => Ok(s.to_owned()),
         Ok(_) => Err(format!("`{s}` resolves to no address")),
         Err(e) => Err(format!("`{s}` is not HOST:PORT, such as 127.0.0.1:8080 ({e})")),
+    }
+}
+
+/// An origin is `http://` or `https://` and a host, with nothing after it.
+fn origin_url(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    match rest.map(|r| r.trim_end_matches('/')) {
+        Some(host) if !host.is_empty() && !host.contains('/') => Ok(s.trim_end_matches('/').to_owned()),
+        _ => Err(format!("`{s}` is not an origin such as https://chat.example.com")),
     }
 }
 

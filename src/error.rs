@@ -32,6 +32,9 @@ pub enum ApiError {
     ForbiddenOrigin,
     #[error("{0}")]
     NotFound(String),
+    /// A request for a host name that is not this server's (see `web::origin`).
+    #[error("{0}")]
+    MisdirectedHost(String),
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{0}")]
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MisdirectedHost(_) => "invalid_host",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -81,6 +85,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -81,7 +81,6 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
             write_timeout: Duration::from_millis(s.write_timeout_ms),
             send_buffer_bytes: s.send_buffer_bytes,
             max_connections: s.max_connections,
-            allowed_origins: s.allowed_origins.clone(),
         },
         store.clone(),
         hub.clone(),
@@ -98,7 +97,12 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     });
     let listener = std::net::TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;
-    let server = web::server(state, live, listener, Some(workers))?;
+    let origins = web::origin::Origins::new(
+        s.public_origin.clone(),
+        s.allowed_origins.clone(),
+        s.trusted_proxies.clone(),
+    );
+    let server = web::server(state, live, origins, listener, Some(workers))?;
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");

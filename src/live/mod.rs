@@ -41,8 +41,6 @@ pub struct LiveSettings {
     pub send_buffer_bytes: usize,
     /// `--max-connections`: live sessions at once.
     pub max_connections: usize,
-    /// `--allowed-origins`: WebSocket origins allowed besides the server's own.
-    pub allowed_origins: Vec<String>,
 }
 
 /// Shared by every live handler and session.

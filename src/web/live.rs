@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
+use super::origin::Origins;
 use crate::error::ApiError;
 use crate::live::protocol::{Status, View};
 use crate::live::session::{refuse, LiveSession, Start, WsFrames};
@@ -70,28 +71,15 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiErro
     })
 }
 
-/// A browser's WebSocket must come from our own origin or an allowed one.
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    if allowed.iter().any(|a| a == origin) {
-        return true;
-    }
-    let host = req.connection_info().host().to_owned();
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        == Some(host.as_str())
-}
-
 pub async fn ws(
     req: HttpRequest,
     payload: web::Payload,
     live: web::Data<Arc<Live>>,
+    origins: web::Data<Origins>,
     q: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !origin_allowed(&req, &live.settings.allowed_origins) {
+    // A browser's WebSocket must come from our own origin or an allowed one.
+    if !origins.origin_allowed(&req) {
         METRICS.live_connections_closed.with_label_values(&["refused"]).inc();
         log::info!("live connection refused reason=origin transport=ws");
         return Err(ApiError::ForbiddenOrigin);

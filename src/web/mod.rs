@@ -2,6 +2,7 @@
 pub mod api;
 pub mod live;
 pub mod observe;
+pub mod origin;
 pub mod pages;
 
 use std::sync::Arc;
@@ -82,17 +83,21 @@ fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
 pub fn server(
     state: web::Data<AppState>,
     live: Arc<Live>,
+    origins: origin::Origins,
     listener: std::net::TcpListener,
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let live = web::Data::new(live);
+    let origins = web::Data::new(origins);
     let max_body_bytes = state.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(live.clone())
+            .app_data(origins.clone())
             .configure(|cfg| routes(cfg, max_body_bytes))
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
+            .wrap(actix_web::middleware::from_fn(origin::guard))
             .wrap(actix_web::middleware::from_fn(observe::http))
     })
     .on_connect(|conn, ext| {

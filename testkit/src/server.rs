@@ -68,6 +68,10 @@ settings! {
     ingest_token: &str => "--ingest-token";
     /// `--allowed-origins`: comma-separated origins allowed to open WebSockets.
     allowed_origins: &str => "--allowed-origins";
+    /// `--public-origin`: comma-separated origins people reach the server by.
+    public_origin: &str => "--public-origin";
+    /// `--trusted-proxies`: comma-separated proxy addresses whose forwarded headers count.
+    trusted_proxies: &str => "--trusted-proxies";
     /// `--catchup-batch`: events per catch-up batch.
     catchup_batch: u32 => "--catchup-batch";
     /// `--catchup-max`: largest backlog sent to a resuming client.

@@ -452,3 +452,84 @@ async fn an_oversized_client_frame_closes_with_1009_at_once() {
     let ids = app.ingest_ids(&[msg("general", "alice", "after")]).await;
     assert_eq!(message_ids(&bystander.read_messages(1, WAIT).await), ids);
 }
+
+/// A GET with its own `Host` and extra headers, read whole.
+async fn get_as(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut req = awc::Client::new().get(app.url(path));
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = req.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let body = res.body().await.unwrap_or_default();
+    (res.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+}
+
+/// DNS rebinding: a page elsewhere whose host name resolves to this machine reaches the
+/// server with that name as `Host`; it is refused before anything runs.
+#[actix_rt::test]
+async fn requests_for_a_host_name_that_is_not_ours_are_refused() {
+    let app = TestApp::start().await;
+    let port = app.host_port().rsplit(':').next().unwrap().to_owned();
+    for path in ["/api/metrics", "/", "/live/sse?view=messages"] {
+        let (status, body) = get_as(&app, path, &[("Host", &format!("evil.example:{port}"))]).await;
+        assert_eq!(status, 421, "{path}: {body}");
+        assert!(body.contains("invalid_host"), "{path}: {body}");
+    }
+    let r = app
+        .post_raw(
+            serde_json::to_vec(&msg("general", "mallory", "rebound")).unwrap(),
+            "application/json",
+            &[("Host", "evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, 421, "{r}");
+    app.assert_nothing_stored().await;
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        assert_eq!(get_as(&app, "/api/metrics", &[("Host", &host)]).await.0, 200, "{host}");
+    }
+    // Operators' endpoints answer whatever name a scraper uses.
+    assert_eq!(get_as(&app, "/metrics", &[("Host", "chatpulse:9090")]).await.0, 200);
+}
+
+/// The scheme counts in `Origin`, and forwarded headers count only from a trusted proxy.
+#[actix_rt::test]
+async fn origins_need_the_right_scheme_and_forwarded_headers_a_trusted_proxy() {
+    let app = TestApp::start().await;
+    let q = Api::live_query("messages", None, None);
+    let https_self = format!("https://{}", app.host_port());
+    assert!(
+        matches!(app.ws_connect(&q, Some(&https_self)).await, Err(WsRefused::Status(403))),
+        "an https page is another origin than this http server"
+    );
+    // From an untrusted peer, X-Forwarded-Host changes nothing: the Origin is still foreign.
+    let spoofed = awc::Client::new()
+        .ws(app.url(&format!("/live/ws?{q}")))
+        .origin("http://evil.example")
+        .set_header("X-Forwarded-Host", "evil.example")
+        .connect()
+        .await;
+    assert!(
+        matches!(spoofed, Err(awc::error::WsClientError::InvalidResponseStatus(s)) if s.as_u16() == 403),
+        "a forwarded host from anyone was believed"
+    );
+
+    let proxied = TestApp::builder()
+        .trusted_proxies("127.0.0.1")
+        .public_origin("https://chat.example.com")
+        .start()
+        .await;
+    let (status, _) = get_as(&proxied, "/api/metrics", &[("Host", "chat.example.com")]).await;
+    assert_eq!(status, 200, "a public origin's host is ours");
+    let through_proxy = awc::Client::new()
+        .ws(proxied.url(&format!("/live/ws?{q}")))
+        .origin("https://chat.example.com")
+        .set_header("X-Forwarded-Host", "chat.example.com")
+        .set_header("X-Forwarded-Proto", "https")
+        .connect()
+        .await;
+    assert!(
+        through_proxy.is_ok(),
+        "the proxy's forwarded origin: {:?}",
+        through_proxy.err()
+    );
+}

@@ -157,8 +157,8 @@ fn int_param(v: &Option<String>, what: &str, min: i64) -> Result<Option<i64>, Pa
 
 /// This server as the reader reached it, for the copy-paste examples of empty states.
 fn origin(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    req.app_data::<web::Data<crate::web::origin::Origins>>()
+        .map_or_else(String::new, |o| o.reached(req))
 }
 
 pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
