@@ -51,6 +51,12 @@ pub(crate) async fn run(
     let last_rx = subs.iter().filter_map(|s| s.last_rx).max().unwrap_or_else(Instant::now);
     let cpu1: Vec<Option<f64>> = cluster.nodes().iter().map(Server::cpu_secs).collect();
     let overflow1 = overflows(&probe, &cluster).await;
+    let mut gap_fills = 0.0;
+    if cluster.len() > 1 {
+        for node in cluster.nodes() {
+            gap_fills += prom_sum(&probe, node, "chatpulse_gap_fill_events_total").await;
+        }
+    }
     let n = cluster.len();
     cluster.stop();
 
@@ -90,9 +96,13 @@ pub(crate) async fn run(
         };
         let hop = p99("remote latency p99") - p99("local latency p99");
         run.add("bus hop (remote − local p99)", hop, "ms");
+        // Events a node read from the database instead of taking them off the bus.
+        run.add("gap-fill events (all nodes)", gap_fills, "");
         for (i, cpu) in used.iter().enumerate() {
             let mine: u64 = subs.iter().filter(|s| s.node == i).map(|s| s.received).sum();
             let role = if i == 0 { "ingest" } else { "remote" };
+            let dups: u64 = subs.iter().filter(|s| s.node == i).map(|s| s.dups).sum();
+            debug(&format!("node {i}: {mine} deliveries, {dups} duplicated"));
             run.add(
                 &format!("node {i} ({role}) CPU per own delivery"),
                 cpu.map_or(f64::NAN, |c| c / mine.max(1) as f64 * 1e6),
