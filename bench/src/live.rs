@@ -14,8 +14,17 @@ pub(crate) enum Conn {
 }
 
 pub(crate) enum Ev {
-    Message { id: i64, t_us: Option<i64> },
-    Status { state: String, reason: String },
+    Message {
+        id: i64,
+        t_us: Option<i64>,
+    },
+    Status {
+        state: String,
+        reason: String,
+        /// The `connected` status's cursor and epoch: where a resume starts.
+        cursor: Option<i64>,
+        epoch: Option<String>,
+    },
     Other,
 }
 
@@ -42,6 +51,8 @@ pub(crate) fn scan(json: &[u8]) -> Ev {
         Ev::Status {
             state: v["state"].as_str().unwrap_or("").into(),
             reason: v["reason"].as_str().unwrap_or("").into(),
+            cursor: v["cursor"].as_i64(),
+            epoch: v["epoch"].as_str().map(String::from),
         }
     } else {
         Ev::Other
@@ -176,6 +187,12 @@ pub(crate) struct Shared {
     pub(crate) phase_split: AtomicI64,
     /// When the scenario started (time to live is measured from here).
     pub(crate) start: Instant,
+    /// Several nodes: client `i` connects to `nodes[i % len]` (empty: `base`).
+    pub(crate) nodes: Vec<String>,
+    /// Several nodes: a client whose connection drops after it was live resumes with its
+    /// `after_id` and epoch on `failover[(i + attempt) % len]`, as a real client would
+    /// (empty: it stops there, as before).
+    pub(crate) failover: Vec<String>,
 }
 
 #[derive(Default)]
@@ -195,6 +212,16 @@ pub(crate) struct SubStats {
     pub(crate) seen: Vec<u8>,
     pub(crate) max_id: i64,
     pub(crate) last_rx: Option<Instant>,
+    /// The index in `Shared::nodes` of the node this client first connected to.
+    pub(crate) node: usize,
+    /// Connections that dropped after being live (then resumed on a failover node).
+    pub(crate) drops: u32,
+    /// When the last resumed connection was live again (µs since the epoch).
+    pub(crate) relive_us: Option<i64>,
+    /// Connection attempts to failover nodes that failed.
+    pub(crate) resume_errors: u32,
+    /// The connection dropped and no failover node took the client before the deadline.
+    pub(crate) resume_failed: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -227,8 +254,15 @@ pub(crate) async fn live_client(
     let mut st = SubStats::default();
     // Bounds the handshakes in flight; released once this client is live (or failed).
     let mut permit = sem.acquire().await.ok();
+    let base = match shared.nodes.len() {
+        0 => shared.base.clone(),
+        n => {
+            st.node = i % n;
+            shared.nodes[st.node].clone()
+        }
+    };
     let url = live_url(
-        &shared.base,
+        &base,
         spec.transport,
         &spec.view,
         spec.after.as_ref().map(|(a, e)| (*a, e.as_str())),
@@ -244,7 +278,10 @@ pub(crate) async fn live_client(
         }
     };
     let mut evs = Vec::new();
+    // Live on the current connection; `ever`: live on any (the first counts as connected).
     let mut connected = false;
+    let mut ever = false;
+    let mut resume_from: Option<(i64, String)> = None;
     loop {
         evs.clear();
         let r = conn.next(Duration::from_millis(100), &mut evs).await;
@@ -279,14 +316,27 @@ pub(crate) async fn live_client(
                         }
                     }
                 }
-                Ev::Status { state, reason } => {
+                Ev::Status {
+                    state,
+                    reason,
+                    cursor,
+                    epoch,
+                } => {
                     debug(&format!("client {i} status {state} {reason}"));
                     if state == "connected" && !connected {
                         connected = true;
                         permit.take();
-                        st.live_after = Some(shared.start.elapsed());
-                        st.connect_time = Some(t0.elapsed());
-                        shared.connected.fetch_add(1, Ordering::SeqCst);
+                        if let (Some(c), Some(e)) = (cursor, epoch) {
+                            resume_from = Some((c, e));
+                        }
+                        if ever {
+                            st.relive_us = Some(now);
+                        } else {
+                            ever = true;
+                            st.live_after = Some(shared.start.elapsed());
+                            st.connect_time = Some(t0.elapsed());
+                            shared.connected.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                     if reason == "overflow" {
                         st.overflowed = true;
@@ -299,11 +349,34 @@ pub(crate) async fn live_client(
             }
         }
         if let Err(e) = r {
-            if !connected {
+            if !ever {
                 shared.failed.fetch_add(1, Ordering::SeqCst);
                 st.connect_err = Some(e);
+                break;
             }
-            break;
+            // A fallback is final; past the deadline there is nothing left to wait for.
+            if shared.failover.is_empty()
+                || spec.role != Role::Reader
+                || st.fallback
+                || now >= shared.drain_deadline_us.load(Ordering::SeqCst)
+            {
+                break;
+            }
+            // Dropped after being live: resume elsewhere from what was applied.
+            debug(&format!("client {i} dropped ({e}); resuming"));
+            st.drops += 1;
+            connected = false;
+            let (cursor, epoch) = resume_from.clone().unwrap_or((shared.id_base, String::new()));
+            match resume(i, &spec, &shared, (cursor.max(st.max_id), &epoch), &mut st).await {
+                Some(c) => {
+                    conn = c;
+                    continue;
+                }
+                None => {
+                    st.resume_failed = true;
+                    return st;
+                }
+            }
         }
         if connected && spec.role == Role::Stalled {
             while !shared.stop.load(Ordering::SeqCst) {
@@ -338,6 +411,27 @@ pub(crate) async fn live_client(
     }
     conn.close().await;
     st
+}
+
+/// Opens a resumed connection for client `i` on a failover node, trying the next one
+/// every 100 ms until the drain deadline; `None` when none took it.
+async fn resume(i: usize, spec: &ClientSpec, shared: &Shared, after: (i64, &str), st: &mut SubStats) -> Option<Conn> {
+    for attempt in 0.. {
+        let base = &shared.failover[(i + attempt) % shared.failover.len()];
+        let url = live_url(base, spec.transport, &spec.view, Some(after));
+        match Conn::open(&url, spec.transport, source_ip(i, spec.source_addrs)).await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                debug(&format!("client {i} resume on {base}: {e}"));
+                st.resume_errors += 1;
+            }
+        }
+        if now_us() >= shared.drain_deadline_us.load(Ordering::SeqCst) {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 /// Runs `count` live clients spread over `threads` threads; returns the threads' handles.
@@ -387,6 +481,11 @@ pub(crate) fn join_clients(handles: Vec<std::thread::JoinHandle<Vec<SubStats>>>)
 }
 
 pub(crate) fn new_shared(base: &str, id_base: i64) -> Arc<Shared> {
+    new_shared_nodes(base, Vec::new(), Vec::new(), id_base)
+}
+
+/// Shared state of clients spread round-robin over `nodes`, resuming on `failover`.
+pub(crate) fn new_shared_nodes(base: &str, nodes: Vec<String>, failover: Vec<String>, id_base: i64) -> Arc<Shared> {
     Arc::new(Shared {
         base: base.to_string(),
         id_base,
@@ -397,6 +496,8 @@ pub(crate) fn new_shared(base: &str, id_base: i64) -> Arc<Shared> {
         drain_deadline_us: AtomicI64::new(i64::MAX),
         phase_split: AtomicI64::new(i64::MAX),
         start: Instant::now(),
+        nodes,
+        failover,
     })
 }
 

@@ -9,14 +9,20 @@
 //!
 //! ```text
 //! chatpulse-bench [--runs 3] [--json] <scenario> [options]
-//! scenarios: ingest-batch, ingest-single, fanout, slow-consumers, reconnect-storm, connections
+//! scenarios: ingest-batch, ingest-single, fanout, slow-consumers, reconnect-storm, connections,
+//!            node-kill
 //! ```
+//!
+//! `fanout --nodes N` and `node-kill` run N nodes on one fresh PostgreSQL database
+//! (`--pg-admin-url`) joined by a Redis bus (`--redis-url`); `ingest-batch --backend
+//! postgres` runs the server and its raw baseline on fresh PostgreSQL databases.
 mod connections;
 mod fanout;
 mod http;
 mod ingest;
 mod live;
 mod messages;
+mod node_kill;
 mod reconnect_storm;
 mod report;
 mod server;
@@ -28,6 +34,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::report::Run;
+use crate::server::{backend_name, DbBackend};
 
 /// What the scenario modules share: std, the client crates, and this crate's helpers.
 mod prelude {
@@ -89,6 +96,14 @@ pub(crate) struct Common {
     /// Threads that run the live clients (each its own event loop).
     #[arg(long, global = true, default_value_t = 1)]
     pub(crate) client_threads: usize,
+    /// PostgreSQL admin URL on which `--backend postgres` and several nodes create a
+    /// fresh database per run (dropped at its end).
+    #[arg(long, global = true, default_value = chatpulse_testkit::services::DEFAULT_POSTGRES_ADMIN_URL)]
+    pub(crate) pg_admin_url: String,
+    /// Redis of the bus between several nodes; a run deletes its keys
+    /// (`chatpulse:<epoch>:*`) at its end.
+    #[arg(long, global = true, default_value = chatpulse_testkit::services::DEFAULT_REDIS_URL)]
+    pub(crate) redis_url: String,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -115,6 +130,10 @@ enum Scenario {
         /// (e.g. "PRAGMA temp_store = MEMORY"), to try a store change without a rebuild.
         #[arg(long)]
         raw_pragma: Option<String>,
+        /// The server's database and the raw baseline's: fresh SQLite files, or fresh
+        /// databases on the PostgreSQL of `--pg-admin-url` (then also the exact-count checks).
+        #[arg(long, value_enum, default_value_t = DbBackend::Sqlite)]
+        backend: DbBackend,
     },
     /// C concurrent writers posting one message per request.
     IngestSingle {
@@ -138,6 +157,32 @@ enum Scenario {
         /// Pad every message text to at least this many bytes.
         #[arg(long, default_value_t = 0)]
         text_bytes: usize,
+        /// Server nodes: more than 1 runs them on one PostgreSQL database with the Redis
+        /// bus, ingest on node 0, the subscribers round-robin over all nodes.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// The database (default: SQLite for one node, PostgreSQL for several).
+        #[arg(long, value_enum)]
+        backend: Option<DbBackend>,
+    },
+    /// SIGKILL a node under S subscribers; they resume on the survivors.
+    NodeKill {
+        /// Nodes on one PostgreSQL database with the Redis bus; node 0 ingests, node 1 dies.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Subscribers, all on node 1 until it is killed.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds into the load at which node 1 gets SIGKILL.
+        #[arg(long, default_value_t = 3.0)]
+        kill_after: f64,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
     },
     /// X clients that stop reading among S healthy ones.
     SlowConsumers {
@@ -193,6 +238,7 @@ impl Scenario {
             Scenario::SlowConsumers { transport, .. } => format!("slow-consumers ({})", tname(*transport)),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
+            Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
         }
     }
 }
@@ -212,8 +258,13 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             duration,
             no_raw,
             raw_pragma,
+            backend,
         } => {
-            json!({"writers": writers, "batch": batch, "duration_s": duration, "raw_baseline": !no_raw, "raw_pragma": raw_pragma})
+            let mut v = json!({"writers": writers, "batch": batch, "duration_s": duration, "raw_baseline": !no_raw, "raw_pragma": raw_pragma});
+            if *backend != DbBackend::Sqlite {
+                v["backend"] = json!(backend_name(*backend));
+            }
+            v
         }
         Scenario::IngestSingle { concurrency, duration } => json!({"concurrency": concurrency, "duration_s": duration}),
         Scenario::Fanout {
@@ -223,8 +274,26 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             transport,
             view,
             text_bytes,
+            nodes,
+            backend,
         } => {
-            json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "transport": tname(*transport), "view": view, "text_bytes": text_bytes})
+            let mut v = json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "transport": tname(*transport), "view": view, "text_bytes": text_bytes});
+            let backend = fanout_backend(*nodes, *backend);
+            if *nodes != 1 || backend != DbBackend::Sqlite {
+                v["nodes"] = json!(nodes);
+                v["backend"] = json!(backend_name(backend));
+            }
+            v
+        }
+        Scenario::NodeKill {
+            nodes,
+            subscribers,
+            rate,
+            duration,
+            kill_after,
+            transport,
+        } => {
+            json!({"nodes": nodes, "subscribers": subscribers, "rate": rate, "duration_s": duration, "kill_after_s": kill_after, "transport": tname(*transport), "backend": "postgres"})
         }
         Scenario::SlowConsumers {
             healthy,
@@ -260,6 +329,15 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
     v
 }
 
+/// Fan-out's database: as given, else SQLite for one node and PostgreSQL for several.
+fn fanout_backend(nodes: usize, backend: Option<DbBackend>) -> DbBackend {
+    backend.unwrap_or(if nodes > 1 {
+        DbBackend::Postgres
+    } else {
+        DbBackend::Sqlite
+    })
+}
+
 async fn run_once(s: &Scenario, c: &Common) -> Run {
     match s.clone() {
         Scenario::IngestBatch {
@@ -268,8 +346,11 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             duration,
             no_raw,
             raw_pragma,
-        } => ingest::run(c, writers, batch, duration, !no_raw, raw_pragma.as_deref()).await,
-        Scenario::IngestSingle { concurrency, duration } => ingest::run(c, concurrency, 1, duration, false, None).await,
+            backend,
+        } => ingest::run(c, writers, batch, duration, !no_raw, raw_pragma.as_deref(), backend).await,
+        Scenario::IngestSingle { concurrency, duration } => {
+            ingest::run(c, concurrency, 1, duration, false, None, DbBackend::Sqlite).await
+        }
         Scenario::Fanout {
             subscribers,
             rate,
@@ -277,7 +358,31 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             transport,
             view,
             text_bytes,
-        } => fanout::run(c, subscribers, rate, duration, transport, &view, text_bytes).await,
+            nodes,
+            backend,
+        } => {
+            let backend = fanout_backend(nodes, backend);
+            fanout::run(
+                c,
+                subscribers,
+                rate,
+                duration,
+                transport,
+                &view,
+                text_bytes,
+                nodes,
+                backend,
+            )
+            .await
+        }
+        Scenario::NodeKill {
+            nodes,
+            subscribers,
+            rate,
+            duration,
+            kill_after,
+            transport,
+        } => node_kill::run(c, nodes, subscribers, rate, duration, kill_after, transport).await,
         Scenario::SlowConsumers {
             healthy,
             stalled,

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use chatpulse_testkit::{ServerLog, ServerProcess, ServerSettings};
+use chatpulse_testkit::{PgDatabase, Redis, ServerLog, ServerProcess, ServerSettings};
 
 use crate::prelude::*;
 
@@ -37,24 +37,31 @@ impl Server {
             );
             return Server::at(url, common.server_pid);
         }
+        let dir = temp_dir("server");
+        let db = dir.path().join("bench.db");
+        let settings = base_settings(max_connections).raw_args(common.server_args.iter().cloned());
+        Server::spawn(common, settings, db.as_os_str(), Some(dir)).await
+    }
+
+    /// Spawns the server binary with `settings` on `database` (a SQLite path, or any
+    /// database when `settings` names one with `database_url`).
+    async fn spawn(
+        common: &Common,
+        settings: ServerSettings,
+        database: &std::ffi::OsStr,
+        dir: Option<tempfile::TempDir>,
+    ) -> Server {
         let bin = common.server_bin.clone().unwrap_or_else(|| {
             let me = std::env::current_exe().expect("current exe");
             me.with_file_name("chatpulse")
         });
-        let mut settings = ServerSettings::default();
-        if let Some(n) = max_connections {
-            settings = settings.max_connections(n);
-        }
-        let settings = settings.raw_args(common.server_args.iter().cloned());
-        let dir = temp_dir("server");
-        let db = dir.path().join("bench.db");
         let log = Arc::new(ServerLog::default());
-        let process = settings.launch(&bin, "127.0.0.1:0", &db, log).await;
+        let process = settings.launch(&bin, "127.0.0.1:0", database, log).await;
         Server {
             base: process.base.clone(),
             pid: Some(process.pid()),
             process: Some(process),
-            _dir: Some(dir),
+            _dir: dir,
         }
     }
 
@@ -70,6 +77,10 @@ impl Server {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     pub(crate) fn cpu_secs(&self) -> Option<f64> {
@@ -96,6 +107,145 @@ impl Drop for Server {
             }
             p.stop(Duration::from_secs(20));
         }
+    }
+}
+
+/// The typed settings every spawned server gets (before `--server-arg`s).
+fn base_settings(max_connections: Option<usize>) -> ServerSettings {
+    let settings = ServerSettings::default();
+    match max_connections {
+        Some(n) => settings.max_connections(n),
+        None => settings,
+    }
+}
+
+/// Which database the spawned servers run on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DbBackend {
+    /// A fresh SQLite file in a temporary directory (the default).
+    Sqlite,
+    /// A fresh database on the PostgreSQL of `--pg-admin-url`.
+    Postgres,
+}
+
+pub(crate) fn backend_name(b: DbBackend) -> &'static str {
+    match b {
+        DbBackend::Sqlite => "sqlite",
+        DbBackend::Postgres => "postgres",
+    }
+}
+
+/// A fresh PostgreSQL database of one run on the server of `--pg-admin-url` (testkit's
+/// `PgDatabase`: created empty, dropped `WITH (FORCE)` when dropped).
+pub(crate) fn pg_database(common: &Common) -> PgDatabase {
+    PgDatabase::create_on(&common.pg_admin_url)
+}
+
+/// The servers of one run: one server as `Server::start` gives it, or N nodes on one
+/// fresh PostgreSQL database joined by the Redis bus of `--redis-url` (PROTOCOL.md
+/// section 7; node `i` runs with `--node-id node-<i>`). Dropping it stops every node,
+/// deletes the run's bus keys (`chatpulse:<epoch>:*`) and then drops the database.
+pub(crate) struct Cluster {
+    nodes: Vec<Server>,
+    /// The bus URL and the database's epoch, whose keys go at the end.
+    bus: Option<(String, String)>,
+    db: Option<PgDatabase>,
+}
+
+impl Cluster {
+    /// `nodes` servers on `backend`; more than one node needs PostgreSQL and gets the bus.
+    pub(crate) async fn start(
+        common: &Common,
+        nodes: usize,
+        backend: DbBackend,
+        max_connections: Option<usize>,
+    ) -> Cluster {
+        assert!(nodes >= 1, "--nodes must be at least 1");
+        if backend == DbBackend::Sqlite {
+            assert!(nodes == 1, "several nodes need PostgreSQL (--backend postgres)");
+            return Cluster {
+                nodes: vec![Server::start(common, max_connections).await],
+                bus: None,
+                db: None,
+            };
+        }
+        assert!(
+            common.url.is_none(),
+            "--url drives one server on its own database; PostgreSQL and several nodes are spawned"
+        );
+        let db = pg_database(common);
+        let bus = (nodes > 1).then(|| common.redis_url.clone());
+        let mut servers = Vec::with_capacity(nodes);
+        for i in 0..nodes {
+            let mut settings = base_settings(max_connections)
+                .node_id(&format!("node-{i}"))
+                .database_url(db.url());
+            if let Some(url) = &bus {
+                settings = settings.bus(url.clone());
+            }
+            let settings = settings.raw_args(common.server_args.iter().cloned());
+            servers.push(Server::spawn(common, settings, std::ffi::OsStr::new(""), None).await);
+        }
+        let mut cluster = Cluster {
+            nodes: servers,
+            bus: None,
+            db: Some(db),
+        };
+        if let Some(url) = bus {
+            let probe = http_client(2, Some(Duration::from_secs(30)), None);
+            let epoch = api_metrics(&probe, &cluster.nodes[0]).await["epoch"]
+                .as_str()
+                .expect("/api/metrics has the epoch")
+                .to_string();
+            cluster.bus = Some((url, epoch));
+        }
+        cluster
+    }
+
+    pub(crate) fn node(&self, i: usize) -> &Server {
+        &self.nodes[i]
+    }
+
+    pub(crate) fn nodes(&self) -> &[Server] {
+        &self.nodes
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// SIGKILL node `i` by its pid (no graceful shutdown, as `kill -9`); it is reaped
+    /// when the cluster stops.
+    pub(crate) fn kill9(&self, i: usize) {
+        let pid = self.nodes[i].pid().expect("a spawned node has a pid");
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill -KILL");
+        assert!(status.success(), "kill -KILL {pid} failed: {status}");
+    }
+
+    /// Stops every node, deletes the bus keys, drops the database.
+    pub(crate) fn stop(self) {}
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in std::mem::take(&mut self.nodes) {
+            node.stop();
+        }
+        if let Some((url, epoch)) = self.bus.take() {
+            let pattern = format!("chatpulse:{epoch}:*");
+            match Redis::try_connect(&url).and_then(|r| {
+                let keys: Vec<String> = r.try_cmd(&["KEYS", &pattern])?;
+                keys.iter().try_for_each(|k| r.try_cmd::<()>(&["DEL", k]))
+            }) {
+                Ok(()) => debug(&format!("deleted {pattern} from {url}")),
+                Err(e) => eprintln!("chatpulse-bench: could not delete {pattern} from {url}: {e}"),
+            }
+        }
+        // The database goes last, after its servers.
+        self.db.take();
     }
 }
 

@@ -140,3 +140,75 @@ fn connections_opens_every_connection() {
     assert_eq!(fig(&r, "connections live"), 50.0, "{r:#}");
     assert_zero(&r, &["failed connects"]);
 }
+
+// The modes on PostgreSQL (127.0.0.1:5432, user postgres) and Redis (127.0.0.1:6379),
+// which run on this machine and in CI.
+
+#[test]
+fn fanout_over_two_nodes_loses_nothing() {
+    let r = bench(&[
+        "fanout",
+        "--nodes",
+        "2",
+        "--subscribers",
+        "10",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+    ]);
+    let sent = fig(&r, "messages sent");
+    assert!(sent >= 40.0, "{r:#}");
+    assert_eq!(
+        fig(&r, "deliveries"),
+        sent * 10.0,
+        "every subscriber on either node gets every message: {r:#}"
+    );
+    assert!(fig(&r, "remote latency p99").is_finite(), "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(&r, &["overflows", "failed connects", "failed ingest requests"]);
+}
+
+#[test]
+fn ingest_batch_on_postgres_keeps_counts_and_search_exact() {
+    let r = bench(&[
+        "ingest-batch",
+        "--backend",
+        "postgres",
+        "--writers",
+        "2",
+        "--batch",
+        "50",
+        "--duration",
+        "1",
+    ]);
+    assert!(fig(&r, "stored msg/s") > 0.0, "{r:#}");
+    assert!(fig(&r, "raw store msg/s (1 thread)") > 0.0, "{r:#}");
+    assert_zero(&r, &["failed requests", "acked but not stored", "count mismatches"]);
+}
+
+#[test]
+fn node_kill_resumes_every_subscriber_on_a_survivor() {
+    let r = bench(&[
+        "node-kill",
+        "--subscribers",
+        "10",
+        "--rate",
+        "50",
+        "--duration",
+        "2",
+        "--kill-after",
+        "0.7",
+    ]);
+    assert_eq!(fig(&r, "subscribers live again"), 10.0, "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(
+        &r,
+        &[
+            "not live again",
+            "fallbacks",
+            "failed connects",
+            "failed ingest requests",
+        ],
+    );
+}
