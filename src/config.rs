@@ -90,6 +90,10 @@ pub struct Settings {
     /// Largest request body accepted by ingest.
     #[arg(long, global = true, env = "CHATPULSE_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Bytes all ingest request bodies being read and parsed may hold at once; past it
+    /// ingest answers 503 before reading more. At least `--max-body-bytes`.
+    #[arg(long, global = true, env = "CHATPULSE_MAX_BODIES_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_bodies_bytes: usize,
     /// Most messages in one ingest request.
     #[arg(long, global = true, env = "CHATPULSE_MAX_BATCH", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batch: u64,

@@ -41,8 +41,9 @@ pub enum ApiError {
     TooLarge(String),
     #[error("use application/json or application/x-ndjson")]
     UnsupportedMediaType,
-    #[error("the ingest queue is full; retry later")]
-    Overloaded,
+    /// Ingest cannot take more now (the queue, or the bytes of bodies being read).
+    #[error("{0}; retry later")]
+    Overloaded(&'static str),
     /// The store failed; the client is told only that it did (the log has the cause).
     #[error("database error")]
     Store(#[from] StoreError),
@@ -64,7 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Overloaded => "overloaded",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }
     }
@@ -89,7 +90,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,7 +103,7 @@ impl ResponseError for ApiError {
         }
         let mut resp = HttpResponse::build(self.status_code());
         match self {
-            ApiError::Overloaded => {
+            ApiError::Overloaded(_) => {
                 resp.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
             }
             ApiError::Unauthorized => {

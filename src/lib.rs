@@ -35,6 +35,13 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     // Dropped last: a demo's throwaway database is removed when the server has stopped.
+    if s.max_bodies_bytes < s.max_body_bytes {
+        return Err(format!(
+            "--max-bodies-bytes ({}) is below --max-body-bytes ({}): no body could ever be read",
+            s.max_bodies_bytes, s.max_body_bytes
+        )
+        .into());
+    }
     let database = s.database()?;
     if let Some(dir) = &database.throwaway {
         log::info!(
@@ -91,6 +98,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         ingest_token: s.ingest_token.clone(),
         max_batch: s.max_batch as usize,
         max_body_bytes: s.max_body_bytes,
+        bodies: web::BodyBudget::new(s.max_bodies_bytes),
         node_id,
         bus,
         delivered,

@@ -79,7 +79,7 @@ async fn not_found() -> HttpResponse {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Overloaded => ApiError::Overloaded,
+            IngestError::Overloaded => ApiError::Overloaded("the ingest queue is full"),
             IngestError::TooLarge => ApiError::TooLarge("more messages than the ingest queue holds".into()),
         }
     }
@@ -132,6 +132,23 @@ pub async fn ingest(
         "application/x-ndjson" => BodyFormat::NdJson,
         _ => return Err(reject(ApiError::UnsupportedMediaType)),
     };
+    // The bytes this body may take, held until the request is answered: refused at once
+    // when the bodies being read and parsed already hold `--max-bodies-bytes`.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > state.max_body_bytes) {
+        return Err(reject(ApiError::TooLarge(format!(
+            "the body is over {} bytes",
+            state.max_body_bytes
+        ))));
+    }
+    let _held = state
+        .bodies
+        .reserve(announced.unwrap_or(state.max_body_bytes))
+        .ok_or_else(|| reject(ApiError::Overloaded("too many request bodies are being read")))?;
     // At most `PayloadConfig`'s limit (the ingest resource's `--max-body-bytes`).
     let body = web::Bytes::from_request(&req, &mut payload.into_inner())
         .await

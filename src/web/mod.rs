@@ -19,6 +19,50 @@ use crate::ingest::IngestActor;
 use crate::live::{ConnFd, Live};
 use crate::store::Store;
 
+/// Bytes of request bodies in memory at once, across all requests: each ingest request
+/// holds what its body may take (its `Content-Length`, or `--max-body-bytes` for a chunked
+/// one) from before it is read until it is answered.
+#[derive(Clone)]
+pub struct BodyBudget {
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+/// Bytes of a [`BodyBudget`] held by one request; given back when dropped.
+pub struct HeldBytes {
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    n: usize,
+}
+
+impl BodyBudget {
+    pub fn new(limit: usize) -> Self {
+        BodyBudget {
+            held: Default::default(),
+            limit,
+        }
+    }
+
+    /// `n` bytes, unless they would take the total past the limit.
+    pub fn reserve(&self, n: usize) -> Option<HeldBytes> {
+        use std::sync::atomic::Ordering;
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|total| *total <= self.limit)
+            })
+            .ok()
+            .map(|_| HeldBytes {
+                held: self.held.clone(),
+                n,
+            })
+    }
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// What every HTTP handler shares.
 pub struct AppState {
     /// Reads go to the pool directly (`Store::snapshot`); writes only through `ingest`.
@@ -31,6 +75,8 @@ pub struct AppState {
     pub max_batch: usize,
     /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.
     pub max_body_bytes: usize,
+    /// `--max-bodies-bytes`: what all ingest bodies being read and parsed may hold at once.
+    pub bodies: BodyBudget,
     /// `--node-id`, for `/healthz`.
     pub node_id: String,
     /// Whether the bus answers, for `/healthz`; `None` without `--bus`.

@@ -92,6 +92,8 @@ settings! {
     ingest_queue: u64 => "--ingest-queue";
     /// `--max-body-bytes`: largest ingest request body.
     max_body_bytes: usize => "--max-body-bytes";
+    /// `--max-bodies-bytes`: bytes all ingest bodies being read may hold at once.
+    max_bodies_bytes: usize => "--max-bodies-bytes";
     /// `--max-batch`: most messages in one ingest request.
     max_batch: u64 => "--max-batch";
     /// `--workers`: HTTP worker threads.

@@ -671,3 +671,73 @@ async fn dot_names_and_times_outside_years_1_to_9999_are_refused() {
     assert_eq!(r.json["error"]["field"], json!("sent_at"), "{r}");
     app.assert_nothing_stored().await;
 }
+
+/// A writer that announces a body and sends only its first bytes, holding its place.
+struct SlowWriter {
+    stream: std::net::TcpStream,
+    rest: Vec<u8>,
+}
+
+impl SlowWriter {
+    fn start(addr: &str, body: &[u8]) -> SlowWriter {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let head = format!(
+            "POST /api/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body[..1000]).unwrap();
+        SlowWriter {
+            stream,
+            rest: body[1000..].to_vec(),
+        }
+    }
+
+    /// Sends the rest and reads the status line.
+    fn finish(mut self) -> String {
+        use std::io::{Read, Write};
+        self.stream.write_all(&self.rest).unwrap();
+        let mut answer = String::new();
+        self.stream.read_to_string(&mut answer).unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+#[actix_rt::test]
+async fn bodies_being_read_are_bounded_in_bytes_and_refused_early() {
+    let app = TestApp::builder()
+        .max_body_bytes(1 << 20)
+        .max_bodies_bytes(2 << 20)
+        .start()
+        .await;
+    let big: Vec<Value> = (0..220)
+        .map(|i| msg("general", "alice", &format!("{i} {}", "x".repeat(4000))))
+        .collect();
+    let body = serde_json::to_vec(&big).unwrap();
+    assert!(body.len() > 850_000 && body.len() < 1 << 20, "{}", body.len());
+    let addr = app.host_port().to_owned();
+    let (a, b) = (SlowWriter::start(&addr, &body), SlowWriter::start(&addr, &body));
+    // Their handlers hold their bytes from the moment the headers arrive.
+    // (A try that came before their headers did is stored, and counted.)
+    let taken = std::cell::Cell::new(0);
+    let refused = eventually("a third body refused while two are being read", WAIT, || async {
+        let r = app.post_raw(body.clone(), "application/json", &[]).await;
+        taken.set(taken.get() + usize::from(r.status == 201));
+        (r.status == 503).then_some(r)
+    })
+    .await;
+    refused.assert_error(503, "overloaded");
+    assert_eq!(refused.header("retry-after"), Some("1"), "{refused}");
+    let (a, b) = actix_rt::task::spawn_blocking(move || (a.finish(), b.finish()))
+        .await
+        .unwrap();
+    assert!(
+        a.contains("201") && b.contains("201"),
+        "the two slow writers: {a} / {b}"
+    );
+    // Their bytes are given back: the same body is taken now.
+    let r = app.post_raw(body, "application/json", &[]).await;
+    assert_eq!(r.status, 201, "{r}");
+    assert_eq!(app.total_messages().await, (3 + taken.get() as i64) * 220);
+}
