@@ -54,7 +54,6 @@ pub const READ_QUERIES: &[&str] = &[
     "search_messages",
     "rate_per_second",
     "user_channels",
-    "highlights",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query

@@ -1,16 +1,12 @@
-//! Reads only the browser pages need (the chart's history, a user's channels, search
-//! highlights). Everything a page shares with the read API goes through the functions in
-//! `store` itself.
-use std::collections::HashMap;
-
+//! Reads only the browser pages need (the chart's history, a user's channels). Everything
+//! a page shares with the read API goes through the functions in `store` itself.
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::ids::{Cursor, MessageId, UserId};
 use super::schema::{channels, messages};
-use super::search::SearchQuery;
-use super::{postgres, sqlite, DbConnection};
+use super::DbConnection;
 
 /// Messages per second of `sent_at` from `since_ms` on, as `(unix second, count)` in
 /// ascending order. Only the newest `max_rows` messages are looked at, so a busy store
@@ -46,30 +42,4 @@ pub fn user_channels(conn: &mut DbConnection, user_id: UserId, limit: i64) -> Qu
         .order((count_star().desc(), channels::name.asc()))
         .limit(limit)
         .load(conn)
-}
-
-/// Start and end markers of a matched word in [`highlights`]: private-use characters,
-/// which chat text practically never holds (and if it does, the text is still shown
-/// as text; only the marking is off).
-pub const MARK_START: char = '\u{E000}';
-pub const MARK_END: char = '\u{E001}';
-
-/// The text of each of `ids` with the words matched for `query` (from
-/// [`super::parse_query`]) between [`MARK_START`] and [`MARK_END`]: FTS5's `highlight()`
-/// on SQLite, `ts_headline` on PostgreSQL.
-pub fn highlights(
-    conn: &mut DbConnection,
-    query: &SearchQuery,
-    ids: &[MessageId],
-) -> QueryResult<HashMap<MessageId, String>> {
-    let _timer = crate::metrics::read_timer("highlights");
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let marks = (MARK_START, MARK_END);
-    let rows = match conn {
-        DbConnection::Sqlite(c) => sqlite::highlights(c, query, ids, marks)?,
-        DbConnection::Pg(c) => postgres::highlights(c, query, ids, marks)?,
-    };
-    Ok(rows.into_iter().collect())
 }

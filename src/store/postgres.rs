@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::sql_types::{Array, BigInt};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::ids::{ChannelId, MessageId, UserId};
@@ -175,32 +175,4 @@ pub(super) fn tsquery(query: &SearchQuery) -> String {
         })
         .collect::<Vec<_>>()
         .join(" & ")
-}
-
-/// Each of `ids` that matches, its whole text with the matched words between `start` and
-/// `end` (as SQLite's `highlight()` gives it).
-pub(super) fn highlights(
-    conn: &mut PgConnection,
-    query: &SearchQuery,
-    ids: &[MessageId],
-    (start, end): (char, char),
-) -> QueryResult<Vec<(MessageId, String)>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: MessageId,
-        #[diesel(sql_type = Text)]
-        marked: String,
-    }
-    let rows = diesel::sql_query(format!(
-        "SELECT id, ts_headline('simple', text, q, \
-                'HighlightAll=true, StartSel=' || chr({}) || ', StopSel=' || chr({})) AS marked \
-         FROM messages, to_tsquery('simple', $1) AS q \
-         WHERE id = ANY($2) AND search @@ q",
-        start as u32, end as u32
-    ))
-    .bind::<Text, _>(tsquery(query))
-    .bind::<Array<BigInt>, _>(ids.iter().map(|id| id.0).collect::<Vec<_>>())
-    .load::<Row>(conn)?;
-    Ok(rows.into_iter().map(|r| (r.id, r.marked)).collect())
 }

@@ -182,29 +182,3 @@ pub(super) fn match_string(query: &SearchQuery) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-
-/// Each of `ids` that matches, with the matched words between `start` and `end`.
-pub(super) fn highlights(
-    conn: &mut SqliteConnection,
-    query: &SearchQuery,
-    ids: &[MessageId],
-    (start, end): (char, char),
-) -> QueryResult<Vec<(MessageId, String)>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: MessageId,
-        #[diesel(sql_type = Text)]
-        marked: String,
-    }
-    // The ids are integers from our own query, so listing them inline is safe.
-    let list = ids.iter().map(MessageId::to_string).collect::<Vec<_>>().join(",");
-    let rows = diesel::sql_query(format!(
-        "SELECT rowid AS id, highlight(messages_fts, 0, char({}), char({})) AS marked \
-         FROM messages_fts WHERE messages_fts MATCH ? AND rowid IN ({list})",
-        start as u32, end as u32
-    ))
-    .bind::<Text, _>(match_string(query))
-    .load::<Row>(conn)?;
-    Ok(rows.into_iter().map(|r| (r.id, r.marked)).collect())
-}

@@ -392,3 +392,22 @@ async fn healthz_answers_200() {
     seed(&app).await;
     assert_eq!(app.get("/healthz").await.status, 200);
 }
+
+/// Search highlights come from the query, not from markers in the text: a stored text
+/// holding the private-use characters once used as markers shows no fake highlight.
+#[actix_rt::test]
+async fn search_page_marks_only_what_the_query_matched() {
+    let app = TestApp::start().await;
+    app.ingest(&[msg("general", "mallory", "a \u{E000}fake\u{E001} mark and a real one")])
+        .await;
+    let page = app.get("/search?q=real").await;
+    assert_eq!(page.status, 200, "{page}");
+    let marks: Vec<&str> = page
+        .text
+        .split("<mark>")
+        .skip(1)
+        .map(|rest| rest.split("</mark>").next().unwrap_or_default())
+        .collect();
+    assert_eq!(marks, ["real"], "only the matched word is marked");
+    assert!(page.text.contains("\u{E000}fake\u{E001}"), "the text is shown as it is");
+}

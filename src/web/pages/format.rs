@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::views::Part;
-use crate::store::pages::{MARK_END, MARK_START};
+use crate::store::SearchQuery;
 
 /// What a query value keeps as is: RFC 3986's unreserved characters. Everything else,
 /// including every non-ASCII byte, is percent-encoded.
@@ -67,29 +67,81 @@ pub fn pager(path: &str, sort: &str, offset: i64, size: i64, rows: usize) -> (Op
     (prev, next)
 }
 
-/// Splits FTS5 `highlight()` output into marked and unmarked parts.
-pub fn parts(marked: &str) -> Vec<Part> {
+/// The words of `text` as the search index sees them: runs of letters and digits, with
+/// their byte ranges, lowercased.
+fn words(text: &str) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
-    let mut mark = false;
-    let mut cur = String::new();
-    for ch in marked.chars() {
-        let flip = if mark { ch == MARK_END } else { ch == MARK_START };
-        if flip {
-            if !cur.is_empty() {
-                out.push(Part {
-                    text: std::mem::take(&mut cur),
-                    mark,
-                });
+    let mut start = None;
+    for (i, ch) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (ch.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i, text[s..i].to_lowercase()));
+                start = None;
             }
-            mark = !mark;
-        } else {
-            cur.push(ch);
+            _ => {}
         }
     }
-    if !cur.is_empty() {
-        out.push(Part { text: cur, mark });
-    }
     out
+}
+
+/// `text` split into parts, those the search `query` matched marked. The matches are found
+/// here, from the query's terms, never from markers inside the text: a text holding any
+/// character at all is shown as it is. (Words are compared lowercased; the index also
+/// folds accents, so a match found through an accent is shown unmarked.)
+pub fn highlight(text: &str, query: &SearchQuery) -> Vec<Part> {
+    let words = words(text);
+    let mut marked: Vec<(usize, usize)> = Vec::new();
+    for term in query.terms() {
+        let want: Vec<String> = words_of(&term.text);
+        let Some(last) = want.len().checked_sub(1) else {
+            continue;
+        };
+        for i in 0..words.len().saturating_sub(last) {
+            let hit = want.iter().enumerate().all(|(k, w)| {
+                let have = &words[i + k].2;
+                if k == last && term.prefix {
+                    have.starts_with(w.as_str())
+                } else {
+                    have == w
+                }
+            });
+            if hit {
+                marked.push((words[i].0, words[i + last].1));
+            }
+        }
+    }
+    marked.sort_unstable();
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for (start, end) in marked {
+        if end <= at {
+            continue;
+        }
+        let start = start.max(at);
+        if start > at {
+            parts.push(Part {
+                text: text[at..start].to_owned(),
+                mark: false,
+            });
+        }
+        parts.push(Part {
+            text: text[start..end].to_owned(),
+            mark: true,
+        });
+        at = end;
+    }
+    if at < text.len() {
+        parts.push(Part {
+            text: text[at..].to_owned(),
+            mark: false,
+        });
+    }
+    parts
+}
+
+fn words_of(text: &str) -> Vec<String> {
+    words(text).into_iter().map(|(_, _, w)| w).collect()
 }
 
 #[cfg(test)]
@@ -104,13 +156,41 @@ mod tests {
         assert_eq!(group(1234567), "1,234,567");
     }
 
+    fn marks(text: &str, q: &str) -> Vec<(String, bool)> {
+        let query = crate::store::parse_query(q).unwrap();
+        highlight(text, &query).into_iter().map(|p| (p.text, p.mark)).collect()
+    }
+
     #[test]
-    fn splits_highlights_and_keeps_text_as_text() {
-        let s = format!("a {MARK_START}<b>{MARK_END} c");
-        let p = parts(&s);
-        assert_eq!(p.len(), 3);
-        assert_eq!((p[1].text.as_str(), p[1].mark), ("<b>", true));
-        assert_eq!((p[2].text.as_str(), p[2].mark), (" c", false));
+    fn marks_words_prefixes_and_phrases_and_keeps_text_as_text() {
+        let m = |s: &str, b| (s.to_owned(), b);
+        assert_eq!(
+            marks("Hello <b>world</b>!", "hello"),
+            vec![m("Hello", true), m(" <b>world</b>!", false)]
+        );
+        assert_eq!(
+            marks("deploy deployed", "deploy*"),
+            vec![m("deploy", true), m(" ", false), m("deployed", true)]
+        );
+        assert_eq!(
+            marks("we saw good day, good night", "\"good day\""),
+            vec![m("we saw ", false), m("good day", true), m(", good night", false)]
+        );
+        assert_eq!(marks("nothing here", "absent"), vec![m("nothing here", false)]);
+    }
+
+    /// Characters that once served as in-band markers are text like any other.
+    #[test]
+    fn private_use_characters_in_a_text_mark_nothing() {
+        let text = "a \u{E000}fake\u{E001} mark and a real one";
+        assert_eq!(
+            marks(text, "real"),
+            vec![
+                ("a \u{E000}fake\u{E001} mark and a ".to_owned(), false),
+                ("real".to_owned(), true),
+                (" one".to_owned(), false)
+            ]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use tera::Context;
 
-use super::format::{group, pager, parts, query, short_time};
-use super::views::{ChannelCount, CountRow, MessageView, Part};
+use super::format::{group, highlight, pager, query, short_time};
+use super::views::{ChannelCount, CountRow, MessageView};
 use super::{
     CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES, SEARCH_RESULTS,
     TEMPLATES, USERS_PAGE,
@@ -511,22 +511,11 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
             return Ok(Vec::new());
         };
         let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)?;
-        let ids: Vec<MessageId> = rows.iter().map(|m| m.id).collect();
-        let marks = queries::highlights(c, &fts, &ids)?;
         Ok(rows
             .into_iter()
             .map(|m| {
-                let marked = marks.get(&m.id).cloned();
                 let mut v = MessageView::new(m);
-                v.parts = Some(marked.as_deref().map_or_else(
-                    || {
-                        vec![Part {
-                            text: v.text.clone(),
-                            mark: false,
-                        }]
-                    },
-                    parts,
-                ));
+                v.parts = Some(highlight(&v.text, &fts));
                 v
             })
             .collect::<Vec<_>>())
