@@ -9,6 +9,9 @@ use crate::store::StoreError;
 
 /// What a 503 tells a client to wait, in seconds.
 pub const RETRY_AFTER_S: u32 = 1;
+/// What a refused write tells a client to wait when the store cannot take writes: an
+/// operator has to act, so retrying at once helps no one.
+pub const STORAGE_RETRY_AFTER_S: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -46,7 +49,13 @@ pub enum ApiError {
     Overloaded(&'static str),
     /// The store failed; the client is told only that it did (the log has the cause).
     #[error("database error")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    /// The disk under the database is full: nothing can be stored until space is freed.
+    #[error("the database's disk is full; nothing was stored")]
+    StorageFull,
+    /// The database takes no writes (a read-only file or transaction, a standby).
+    #[error("the database is read-only; nothing was stored")]
+    ReadOnly,
     #[error("{0}")]
     Internal(String),
 }
@@ -67,6 +76,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
+            ApiError::StorageFull => "storage_full",
+            ApiError::ReadOnly => "read_only",
         }
     }
 
@@ -92,6 +103,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -106,6 +119,9 @@ impl ResponseError for ApiError {
             ApiError::Overloaded(_) => {
                 resp.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
             }
+            ApiError::StorageFull | ApiError::ReadOnly => {
+                resp.insert_header(("Retry-After", STORAGE_RETRY_AFTER_S.to_string()));
+            }
             ApiError::Unauthorized => {
                 resp.insert_header(("WWW-Authenticate", "Bearer realm=\"chatpulse\""));
             }
@@ -117,6 +133,22 @@ impl ResponseError for ApiError {
             body["field"] = json!(field);
         }
         resp.json(json!({ "error": body }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e.write_trouble() {
+            Some(crate::store::WriteTrouble::Full) => {
+                log::error!("store cannot take writes error={e}");
+                ApiError::StorageFull
+            }
+            Some(crate::store::WriteTrouble::ReadOnly) => {
+                log::error!("store cannot take writes error={e}");
+                ApiError::ReadOnly
+            }
+            None => ApiError::Store(e),
+        }
     }
 }
 

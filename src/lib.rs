@@ -50,7 +50,15 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let pool = s.db_pool.unwrap_or(workers as u32 + EXTRA_READERS);
-    let store = Store::open(&database.path, pool)?;
+    let store = Store::open(&database.path, pool).map_err(|e| match e.write_trouble() {
+        Some(trouble) => format!(
+            "the database {} cannot take writes ({}): chatpulse must be able to write it; {e}",
+            redact_password(&database.path),
+            trouble.as_str()
+        )
+        .into(),
+        None => Box::<dyn std::error::Error>::from(e),
+    })?;
     log::info!(
         "starting database={} db_pool={pool} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
         redact_password(&database.path), store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
@@ -78,7 +86,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     log::info!("node node_id={node_id} bus={}", s.bus.is_some());
-    let ingest = IngestActor::new(store.clone(), sequencer, bus.clone(), s.ingest_queue).start();
+    let writes = ingest::WriteHealth::default();
+    let ingest = IngestActor::new(store.clone(), sequencer, bus.clone(), s.ingest_queue, writes.clone()).start();
     let live = Arc::new(Live::new(
         LiveSettings {
             catchup_batch: s.catchup_batch as i64,
@@ -99,6 +108,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         max_batch: s.max_batch as usize,
         max_body_bytes: s.max_body_bytes,
         bodies: web::BodyBudget::new(s.max_bodies_bytes),
+        writes,
         node_id,
         bus,
         delivered,

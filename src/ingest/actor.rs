@@ -10,7 +10,31 @@ use crate::bus::Bus;
 use crate::live::messages::Sequence;
 use crate::live::sequencer::Sequencer;
 use crate::metrics::METRICS;
-use crate::store::{NewMessage, RequestOutcome, Store, StoreError, StoreResult};
+use crate::store::{NewMessage, RequestOutcome, Store, StoreError, StoreResult, WriteTrouble};
+
+/// Whether the store took the last commit, for `/healthz`: set by the ingest actor after
+/// every commit.
+#[derive(Clone, Default)]
+pub struct WriteHealth(Arc<std::sync::atomic::AtomicU8>);
+
+impl WriteHealth {
+    pub fn get(&self) -> Option<WriteTrouble> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some(WriteTrouble::Full),
+            2 => Some(WriteTrouble::ReadOnly),
+            _ => None,
+        }
+    }
+
+    fn set(&self, trouble: Option<WriteTrouble>) {
+        let v = match trouble {
+            None => 0,
+            Some(WriteTrouble::Full) => 1,
+            Some(WriteTrouble::ReadOnly) => 2,
+        };
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Commits slower than this are logged.
 const SLOW_COMMIT_MS: u128 = 250;
@@ -52,10 +76,12 @@ pub struct IngestActor {
     in_flight: bool,
     /// `Flush` callers, answered once nothing waits.
     flushed: Vec<oneshot::Sender<()>>,
+    /// What the last commit said about the store, for `/healthz`.
+    health: WriteHealth,
 }
 
 impl IngestActor {
-    pub fn new(store: Store, sequencer: Addr<Sequencer>, bus: Option<Bus>, capacity: u64) -> Self {
+    pub fn new(store: Store, sequencer: Addr<Sequencer>, bus: Option<Bus>, capacity: u64, health: WriteHealth) -> Self {
         IngestActor {
             store,
             sequencer,
@@ -65,6 +91,7 @@ impl IngestActor {
             waiting: Vec::new(),
             in_flight: false,
             flushed: Vec::new(),
+            health,
         }
     }
 
@@ -100,6 +127,12 @@ impl IngestActor {
                 .and_then(|r| r)
             {
                 Ok((outcomes, committed)) => {
+                    // A request refused inside the commit (its savepoint rolled back) may
+                    // say the store takes no writes just as well as a failed commit.
+                    let trouble = outcomes
+                        .iter()
+                        .find_map(|o| o.as_ref().err().and_then(StoreError::write_trouble));
+                    act.health.set(trouble);
                     METRICS.ingest_messages.inc_by(committed.messages.len() as u64);
                     if !committed.messages.is_empty() {
                         let committed = Arc::new(committed);
@@ -116,6 +149,7 @@ impl IngestActor {
                     }
                 }
                 Err(e) => {
+                    act.health.set(e.write_trouble());
                     log::error!("commit failed messages={count} error={e}");
                     let e = Arc::new(e);
                     for tx in answers {

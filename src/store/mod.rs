@@ -91,6 +91,57 @@ pub enum StoreError {
 }
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Why the store cannot take writes, where an error says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteTrouble {
+    /// The disk (or the database's quota) is full.
+    Full,
+    /// The database refuses writes (a read-only file, a read-only PostgreSQL transaction
+    /// or standby).
+    ReadOnly,
+}
+
+impl WriteTrouble {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteTrouble::Full => "storage_full",
+            WriteTrouble::ReadOnly => "read_only",
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether this error says the store cannot take writes, and why. SQLite says it in
+    /// its messages (`SQLITE_FULL`, `SQLITE_READONLY`); PostgreSQL in its error class
+    /// (read-only transaction) or message (no space left).
+    pub fn write_trouble(&self) -> Option<WriteTrouble> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Commit(e) => e.write_trouble(),
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _)) => {
+                Some(WriteTrouble::ReadOnly)
+            }
+            StoreError::Query(Error::DatabaseError(_, info)) => trouble_in(info.message()),
+            StoreError::Open { reason, .. } | StoreError::Migrations(reason) => trouble_in(reason),
+            _ => None,
+        }
+    }
+}
+
+fn trouble_in(message: &str) -> Option<WriteTrouble> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("database or disk is full")
+        || m.contains("no space left on device")
+        || m.contains("could not extend file")
+    {
+        Some(WriteTrouble::Full)
+    } else if m.contains("readonly database") || m.contains("read-only transaction") {
+        Some(WriteTrouble::ReadOnly)
+    } else {
+        None
+    }
+}
+
 /// Opens pool connections of the backend the database names. (diesel's own
 /// `ConnectionManager` would try each variant's `establish` in turn, so a PostgreSQL URL
 /// that fails to connect would then be tried as a SQLite file name.)
@@ -251,6 +302,32 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errors_that_say_the_store_takes_no_writes_are_recognised() {
+        assert_eq!(trouble_in("database or disk is full"), Some(WriteTrouble::Full));
+        assert_eq!(
+            trouble_in("could not extend file \"base/16384/2619\": No space left on device"),
+            Some(WriteTrouble::Full)
+        );
+        assert_eq!(
+            trouble_in("attempt to write a readonly database"),
+            Some(WriteTrouble::ReadOnly)
+        );
+        assert_eq!(
+            trouble_in("cannot execute INSERT in a read-only transaction"),
+            Some(WriteTrouble::ReadOnly)
+        );
+        assert_eq!(trouble_in("UNIQUE constraint failed: messages.event_id"), None);
+        let full = StoreError::Commit(std::sync::Arc::new(StoreError::Migrations(
+            "database or disk is full".into(),
+        )));
+        assert_eq!(
+            full.write_trouble(),
+            Some(WriteTrouble::Full),
+            "through a group commit's error too"
+        );
+    }
+
     use super::*;
     use schema::messages;
 

@@ -358,8 +358,9 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         Some(b) if b.is_up() => "ok",
         Some(_) => "down",
     };
+    let writes = state.writes.get().map_or("ok", |t| t.as_str());
     Ok(HttpResponse::Ok().json(json!({
-        "status": "ok", "node_id": state.node_id, "database": "ok", "bus": bus,
+        "status": "ok", "node_id": state.node_id, "database": "ok", "writes": writes, "bus": bus,
         "cursor": totals.cursor, "delivered_cursor": state.delivered.get(),
     })))
 }

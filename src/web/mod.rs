@@ -77,6 +77,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// `--max-bodies-bytes`: what all ingest bodies being read and parsed may hold at once.
     pub bodies: BodyBudget,
+    /// Whether the store took the last commit, for `/healthz`.
+    pub writes: crate::ingest::WriteHealth,
     /// `--node-id`, for `/healthz`.
     pub node_id: String,
     /// Whether the bus answers, for `/healthz`; `None` without `--bus`.

@@ -533,3 +533,80 @@ async fn origins_need_the_right_scheme_and_forwarded_headers_a_trusted_proxy() {
         through_proxy.err()
     );
 }
+
+/// Runs SQL on the PostgreSQL server that holds `db`, as its administrator.
+fn pg_admin(db: &PgDatabase, sql: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn = diesel::PgConnection::establish(db.admin_url()).expect("connect as admin");
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Makes `db` take no writes (or take them again), and ends its sessions so the server's
+/// pool opens new ones under the new default.
+fn set_read_only(db: &PgDatabase, on: bool) {
+    let name = db.name();
+    let setting = if on {
+        "SET default_transaction_read_only = on"
+    } else {
+        "RESET default_transaction_read_only"
+    };
+    pg_admin(db, &format!("ALTER DATABASE {name} {setting}"));
+    pg_admin(
+        db,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"),
+    );
+}
+
+/// A store that takes no writes is not a bare 500: ingest says so (503 `read_only` with
+/// `Retry-After`), `/healthz` says so, reads go on, and writes resume when it does.
+#[actix_rt::test]
+async fn a_read_only_database_answers_read_only_and_healthz_says_so() {
+    if Backend::from_env() != Backend::Postgres {
+        println!("a read-only database is made with PostgreSQL's default_transaction_read_only; run with CHATPULSE_TEST_DATABASE=postgres");
+        return;
+    }
+    let app = TestApp::builder().expect_errors().start().await;
+    app.ingest(&[msg("general", "alice", "before")]).await;
+    let db = app.pg_database().expect("a PostgreSQL database");
+    set_read_only(db, true);
+    let refused = eventually("ingest refused as read-only", WAIT, || async {
+        let r = app.post_json(&msg("general", "alice", "while read-only")).await;
+        (r.status != 201 && r.error_code() == Some("read_only")).then_some(r)
+    })
+    .await;
+    refused.assert_error(503, "read_only");
+    assert_eq!(refused.header("retry-after"), Some("30"), "{refused}");
+    assert_eq!(app.get_json("/healthz").await["writes"], "read_only");
+    assert_eq!(app.total_messages().await, 1, "reads go on");
+    set_read_only(db, false);
+    eventually("writes again", WAIT, || async {
+        (app.post_json(&msg("general", "alice", "after")).await.status == 201).then_some(())
+    })
+    .await;
+    assert_eq!(app.get_json("/healthz").await["writes"], "ok");
+}
+
+/// Starting on a database that takes no writes says so at once, naming the trouble.
+#[actix_rt::test]
+async fn starting_on_a_read_only_database_says_so() {
+    if Backend::from_env() != Backend::Postgres {
+        println!("run with CHATPULSE_TEST_DATABASE=postgres");
+        return;
+    }
+    let db = PgDatabase::create();
+    pg_admin(
+        &db,
+        &format!("ALTER DATABASE {} SET default_transaction_read_only = on", db.name()),
+    );
+    let out = std::process::Command::new(server_bin())
+        .args(["--bind", "127.0.0.1:0", "--database", &db.url()])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run chatpulse");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it started on a read-only database: {stderr}");
+    assert!(stderr.contains("cannot take writes (read_only)"), "{stderr}");
+}
