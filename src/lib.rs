@@ -5,6 +5,7 @@ pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fuzzing;
 pub mod ingest;
 pub mod live;
 pub mod metrics;

@@ -28,6 +28,12 @@ impl SearchQuery {
     pub fn terms(&self) -> &[Term] {
         &self.0
     }
+
+    /// What each backend is asked: the FTS5 MATCH string and the `to_tsquery` text
+    /// (for the fuzz targets and their tests; the store renders them itself).
+    pub fn renderings(&self) -> (String, String) {
+        (sqlite::match_string(self), postgres::tsquery(self))
+    }
 }
 
 pub fn parse_query(q: &str) -> Result<SearchQuery, InvalidQuery> {
