@@ -1,5 +1,5 @@
-//! The one harness of chatpulse's tests and of its load generator (crates.io's `TestApp`
-//! model): the real `chatpulse` binary started on a fresh temporary database with typed
+//! The one harness of chatpulse's tests and of its load generator (the `TestApp` model of
+//! the Rust registry's own code base): the real `chatpulse` binary started on a fresh temporary database with typed
 //! settings, ready once `/healthz` answers, and talked to over real sockets exactly as
 //! PROTOCOL.md says.
 //!
