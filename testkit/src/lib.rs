@@ -1,7 +1,7 @@
 //! The one harness of chatpulse's tests and of its load generator (the `TestApp` model of
-//! the Rust registry's own code base): the real `chatpulse` binary started on a fresh temporary database with typed
-//! settings, ready once `/healthz` answers, and talked to over real sockets exactly as
-//! PROTOCOL.md says.
+//! the Rust registry's own code base): the real `chatpulse` binary started on a fresh
+//! temporary database with typed settings, ready once `/healthz` answers, and talked to
+//! over real sockets exactly as PROTOCOL.md says.
 //!
 //! `TestApp::builder().catchup_batch(200).start().await` gives a running server; `Api`
 //! (reachable through `TestApp` by deref, cloneable into spawned tasks) speaks HTTP;
