@@ -27,6 +27,7 @@ mod reconnect_storm;
 mod report;
 mod server;
 mod slow_consumers;
+mod soak;
 
 use std::path::PathBuf;
 
@@ -185,6 +186,19 @@ enum Scenario {
         transport: Transport,
     },
     /// X clients that stop reading among S healthy ones.
+    /// Everything at once for a long time: ingest, WS and SSE readers, connection churn,
+    /// stalled clients; RSS over time, sessions left, 5xx, loss.
+    Soak {
+        #[arg(long, default_value_t = 200)]
+        readers: usize,
+        #[arg(long, default_value_t = 50)]
+        stalled: usize,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds (30 minutes: 1800).
+        #[arg(long, default_value_t = 1800.0)]
+        duration: f64,
+    },
     SlowConsumers {
         #[arg(long, default_value_t = 500)]
         healthy: usize,
@@ -236,6 +250,7 @@ impl Scenario {
             Scenario::IngestSingle { .. } => "ingest-single".into(),
             Scenario::Fanout { transport, .. } => format!("fanout ({})", tname(*transport)),
             Scenario::SlowConsumers { transport, .. } => format!("slow-consumers ({})", tname(*transport)),
+            Scenario::Soak { .. } => "soak".to_owned(),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -295,6 +310,12 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
         } => {
             json!({"nodes": nodes, "subscribers": subscribers, "rate": rate, "duration_s": duration, "kill_after_s": kill_after, "transport": tname(*transport), "backend": "postgres"})
         }
+        Scenario::Soak {
+            readers,
+            stalled,
+            rate,
+            duration,
+        } => json!({"readers": readers, "stalled": stalled, "rate": rate, "duration_s": duration}),
         Scenario::SlowConsumers {
             healthy,
             stalled,
@@ -391,6 +412,12 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             transport,
             text_bytes,
         } => slow_consumers::run(c, healthy, stalled, rate, duration, transport, text_bytes).await,
+        Scenario::Soak {
+            readers,
+            stalled,
+            rate,
+            duration,
+        } => soak::run(c, readers, stalled, rate, duration).await,
         Scenario::ReconnectStorm {
             clients,
             behind,

@@ -212,3 +212,30 @@ fn node_kill_resumes_every_subscriber_on_a_survivor() {
         ],
     );
 }
+
+#[test]
+fn soak_leaves_no_session_behind_and_loses_nothing() {
+    let r = bench(&[
+        "soak",
+        "--readers",
+        "6",
+        "--stalled",
+        "2",
+        "--rate",
+        "40",
+        "--duration",
+        "4",
+    ]);
+    assert!(fig(&r, "connections churned") > 0.0, "{r:#}");
+    assert!(fig(&r, "RSS max") > 0.0, "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(
+        &r,
+        &[
+            "sessions left after every client left",
+            "5xx answers",
+            "churned connections that did not get live",
+            "failed ingest requests",
+        ],
+    );
+}
