@@ -40,14 +40,8 @@ pub(crate) async fn run(
     let t0 = Instant::now();
     let sent = send_steady(server, rate, duration, text_bytes, 0).await;
     debug(&format!("sent {} messages", sent.ids.len()));
-    shared
-        .last_id
-        .store(sent.ids.last().copied().unwrap_or(id_base), Ordering::SeqCst);
-    shared.drain_deadline_us.store(now_us() + 10_000_000, Ordering::SeqCst);
-    shared.stop.store(true, Ordering::SeqCst);
-    let subs = actix_rt::task::spawn_blocking(move || join_clients(handles))
-        .await
-        .unwrap();
+    let last = sent.ids.last().copied().unwrap_or(id_base);
+    let subs = finish_readers(&shared, last, Duration::from_secs(10), handles).await;
     let last_rx = subs.iter().filter_map(|s| s.last_rx).max().unwrap_or_else(Instant::now);
     let cpu1: Vec<Option<f64>> = cluster.nodes().iter().map(Server::cpu_secs).collect();
     let overflow1 = overflows(&probe, &cluster).await;

@@ -473,6 +473,24 @@ pub(crate) fn spawn_clients(
         .collect()
 }
 
+/// Sending is over: tells the readers the last id to wait for, gives them `drain` to get
+/// it, and collects what each saw.
+pub(crate) async fn finish_readers(
+    shared: &Shared,
+    last_id: i64,
+    drain: Duration,
+    handles: Vec<std::thread::JoinHandle<Vec<SubStats>>>,
+) -> Vec<SubStats> {
+    shared.last_id.store(last_id, Ordering::SeqCst);
+    shared
+        .drain_deadline_us
+        .store(now_us() + drain.as_micros() as i64, Ordering::SeqCst);
+    shared.stop.store(true, Ordering::SeqCst);
+    actix_rt::task::spawn_blocking(move || join_clients(handles))
+        .await
+        .unwrap()
+}
+
 pub(crate) fn join_clients(handles: Vec<std::thread::JoinHandle<Vec<SubStats>>>) -> Vec<SubStats> {
     handles
         .into_iter()

@@ -51,14 +51,8 @@ pub(crate) async fn run(
     };
     let (sent, ()) = futures_util::future::join(send_steady(server, rate, duration, 0, 0), kill).await;
     debug(&format!("sent {} messages", sent.ids.len()));
-    shared
-        .last_id
-        .store(sent.ids.last().copied().unwrap_or(id_base), Ordering::SeqCst);
-    shared.drain_deadline_us.store(now_us() + 20_000_000, Ordering::SeqCst);
-    shared.stop.store(true, Ordering::SeqCst);
-    let subs = actix_rt::task::spawn_blocking(move || join_clients(handles))
-        .await
-        .unwrap();
+    let last = sent.ids.last().copied().unwrap_or(id_base);
+    let subs = finish_readers(&shared, last, Duration::from_secs(20), handles).await;
     let fallbacks1 = fallbacks(&probe, &cluster, VICTIM).await;
     cluster.stop();
 

@@ -74,14 +74,8 @@ pub(crate) async fn run(
     let mut expected = a.ids.clone();
     expected.extend(&b.ids);
     expected.sort_unstable();
-    shared
-        .last_id
-        .store(expected.last().copied().unwrap_or(id_base), Ordering::SeqCst);
-    shared.drain_deadline_us.store(now_us() + 10_000_000, Ordering::SeqCst);
-    shared.stop.store(true, Ordering::SeqCst);
-    let subs = actix_rt::task::spawn_blocking(move || join_clients(handles))
-        .await
-        .unwrap();
+    let last = expected.last().copied().unwrap_or(id_base);
+    let subs = finish_readers(&shared, last, Duration::from_secs(10), handles).await;
     let _ = actix_rt::task::spawn_blocking(move || join_clients(stalled_handles)).await;
     server.stop();
 

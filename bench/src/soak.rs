@@ -130,14 +130,8 @@ pub(crate) async fn run(common: &Common, readers: usize, stalled: usize, rate: u
     let stalled_handles = stall.await.unwrap_or_default();
     let cut = cut_off_total(&probe, &server).await - cut0;
 
-    shared
-        .last_id
-        .store(sent.ids.last().copied().unwrap_or(id_base), Ordering::SeqCst);
-    shared.drain_deadline_us.store(now_us() + 20_000_000, Ordering::SeqCst);
-    shared.stop.store(true, Ordering::SeqCst);
-    let subs = actix_rt::task::spawn_blocking(move || join_clients(handles))
-        .await
-        .unwrap();
+    let last = sent.ids.last().copied().unwrap_or(id_base);
+    let subs = finish_readers(&shared, last, Duration::from_secs(20), handles).await;
     let _ = actix_rt::task::spawn_blocking(move || join_clients(stalled_handles)).await;
     // Every client is gone: no session may be left.
     let deadline = Instant::now() + Duration::from_secs(15);
