@@ -3,7 +3,6 @@
 //! is `{"error": {"code", "message", "index"?, "field"?}}`.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -60,24 +59,107 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl ApiError {
-    pub fn code(&self) -> &'static str {
+/// The `code` of an error body: what a program branches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidMessage,
+    InvalidParameter,
+    InvalidQuery,
+    InvalidView,
+    Unauthorized,
+    ForbiddenOrigin,
+    NotFound,
+    InvalidHost,
+    MethodNotAllowed,
+    TooLarge,
+    UnsupportedMediaType,
+    Overloaded,
+    Internal,
+    StorageFull,
+    ReadOnly,
+}
+
+impl ErrorCode {
+    /// Every code, for the tests that hold the document and the server to each other.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::InvalidMessage,
+        ErrorCode::InvalidParameter,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidView,
+        ErrorCode::Unauthorized,
+        ErrorCode::ForbiddenOrigin,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidHost,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::TooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Overloaded,
+        ErrorCode::Internal,
+        ErrorCode::StorageFull,
+        ErrorCode::ReadOnly,
+    ];
+
+    /// The code as it is written in a body, a log line and a metric label.
+    pub fn as_str(self) -> &'static str {
         match self {
-            ApiError::InvalidMessage { .. } => "invalid_message",
-            ApiError::InvalidParameter(_) => "invalid_parameter",
-            ApiError::InvalidQuery(_) => "invalid_query",
-            ApiError::InvalidView(_) => "invalid_view",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::ForbiddenOrigin => "forbidden_origin",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MisdirectedHost(_) => "invalid_host",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::TooLarge(_) => "too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Overloaded(_) => "overloaded",
-            ApiError::Store(_) | ApiError::Internal(_) => "internal",
-            ApiError::StorageFull => "storage_full",
-            ApiError::ReadOnly => "read_only",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidView => "invalid_view",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::ForbiddenOrigin => "forbidden_origin",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidHost => "invalid_host",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+            ErrorCode::StorageFull => "storage_full",
+            ErrorCode::ReadOnly => "read_only",
+        }
+    }
+}
+
+/// Every `/api` error, and every error of `/healthz`, `/metrics` and the live endpoints.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For a person: what was wrong and, where it helps, what to do.
+    pub message: String,
+    /// `invalid_message` only: which message of the request (0 for the first, or for the
+    /// body as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// `invalid_message` only: the field that breaks a rule (`body` for the body as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::InvalidMessage { .. } => ErrorCode::InvalidMessage,
+            ApiError::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            ApiError::InvalidQuery(_) => ErrorCode::InvalidQuery,
+            ApiError::InvalidView(_) => ErrorCode::InvalidView,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::ForbiddenOrigin => ErrorCode::ForbiddenOrigin,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MisdirectedHost(_) => ErrorCode::InvalidHost,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::TooLarge(_) => ErrorCode::TooLarge,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::Overloaded(_) => ErrorCode::Overloaded,
+            ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::StorageFull => ErrorCode::StorageFull,
+            ApiError::ReadOnly => ErrorCode::ReadOnly,
         }
     }
 
@@ -127,12 +209,18 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let mut body = json!({ "code": self.code(), "message": self.to_string() });
-        if let ApiError::InvalidMessage { index, field, .. } = self {
-            body["index"] = json!(index);
-            body["field"] = json!(field);
-        }
-        resp.json(json!({ "error": body }))
+        let (index, field) = match self {
+            ApiError::InvalidMessage { index, field, .. } => (Some(*index), Some(field.clone())),
+            _ => (None, None),
+        };
+        resp.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                index,
+                field,
+            },
+        })
     }
 }
 
@@ -155,5 +243,17 @@ impl From<StoreError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::Store(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_are_written_as_serialized() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod fuzzing;
 pub mod ingest;
+pub mod json_schema;
 pub mod live;
 pub mod metrics;
 pub mod store;

@@ -10,6 +10,7 @@ use crate::domain::{
     valid_name, DISPLAY_NAME_MAX, EVENT_ID_MAX, NAME_RULE, SENT_AT_MAX_MS, SENT_AT_MIN_MS, TAGS_MAX_BYTES,
     TAGS_MAX_ENTRIES, TEXT_MAX,
 };
+use crate::json_schema as schema;
 use crate::store::NewMessage;
 use crate::time::{now_ms, parse_rfc3339_ms};
 
@@ -38,16 +39,26 @@ fn invalid(index: usize, field: impl Into<String>, message: impl Into<String>) -
 /// The fields a message may have. Deserializing a message's text into it refuses any
 /// other field and any field given twice (a JSON object read into a map would keep the
 /// last of two and drop a misspelled one silently); the values are checked in [`validate`].
-#[derive(Deserialize)]
+/// It is also the message's schema in the OpenAPI document (`IncomingMessage`), its rules
+/// built from the constants [`validate`] checks with.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = IncomingMessage, description = "A message to store: every field but these is refused, and so is a field given twice")]
 #[allow(dead_code)]
-struct Fields {
+pub struct Fields {
+    #[schema(schema_with = schema::name, required = true)]
     channel: Option<IgnoredAny>,
+    #[schema(schema_with = schema::name, required = true)]
     user: Option<IgnoredAny>,
+    #[schema(schema_with = schema::text, required = true)]
     text: Option<IgnoredAny>,
+    #[schema(schema_with = schema::sent_at)]
     sent_at: Option<IgnoredAny>,
+    #[schema(schema_with = schema::incoming_tags)]
     tags: Option<IgnoredAny>,
+    #[schema(schema_with = schema::display_name)]
     display_name: Option<IgnoredAny>,
+    #[schema(schema_with = schema::event_id)]
     event_id: Option<IgnoredAny>,
 }
 
@@ -167,9 +178,12 @@ fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, BodyErro
     let Value::Object(mut obj) = value else {
         return Err(err("body", "a message must be a JSON object"));
     };
+    // U+0000 is refused in every string: PostgreSQL cannot store it, and a message must be
+    // stored alike on both backends.
     let string =
         |obj: &mut Map<String, Value>, field: &'static str, required: bool| -> Result<Option<String>, BodyError> {
             match obj.remove(field) {
+                Some(Value::String(s)) if s.contains('\0') => Err(err(field, "must not contain U+0000")),
                 Some(Value::String(s)) => Ok(Some(s)),
                 None | Some(Value::Null) if !required => Ok(None),
                 None | Some(Value::Null) => Err(err(field, "is required")),
@@ -295,6 +309,17 @@ mod tests {
         let (i, _, m) = refusal(&format!("{ok}\n\n\n{{oops\n"), BodyFormat::NdJson);
         assert_eq!(i, 1, "the second message");
         assert!(m.starts_with("line 4:"), "the real line: {m}");
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_string() {
+        // Found by schemathesis on PostgreSQL, which cannot store U+0000 (a 500).
+        for field in ["text", "display_name", "event_id"] {
+            let body = format!(r#"{{"channel":"c","user":"u","text":"t","{field}":"a\u0000b"}}"#);
+            let body = body.replacen(r#""text":"t","text""#, r#""text""#, 1);
+            let (_, f, m) = refusal(&body, BodyFormat::Json);
+            assert_eq!(f, field, "{m}");
+        }
     }
 
     #[test]

@@ -10,13 +10,14 @@ use super::write::find_or_create;
 use super::{postgres, sqlite, DbConnection};
 use crate::time::serialize_opt_ms;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = channels)]
 pub struct Channel {
     pub id: ChannelId,
     pub name: String,
     pub total_messages: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null, required = true)]
     pub last_message_at: Option<i64>,
     /// Its newest message: where a count view resumes from.
     #[serde(skip)]
@@ -38,7 +39,12 @@ pub fn list_channels(conn: &mut DbConnection, limit: i64, offset: i64, by_name: 
     q.load(conn)
 }
 
+/// A name that breaks the rule was never stored: it is not looked up (PostgreSQL refuses a
+/// string holding U+0000, which would fail the read).
 pub fn channel_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<Channel>> {
+    if !crate::domain::valid_name(name) {
+        return Ok(None);
+    }
     let _timer = crate::metrics::read_timer("channel_by_name");
     channels::table
         .filter(channels::name.eq(name))

@@ -24,7 +24,7 @@ pub struct NewMessage {
 }
 
 /// A stored message with its channel and user names: the message object of the protocol.
-#[derive(Debug, Clone, Queryable, Serialize)]
+#[derive(Debug, Clone, Queryable, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: MessageId,
     pub channel_id: ChannelId,
@@ -34,8 +34,10 @@ pub struct Message {
     pub display_name: Option<String>,
     pub text: String,
     #[serde(serialize_with = "serialize_ms")]
+    #[schema(schema_with = crate::json_schema::time)]
     pub sent_at: i64,
     #[serde(serialize_with = "serialize_tags")]
+    #[schema(schema_with = crate::json_schema::tags, required = true)]
     pub tags: Option<String>,
 }
 

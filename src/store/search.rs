@@ -37,6 +37,9 @@ impl SearchQuery {
 }
 
 pub fn parse_query(q: &str) -> Result<SearchQuery, InvalidQuery> {
+    // U+0000 separates words like any other non-alphanumeric character; kept in a term it
+    // would end SQLite's FTS5 query string early and be refused by PostgreSQL.
+    let q = q.replace('\0', " ");
     let mut terms = Vec::new();
     let mut rest = q.trim();
     while !rest.is_empty() {
@@ -146,5 +149,13 @@ mod tests {
         assert_eq!(parse_query(r#""open"#), Err(InvalidQuery("unbalanced quote")));
         assert_eq!(parse_query("  "), Err(InvalidQuery("nothing to search for")));
         assert_eq!(parse_query("* -- ()"), Err(InvalidQuery("nothing to search for")));
+    }
+
+    #[test]
+    fn nul_separates_words() {
+        // Found by schemathesis: kept, it ended FTS5's query string early (a 500).
+        assert_eq!(fts5("YG\0x"), r#""YG" "x""#);
+        assert_eq!(fts5("\"a\0b\""), r#""a b""#);
+        assert_eq!(parse_query("\0"), Err(InvalidQuery("nothing to search for")));
     }
 }

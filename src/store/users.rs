@@ -10,7 +10,7 @@ use super::write::find_or_create;
 use super::{postgres, sqlite, DbConnection};
 use crate::time::serialize_opt_ms;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: UserId,
@@ -19,18 +19,23 @@ pub struct User {
     pub display_name: Option<String>,
     pub total_messages: i64,
     #[serde(serialize_with = "serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null, required = true)]
     pub first_seen_at: Option<i64>,
     #[serde(serialize_with = "serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null, required = true)]
     pub last_seen_at: Option<i64>,
     /// The `sent_at` of their newest message (by id, unlike `last_seen_at`).
     #[serde(serialize_with = "serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null, required = true)]
     pub last_message_at: Option<i64>,
     /// Their newest message: where a count view resumes from.
     #[serde(skip)]
     pub last_message_id: Cursor,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How `/api/users` orders its rows: most messages, name, or newest message first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum UserSort {
     Count,
     Name,
@@ -52,7 +57,11 @@ pub fn list_users(conn: &mut DbConnection, limit: i64, offset: i64, sort: UserSo
     q.load(conn)
 }
 
+/// Like [`super::channel_by_name`], an invalid name is not looked up.
 pub fn user_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<User>> {
+    if !crate::domain::valid_name(name) {
+        return Ok(None);
+    }
     let _timer = crate::metrics::read_timer("user_by_name");
     users::table
         .filter(users::username.eq(name))

@@ -2,16 +2,18 @@
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+use utoipa::openapi::{Object, RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
-use crate::error::ApiError;
-use crate::ingest::validate::{parse_body, BodyError, BodyFormat};
+use crate::error::{ApiError, ErrorBody};
+use crate::ingest::validate::{parse_body, BodyError, BodyFormat, Fields};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::METRICS;
-use crate::store::{self, MessageFilter, MessageId, UserSort};
+use crate::store::{self, Channel, Cursor, Message, MessageFilter, MessageId, User, UserSort};
 use crate::time::parse_rfc3339_ms;
 
 /// Largest `limit` a read accepts; the default is [`DEFAULT_LIMIT`].
@@ -59,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(web::resource("/users").get(users))
             .service(web::resource("/users/{name}").get(user))
             .service(web::resource("/search").get(search))
+            .service(web::resource("/openapi.json").get(super::openapi::document))
             .default_service(web::to(not_found)),
     );
 }
@@ -88,7 +91,7 @@ impl From<IngestError> for ApiError {
 /// Counts and logs a refused ingest request.
 fn reject(e: impl Into<ApiError>) -> ApiError {
     let e = e.into();
-    let reason = e.code();
+    let reason = e.code().as_str();
     METRICS.ingest_rejected.with_label_values(&[reason]).inc();
     METRICS.ingest_requests.with_label_values(&["rejected"]).inc();
     match &e {
@@ -100,8 +103,67 @@ fn reject(e: impl Into<ApiError>) -> ApiError {
     e
 }
 
-/// The body is read only after the token and the content type are checked, so a writer
-/// without a token learns nothing from the size of what it sent.
+/// The body of an ingest request in JSON: one message, or an array of them.
+pub struct IngestBody;
+
+impl PartialSchema for IngestBody {
+    fn schema() -> RefOr<Schema> {
+        let message = crate::json_schema::reference("IncomingMessage");
+        OneOfBuilder::new()
+            .item(message.clone())
+            .item(
+                ArrayBuilder::new()
+                    .items(message)
+                    .min_items(Some(1))
+                    .description(Some("at most --max-batch messages")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for IngestBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("IncomingMessage".into(), Fields::schema()));
+    }
+}
+
+/// What ingest answers once the messages are committed.
+#[derive(Serialize, ToSchema)]
+pub struct Ingested {
+    /// Messages stored by this request.
+    pub inserted: usize,
+    /// Messages whose `event_id` was already stored: not stored again.
+    pub duplicates: usize,
+    /// Each message's id, in the order given (a duplicate's is the stored message's).
+    pub ids: Vec<MessageId>,
+    /// The largest of `ids`: a live view from this cursor sees everything after them.
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// Stores messages: JSON (one object or an array) or NDJSON (one object per line), all or
+/// none. The body is read only after the token and the content type are checked, so a
+/// writer without a token learns nothing from the size of what it sent.
+#[utoipa::path(
+    post, path = "/api/messages", tag = "ingest",
+    request_body(content(
+        (IngestBody = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    security((), ("ingest_token" = [])),
+    responses(
+        (status = 201, description = "Stored, all of them", body = Ingested),
+        (status = 400, description = "A message breaks a rule (`invalid_message`, with its `index` and `field`); nothing was stored", body = ErrorBody),
+        (status = 401, description = "`--ingest-token` is set and the request does not carry it", body = ErrorBody,
+            headers(("WWW-Authenticate" = String))),
+        (status = 413, description = "Over `--max-body-bytes` or `--max-batch`", body = ErrorBody),
+        (status = 415, description = "Neither application/json nor application/x-ndjson", body = ErrorBody),
+        (status = 503, description = "`overloaded` (the ingest queue or the bytes of bodies being read are full) or `read_only` (the database takes no writes); retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+        (status = 507, description = "`storage_full`: the database's disk is full; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u32))),
+    )
+)]
 pub async fn ingest(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -167,10 +229,13 @@ pub async fn ingest(
     METRICS.ingest_requests.with_label_values(&["stored"]).inc();
     METRICS.ingest_duplicates.inc_by(outcome.duplicates as u64);
     let cursor = outcome.ids.iter().copied().max().unwrap_or_default();
-    Ok(HttpResponse::Created().json(json!({
-        "inserted": outcome.inserted, "duplicates": outcome.duplicates, "ids": outcome.ids,
-        "cursor": cursor, "epoch": state.store.epoch(),
-    })))
+    Ok(HttpResponse::Created().json(Ingested {
+        inserted: outcome.inserted,
+        duplicates: outcome.duplicates,
+        ids: outcome.ids,
+        cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
 /// Why a body could not be read: too large (by its `Content-Length` or, for a chunked
@@ -194,26 +259,73 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// `limit` of a read.
+fn limit_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(MAX_LIMIT))
+        .description(Some(format!("most rows to answer; {DEFAULT_LIMIT} when absent")))
+        .build()
+}
+
+/// The totals, at a cursor.
+#[derive(Serialize, ToSchema)]
+pub struct Summary {
+    pub total_messages: i64,
+    pub total_channels: i64,
+    pub total_users: i64,
+    /// The newest stored message: the totals include everything up to it.
+    pub cursor: Cursor,
+    /// Changes only when the database is replaced; a cursor of another epoch means nothing.
+    pub epoch: String,
+}
+
+/// Totals of messages, channels and users.
+#[utoipa::path(get, path = "/api/metrics", tag = "read", responses((status = 200, body = Summary)))]
 pub async fn metrics_summary(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let t = state
         .store
         .snapshot(|c| store::totals(c).map_err(ApiError::from))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "total_messages": t.total_messages, "total_channels": t.total_channels, "total_users": t.total_users,
-        "cursor": t.cursor, "epoch": state.store.epoch(),
-    })))
+    Ok(HttpResponse::Ok().json(Summary {
+        total_messages: t.total_messages,
+        total_channels: t.total_channels,
+        total_users: t.total_users,
+        cursor: t.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// Messages with the cursor they were read at.
+#[derive(Serialize, ToSchema)]
+pub struct MessageList {
+    pub messages: Vec<Message>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
+    /// Only messages after this id, oldest first (without it: newest first).
     after_id: Option<MessageId>,
+    /// Only messages before this id, newest first.
     before_id: Option<MessageId>,
+    #[param(schema_with = limit_schema)]
     limit: Option<i64>,
+    /// Only this channel's messages (none for an unknown channel).
     channel: Option<String>,
+    /// Only this user's messages (none for an unknown user).
     user: Option<String>,
 }
 
+/// Stored messages, filtered and paged by id.
+#[utoipa::path(get, path = "/api/messages", tag = "read", params(MessagesQuery), responses(
+    (status = 200, body = MessageList),
+    (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+))]
 pub async fn messages(state: web::Data<AppState>, q: web::Query<MessagesQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
@@ -228,17 +340,28 @@ pub async fn messages(state: web::Data<AppState>, q: web::Query<MessagesQuery>) 
             Ok((messages, totals))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": totals.cursor, "epoch": state.store.epoch() })))
+    Ok(HttpResponse::Ok().json(MessageList {
+        messages,
+        cursor: totals.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
-#[derive(Deserialize)]
-pub struct PageQuery {
+/// A page of a list: `limit` rows from `offset`, in the order of `sort`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery<Sort: ToSchema> {
+    #[param(schema_with = limit_schema)]
     limit: Option<i64>,
+    /// Rows to skip.
+    #[param(minimum = 0)]
     offset: Option<i64>,
-    sort: Option<String>,
+    /// `count` (most messages first) when absent.
+    #[param(inline)]
+    sort: Option<Sort>,
 }
 
-impl PageQuery {
+impl<Sort: ToSchema> PageQuery<Sort> {
     fn page(&self) -> Result<(i64, i64), ApiError> {
         let offset = self.offset.unwrap_or(0);
         if offset < 0 {
@@ -248,45 +371,104 @@ impl PageQuery {
     }
 }
 
-pub async fn channels(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+/// How `/api/channels` orders its rows: most messages, or name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelSort {
+    Count,
+    Name,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelList {
+    pub channels: Vec<Channel>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// Channels with their counts.
+#[utoipa::path(get, path = "/api/channels", tag = "read", params(PageQuery<ChannelSort>), responses(
+    (status = 200, body = ChannelList),
+    (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+))]
+pub async fn channels(
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery<ChannelSort>>,
+) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.page()?;
-    let by_name = match q.sort.as_deref() {
-        None | Some("count") => false,
-        Some("name") => true,
-        Some(_) => return Err(ApiError::InvalidParameter("sort must be count or name".into())),
-    };
+    let by_name = q.sort == Some(ChannelSort::Name);
     let (rows, t) = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
             Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "channels": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
+    Ok(HttpResponse::Ok().json(ChannelList {
+        channels: rows,
+        cursor: t.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
-pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// Users with their counts.
+#[utoipa::path(get, path = "/api/users", tag = "read", params(PageQuery<UserSort>), responses(
+    (status = 200, body = UserList),
+    (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+))]
+pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery<UserSort>>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.page()?;
-    let sort = match q.sort.as_deref() {
-        None | Some("count") => UserSort::Count,
-        Some("name") => UserSort::Name,
-        Some("recent") => UserSort::Recent,
-        Some(_) => return Err(ApiError::InvalidParameter("sort must be count, name or recent".into())),
-    };
+    let sort = q.sort.unwrap_or(UserSort::Count);
     let (rows, t) = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
             Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "users": rows, "cursor": t.cursor, "epoch": state.store.epoch() })))
+    Ok(HttpResponse::Ok().json(UserList {
+        users: rows,
+        cursor: t.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LimitQuery {
+    #[param(schema_with = limit_schema)]
+    limit: Option<i64>,
+}
+
+/// A user and their newest messages.
+#[derive(Serialize, ToSchema)]
+pub struct UserMessages {
+    pub user: User,
+    pub messages: Vec<Message>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// A user's profile and newest messages.
+#[utoipa::path(get, path = "/api/users/{name}", tag = "read",
+    params(("name" = String, Path, description = "the user's name"), LimitQuery),
+    responses(
+        (status = 200, body = UserMessages),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user", body = ErrorBody),
+    )
+)]
 pub async fn user(
     state: web::Data<AppState>,
     name: web::Path<String>,
-    q: web::Query<PageQuery>,
+    q: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (limit, _) = q.page()?;
+    let limit = limit(q.limit)?;
     let name = name.into_inner();
     let found = state
         .store
@@ -306,20 +488,40 @@ pub async fn user(
     let Some((user, messages, t)) = found else {
         return Err(ApiError::NotFound("no such user".into()));
     };
-    Ok(HttpResponse::Ok()
-        .json(json!({ "user": user, "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
+    Ok(HttpResponse::Ok().json(UserMessages {
+        user,
+        messages,
+        cursor: t.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// Words (every one must match) and `"exact phrases"`; PROTOCOL.md section 3 has the
+    /// rules. It needs a letter or digit and balanced quotes (else `invalid_query`).
+    #[param(required = true, min_length = 1)]
     q: Option<String>,
+    #[param(schema_with = limit_schema)]
     limit: Option<i64>,
+    /// Only this channel's messages.
     channel: Option<String>,
+    /// Only this user's messages.
     user: Option<String>,
+    /// Only messages sent at or after this time.
+    #[param(schema_with = crate::json_schema::time)]
     since: Option<String>,
+    /// Only messages sent before this time.
+    #[param(schema_with = crate::json_schema::time)]
     until: Option<String>,
 }
 
+/// Full-text search, newest first.
+#[utoipa::path(get, path = "/api/search", tag = "read", params(SearchQuery), responses(
+    (status = 200, body = MessageList),
+    (status = 400, description = "`invalid_query` (the search words) or `invalid_parameter`", body = ErrorBody),
+))]
 pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
@@ -344,10 +546,37 @@ pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> R
             Ok((messages, t))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages, "cursor": t.cursor, "epoch": state.store.epoch() })))
+    Ok(HttpResponse::Ok().json(MessageList {
+        messages,
+        cursor: t.cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
+}
+
+/// What `/healthz` answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`: the database answered.
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+    /// `--node-id`, or the one chosen at start.
+    pub node_id: String,
+    #[schema(value_type = String, example = "ok")]
+    pub database: &'static str,
+    /// `ok`, or why the last commit failed (`storage_full`, `read_only`).
+    #[schema(value_type = String, example = "ok")]
+    pub writes: &'static str,
+    /// `off` without `--bus`, else `ok` or `down`.
+    #[schema(value_type = String, example = "ok")]
+    pub bus: &'static str,
+    /// The newest stored message.
+    pub cursor: Cursor,
+    /// The newest message this node's live views were given.
+    pub delivered_cursor: Cursor,
 }
 
 /// 200 while the database answers; a bus outage is reported in the body, not as a failure.
+#[utoipa::path(get, path = "/healthz", tag = "operate", responses((status = 200, body = Health)))]
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let totals = state
         .store
@@ -359,12 +588,21 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         Some(_) => "down",
     };
     let writes = state.writes.get().map_or("ok", |t| t.as_str());
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "ok", "node_id": state.node_id, "database": "ok", "writes": writes, "bus": bus,
-        "cursor": totals.cursor, "delivered_cursor": state.delivered.get(),
-    })))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok",
+        node_id: state.node_id.clone(),
+        database: "ok",
+        writes,
+        bus,
+        cursor: totals.cursor,
+        delivered_cursor: state.delivered.get(),
+    }))
 }
 
+/// The Prometheus metrics, in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operate", responses(
+    (status = 200, content_type = "text/plain; version=0.0.4", body = String),
+))]
 pub async fn prometheus() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -12,7 +12,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
 use super::origin::Origins;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::live::protocol::{Status, View};
 use crate::live::session::{refuse, LiveSession, Start, WsFrames};
 use crate::live::transport::{Sse, Transport, Ws};
@@ -27,10 +27,16 @@ const WS_READ_BUFFER: usize = 256;
 /// header announces more closes the connection with 1009 before its payload is read.
 pub const WS_MAX_FRAME: usize = 64 * 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LiveQuery {
+    /// `home`, `messages`, `channels`, `users`, `channel/<name>` or `user/<name>`.
+    #[param(required = true)]
     view: Option<String>,
+    /// Catch up from this cursor (for SSE, `Last-Event-ID` takes its place).
+    #[param(value_type = Option<i64>, minimum = 0)]
     after_id: Option<String>,
+    /// The epoch `after_id` belongs to; another epoch means start over.
     epoch: Option<String>,
 }
 
@@ -41,7 +47,7 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiErro
             .live_connections_closed
             .with_label_values(&[Status::BadRequest.close_reason()])
             .inc();
-        log::info!("live connection refused reason={}", e.code());
+        log::info!("live connection refused reason={}", e.code().as_str());
         e
     };
     let view = q
@@ -71,6 +77,12 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiErro
     })
 }
 
+/// A live view over WebSocket (PROTOCOL.md section 4).
+#[utoipa::path(get, path = "/live/ws", tag = "live", params(LiveQuery), responses(
+    (status = 101, description = "Switching to the WebSocket protocol; events follow as text frames"),
+    (status = 400, description = "`invalid_view`, or `invalid_parameter` (a bad `after_id`, not a WebSocket handshake)", body = ErrorBody),
+    (status = 403, description = "`forbidden_origin`: a browser page of an origin not allowed", body = ErrorBody),
+))]
 pub async fn ws(
     req: HttpRequest,
     payload: web::Payload,
@@ -104,6 +116,14 @@ pub async fn ws(
     Ok(response)
 }
 
+/// A live view as Server-Sent Events (PROTOCOL.md section 4).
+#[utoipa::path(get, path = "/live/sse", tag = "live",
+    params(LiveQuery, ("Last-Event-ID" = Option<i64>, Header, description = "the cursor to catch up from, as a reconnecting EventSource sends it")),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_view` or `invalid_parameter` (a bad `after_id` or `Last-Event-ID`)", body = ErrorBody),
+    )
+)]
 pub async fn sse(
     req: HttpRequest,
     live: web::Data<Arc<Live>>,

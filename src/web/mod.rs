@@ -2,6 +2,7 @@
 pub mod api;
 pub mod live;
 pub mod observe;
+pub mod openapi;
 pub mod origin;
 pub mod pages;
 

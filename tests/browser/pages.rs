@@ -386,6 +386,9 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
         "/users",
         "/users/alice",
         "/search?q=hello",
+        // An offset past every row is an empty page (it once overflowed `offset + 1`).
+        "/users?offset=9223372036854775807",
+        "/channels?offset=9223372036854775807",
     ] {
         let r = app.get(path).await;
         assert_eq!(r.status, 200, "GET {path}: {r}");

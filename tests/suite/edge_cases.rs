@@ -362,6 +362,38 @@ async fn a_bad_query_parameter_is_a_json_invalid_parameter() {
     }
 }
 
+/// U+0000 anywhere a client can put a string is answered, never a 500: PostgreSQL cannot
+/// hold it and SQLite's FTS5 ended a query at it (found by schemathesis, `.ci/contract`).
+#[actix_rt::test]
+async fn nul_in_any_string_is_answered_never_with_a_500() {
+    let app = TestApp::start().await;
+    app.ingest(&[msg("general", "alice", "hello there")]).await;
+    for field in ["text", "display_name", "event_id"] {
+        let mut m = json!({"channel": "general", "user": "alice", "text": "hi"});
+        m[field] = json!("a\u{0}b");
+        let r = app.post_json(&m).await;
+        r.assert_error(400, "invalid_message");
+        assert_eq!(r.json["error"]["field"], field, "{r}");
+    }
+    for (path, status, found) in [
+        ("/api/search?q=hello%00there", 200, Some(1)),
+        ("/api/search?q=hello&channel=gen%00eral", 200, Some(0)),
+        ("/api/messages?channel=gen%00eral", 200, Some(0)),
+        ("/api/messages?user=al%00ice", 200, Some(0)),
+        ("/api/users/al%00ice", 404, None),
+        ("/channels/gen%00eral", 404, None),
+        ("/users/al%00ice", 404, None),
+        ("/search?q=hello%00there", 200, None),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, status, "GET {path}: {r}");
+        if let Some(n) = found {
+            assert_eq!(r.json["messages"].as_array().map(Vec::len), Some(n), "GET {path}: {r}");
+        }
+    }
+    assert_eq!(app.total_messages().await, 1);
+}
+
 /// A known route asked for with another method: 405 with `Allow`, in the shape of its
 /// side (JSON under /api, the error page for pages).
 #[actix_rt::test]

@@ -6,6 +6,7 @@ use chatpulse_testkit as common;
 mod catchup;
 mod cli;
 mod concurrency;
+mod contract;
 mod crash;
 mod edge_cases;
 mod ingest;

@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-struct StaticFile {
+pub(crate) struct StaticFile {
     name: &'static str,
     content_type: &'static str,
     body: &'static str,
@@ -42,7 +42,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `no-cache` with an ETag: the browser asks each time and gets a 304 while the binary
 /// is the same.
-async fn serve(req: HttpRequest, file: &'static StaticFile) -> HttpResponse {
+#[utoipa::path(get, path = "/static/{file}", tag = "pages",
+    params(("file" = String, Path, description = "`live.js`, `style.css` or `icon.svg`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 404, description = "No such file: the HTML 404 page", content_type = "text/html; charset=utf-8", body = String),
+    )
+)]
+pub(crate) async fn serve(req: HttpRequest, file: &'static StaticFile) -> HttpResponse {
     let etag = format!("\"{:016x}\"", fnv1a(file.body.as_bytes()));
     let fresh = req
         .headers()

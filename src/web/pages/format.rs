@@ -63,7 +63,7 @@ pub fn pager(path: &str, sort: &str, offset: i64, size: i64, rows: usize) -> (Op
         )
     };
     let prev = (offset > 0).then(|| link((offset - size).max(0)));
-    let next = (rows as i64 == size).then(|| link(offset + size));
+    let next = (rows as i64 == size && offset.checked_add(size).is_some()).then(|| link(offset + size));
     (prev, next)
 }
 

@@ -155,12 +155,50 @@ fn int_param(v: &Option<String>, what: &str, min: i64) -> Result<Option<i64>, Pa
 // Pages
 // ---------------------------------------------------------------------------
 
+/// What a page without parameters answers, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Page {
+    #[response(status = 200, description = "The page", content_type = "text/html; charset=utf-8")]
+    Ok(String),
+}
+
+/// What a page with query parameters answers.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum PageWithParams {
+    #[response(status = 200, description = "The page", content_type = "text/html; charset=utf-8")]
+    Ok(String),
+    #[response(
+        status = 400,
+        description = "A parameter is not valid: the page says which and why",
+        content_type = "text/html; charset=utf-8"
+    )]
+    BadRequest(String),
+}
+
+/// What the page of one channel or user answers.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum NamedPage {
+    #[response(status = 200, description = "The page", content_type = "text/html; charset=utf-8")]
+    Ok(String),
+    #[response(
+        status = 404,
+        description = "Nobody of that name has written yet",
+        content_type = "text/html; charset=utf-8"
+    )]
+    NotFound(String),
+}
+
 /// This server as the reader reached it, for the copy-paste examples of empty states.
 fn origin(req: &HttpRequest) -> String {
     req.app_data::<web::Data<crate::web::origin::Origins>>()
         .map_or_else(String::new, |o| o.reached(req))
 }
 
+/// The overview: totals, the rate chart, the latest messages; live.
+#[utoipa::path(get, path = "/", tag = "pages", responses(Page))]
 pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(home_page(state, origin(&req)).await)
 }
@@ -197,13 +235,26 @@ async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
     Ok(render(StatusCode::OK, "home.html", &ctx))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesParams {
+    /// Older messages: those before this id (the page is then not live).
+    #[param(value_type = Option<i64>, minimum = 1)]
     before_id: Option<String>,
+    #[param(schema_with = crate::json_schema::name)]
     channel: Option<String>,
+    #[param(schema_with = crate::json_schema::name)]
     user: Option<String>,
 }
 
+/// The newest messages, of a channel or a user or all; live.
+#[utoipa::path(
+    get,
+    path = "/messages",
+    tag = "pages",
+    params(MessagesParams),
+    responses(PageWithParams)
+)]
 pub async fn messages(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(messages_page(state, req).await)
 }
@@ -265,6 +316,14 @@ pub struct ListParams {
     offset: Option<String>,
 }
 
+/// Channels by message count or name; live.
+#[utoipa::path(get, path = "/channels", tag = "pages",
+    params(
+        ("sort" = Option<crate::web::api::ChannelSort>, Query, description = "`count` when absent"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip"),
+    ),
+    responses(PageWithParams)
+)]
 pub async fn channels(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(channels_page(state, req).await)
 }
@@ -300,6 +359,8 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     Ok(render(StatusCode::OK, "channels.html", &ctx))
 }
 
+/// One channel: its counts, busiest users and newest messages; live.
+#[utoipa::path(get, path = "/channels/{name}", tag = "pages", params(("name" = String, Path)), responses(NamedPage))]
 pub async fn channel(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
     respond(channel_page(state, name.into_inner()).await)
 }
@@ -346,6 +407,14 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
     Ok(render(StatusCode::OK, "channel.html", &ctx))
 }
 
+/// Users by message count, name or latest message; live.
+#[utoipa::path(get, path = "/users", tag = "pages",
+    params(
+        ("sort" = Option<UserSort>, Query, description = "`count` when absent"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip"),
+    ),
+    responses(PageWithParams)
+)]
 pub async fn users(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(users_page(state, req).await)
 }
@@ -375,14 +444,17 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
     ctx.insert("rows", &rows.iter().map(CountRow::user).collect::<Vec<_>>());
     ctx.insert("sort", name);
     ctx.insert("offset", &offset);
-    ctx.insert("first", &(offset + 1));
-    ctx.insert("last", &(offset + rows.len() as i64));
+    // An offset past every row is a page with none, not an overflow.
+    ctx.insert("first", &offset.saturating_add(1));
+    ctx.insert("last", &offset.saturating_add(rows.len() as i64));
     ctx.insert("page_size", &USERS_PAGE);
     ctx.insert("prev", &prev);
     ctx.insert("next", &next);
     Ok(render(StatusCode::OK, "users.html", &ctx))
 }
 
+/// One user's profile: counts, channels and newest messages; live.
+#[utoipa::path(get, path = "/users/{name}", tag = "pages", params(("name" = String, Path)), responses(NamedPage))]
 pub async fn user(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
     respond(user_page(state, name.into_inner()).await)
 }
@@ -432,12 +504,19 @@ async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
     Ok(render(StatusCode::OK, "user.html", &ctx))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// The search, as for `/api/search`.
     q: Option<String>,
+    #[param(schema_with = crate::json_schema::name)]
     channel: Option<String>,
+    #[param(schema_with = crate::json_schema::name)]
     user: Option<String>,
+    /// RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` read as UTC.
+    #[param(schema_with = crate::json_schema::time)]
     since: Option<String>,
+    #[param(schema_with = crate::json_schema::time)]
     until: Option<String>,
 }
 
@@ -459,6 +538,14 @@ fn form_time(v: &Option<String>, what: &str) -> Result<Option<i64>, PageError> {
         })
 }
 
+/// Full-text search with filters.
+#[utoipa::path(
+    get,
+    path = "/search",
+    tag = "pages",
+    params(SearchParams),
+    responses(PageWithParams)
+)]
 pub async fn search(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     respond(search_page(state, req).await)
 }

@@ -8,9 +8,9 @@
 //!
 //! `views` is what templates see, `format` how numbers, times and links read,
 //! `handlers` one function per page, `assets` the script, stylesheet and icon.
-mod assets;
+pub(crate) mod assets;
 mod format;
-mod handlers;
+pub(crate) mod handlers;
 mod views;
 
 use std::sync::LazyLock;

@@ -1,0 +1,204 @@
+//! The OpenAPI document (`/api/openapi.json`) against the server it describes: every error
+//! it documents is one a real request gets, in the documented content type and, for JSON,
+//! the documented error shape with a documented code. schemathesis (`.ci/contract`) checks
+//! the other direction: that whatever the server answers is documented.
+
+use std::collections::BTreeSet;
+
+use chatpulse::error::ErrorCode;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const TOKEN: &str = "contract-token";
+const AUTH: &[(&str, &str)] = &[("Authorization", "Bearer contract-token")];
+
+/// How to provoke one documented error.
+struct Provoke {
+    method: &'static str,
+    path: &'static str,
+    status: u16,
+    request: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: Option<(&'static str, String)>,
+}
+
+fn get(path: &'static str, status: u16, request: &'static str) -> Provoke {
+    Provoke {
+        method: "get",
+        path,
+        status,
+        request,
+        headers: &[],
+        body: None,
+    }
+}
+
+fn post(
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+    content_type: &'static str,
+    body: String,
+) -> Provoke {
+    Provoke {
+        method: "post",
+        path: "/api/messages",
+        status,
+        request: "/api/messages",
+        headers,
+        body: Some((content_type, body)),
+    }
+}
+
+/// Documented errors a plain server cannot be brought to in this test, and the tests that
+/// provoke them.
+const PROVED_ELSEWHERE: &[(&str, &str, u16, &str)] = &[
+    (
+        "post",
+        "/api/messages",
+        503,
+        "ingest::full_ingest_queue_answers_503_with_retry_after, \
+         ingest::bodies_being_read_are_bounded_in_bytes_and_refused_early, \
+         edge_cases::a_read_only_database_answers_read_only_and_healthz_says_so",
+    ),
+    (
+        "post",
+        "/api/messages",
+        507,
+        "store::tests::errors_that_say_the_store_takes_no_writes_are_recognised (disk full: storage_full)",
+    ),
+];
+
+#[actix_rt::test]
+async fn every_documented_error_is_real_and_in_its_documented_shape() {
+    let app = TestApp::builder().ingest_token(TOKEN).max_batch(2).start().await;
+    app.api
+        .post_raw(
+            json!({"channel": "general", "user": "alice", "text": "hello"}).to_string(),
+            "application/json",
+            AUTH,
+        )
+        .await;
+    let doc = app.get_json("/api/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0", "{doc}");
+    let codes: BTreeSet<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let ours: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, ours, "the document's error codes are the server's");
+
+    let ok = json!({"channel": "general", "user": "alice", "text": "hi"});
+    let provocations = [
+        post(
+            400,
+            AUTH,
+            "application/json",
+            json!({"channel": "no spaces", "user": "a", "text": "t"}).to_string(),
+        ),
+        post(401, &[], "application/json", ok.to_string()),
+        post(413, AUTH, "application/json", json!([ok, ok, ok]).to_string()),
+        post(415, AUTH, "text/plain", ok.to_string()),
+        get("/api/messages", 400, "/api/messages?limit=0"),
+        get("/api/channels", 400, "/api/channels?sort=loudest"),
+        get("/api/users", 400, "/api/users?offset=-1"),
+        get("/api/users/{name}", 400, "/api/users/alice?limit=1001"),
+        get("/api/users/{name}", 404, "/api/users/nobody"),
+        get("/api/search", 400, "/api/search?q=%22open"),
+        get("/live/ws", 400, "/live/ws?view=nowhere"),
+        Provoke {
+            headers: &[("Origin", "http://evil.example")],
+            ..get("/live/ws", 403, "/live/ws?view=home")
+        },
+        get("/live/sse", 400, "/live/sse?view=home&after_id=-1"),
+        get("/messages", 400, "/messages?before_id=x"),
+        get("/channels", 400, "/channels?offset=-1"),
+        get("/users", 400, "/users?sort=loudest"),
+        get("/search", 400, "/search?q=%22open"),
+        get("/channels/{name}", 404, "/channels/nowhere"),
+        get("/users/{name}", 404, "/users/nobody"),
+        get("/static/{file}", 404, "/static/nope.js"),
+    ];
+
+    let client = awc::Client::default();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for status in op["responses"].as_object().unwrap().keys() {
+                let status: u16 = status.parse().unwrap();
+                if status >= 400 {
+                    documented.insert((method.as_str(), path.as_str(), status));
+                }
+            }
+        }
+    }
+    let mut provoked = BTreeSet::new();
+    for p in &provocations {
+        let documented_as = &doc["paths"][p.path][p.method]["responses"][p.status.to_string()];
+        assert!(
+            documented_as.is_object(),
+            "{} {} {} is provoked here but not documented",
+            p.method,
+            p.path,
+            p.status
+        );
+        provoked.insert((p.method, p.path, p.status));
+        let mut req = match p.method {
+            "post" => client.post(app.api.url(p.request)),
+            _ => client.get(app.api.url(p.request)),
+        };
+        for h in p.headers {
+            req = req.insert_header(*h);
+        }
+        let mut res = match &p.body {
+            Some((content_type, body)) => req.content_type(*content_type).send_body(body.clone()).await,
+            None => req.send().await,
+        }
+        .unwrap_or_else(|e| panic!("{} {}: {e}", p.method, p.request));
+        let what = format!("{} {}", p.method, p.request);
+        assert_eq!(res.status().as_u16(), p.status, "{what}");
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = res.body().await.unwrap();
+        let media = documented_as["content"].as_object().expect("an error has a body");
+        assert!(
+            media.keys().any(|m| m == &content_type),
+            "{what}: answered {content_type}, documented {:?}",
+            media.keys().collect::<Vec<_>>()
+        );
+        if content_type == "application/json" {
+            assert_eq!(
+                media["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                "{what}"
+            );
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            let error = body["error"].as_object().unwrap_or_else(|| panic!("{what}: {body}"));
+            assert!(codes.contains(error["code"].as_str().unwrap()), "{what}: {body}");
+            assert!(
+                error["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{what}: {body}"
+            );
+            let allowed = ["code", "message", "index", "field"];
+            assert!(error.keys().all(|k| allowed.contains(&k.as_str())), "{what}: {body}");
+        }
+    }
+    for (method, path, status, test) in PROVED_ELSEWHERE {
+        assert!(
+            documented.contains(&(*method, *path, *status)),
+            "{method} {path} {status} ({test}) is no longer documented"
+        );
+        provoked.insert((method, path, *status));
+    }
+    let unproven: Vec<_> = documented.difference(&provoked).collect();
+    assert!(
+        unproven.is_empty(),
+        "documented errors no request here provokes: {unproven:?}"
+    );
+    assert_eq!(app.total_messages().await, 1, "a refused request stored something");
+}
