@@ -40,6 +40,10 @@ pub struct Settings {
     /// worker, plus 8 for live sessions' catch-up reads.
     #[arg(long, global = true, env = "CHATPULSE_DB_POOL", value_parser = clap::value_parser!(u32).range(1..))]
     pub db_pool: Option<u32>,
+    /// SQLite's page cache per pooled connection, in KiB (its `cache_size`): the memory
+    /// each connection may keep of the database file. Ignored on PostgreSQL.
+    #[arg(long, global = true, env = "CHATPULSE_SQLITE_CACHE_KIB", default_value_t = crate::store::SQLITE_CACHE_KIB, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sqlite_cache_kib: u32,
     /// Bearer token required on every write (POST /api/messages). Unset: ingest is open.
     /// An empty token is refused (it would make ingest impossible).
     #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN", value_parser = clap::builder::NonEmptyStringValueParser::new())]
@@ -213,6 +217,9 @@ mod tests {
     fn db_pool_is_a_count_of_at_least_one() {
         assert_eq!(parse(&[]).unwrap().db_pool, None);
         assert_eq!(parse(&["serve", "--db-pool", "3"]).unwrap().db_pool, Some(3));
+        assert_eq!(parse(&[]).unwrap().sqlite_cache_kib, crate::store::SQLITE_CACHE_KIB);
+        assert_eq!(parse(&["--sqlite-cache-kib", "2000"]).unwrap().sqlite_cache_kib, 2000);
+        assert!(parse(&["--sqlite-cache-kib", "0"]).is_err());
         assert!(parse(&["--db-pool", "0"]).is_err());
     }
 

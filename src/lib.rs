@@ -52,7 +52,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let pool = s.db_pool.unwrap_or(workers as u32 + EXTRA_READERS);
-    let store = Store::open(&database.path, pool).map_err(|e| match e.write_trouble() {
+    let store = Store::open_with_cache(&database.path, pool, s.sqlite_cache_kib).map_err(|e| match e.write_trouble() {
         Some(trouble) => format!(
             "the database {} cannot take writes ({}): chatpulse must be able to write it; {e}",
             redact_password(&database.path),
@@ -62,8 +62,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         None => Box::<dyn std::error::Error>::from(e),
     })?;
     log::info!(
-        "starting database={} db_pool={pool} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
-        redact_password(&database.path), store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
+        "starting database={} db_pool={pool} sqlite_cache_kib={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
+        redact_password(&database.path), s.sqlite_cache_kib, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
     let node_id = s.node_id.clone().unwrap_or_else(random_node_id);

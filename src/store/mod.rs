@@ -169,13 +169,17 @@ impl ManageConnection for Manager {
     }
 }
 
+/// `--sqlite-cache-kib` by default: SQLite's page cache per connection, in KiB.
+pub const SQLITE_CACHE_KIB: u32 = 16_000;
+
+/// What each new connection is set up with; `u32` is SQLite's page cache in KiB.
 #[derive(Debug)]
-struct Pragmas;
+struct Pragmas(u32);
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         match conn {
-            DbConnection::Sqlite(c) => sqlite::on_acquire(c),
+            DbConnection::Sqlite(c) => sqlite::on_acquire(c, self.0),
             DbConnection::Pg(_) => Ok(()),
         }
         .map_err(diesel::r2d2::Error::QueryError)
@@ -235,6 +239,11 @@ impl Store {
     /// Opens `database` (a SQLite path, `sqlite://PATH`, or a `postgres://` URL) with a
     /// pool of `pool_size` connections, and brings its schema up to date.
     pub fn open(database: &str, pool_size: u32) -> StoreResult<Store> {
+        Store::open_with_cache(database, pool_size, SQLITE_CACHE_KIB)
+    }
+
+    /// [`Store::open`] with SQLite's page cache per connection set to `sqlite_cache_kib`.
+    pub fn open_with_cache(database: &str, pool_size: u32, sqlite_cache_kib: u32) -> StoreResult<Store> {
         let backend = Backend::from_database(database);
         let open_error = |reason: String| StoreError::Open {
             path: database.to_owned(),
@@ -250,7 +259,7 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(Pragmas))
+            .connection_customizer(Box::new(Pragmas(sqlite_cache_kib)))
             .build(Manager(backend))
             .map_err(|e| open_error(e.to_string()))?;
         let mut conn = pool.get()?;

@@ -28,10 +28,11 @@ pub(super) fn prepare(path: &str) -> Result<(), String> {
 
 /// synchronous=NORMAL in WAL mode keeps every commit across a process kill (not across
 /// power loss). WAL itself is set once, in [`prepare`]: it is stored in the file.
-pub(super) fn on_acquire(conn: &mut SqliteConnection) -> QueryResult<()> {
+/// `cache_kib` bounds the connection's page cache (a negative `cache_size` is in KiB).
+pub(super) fn on_acquire(conn: &mut SqliteConnection, cache_kib: u32) -> QueryResult<()> {
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA cache_size = -16000;"
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
     ))
 }
 
