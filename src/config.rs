@@ -118,6 +118,20 @@ pub struct Settings {
     /// Names this node in logs, bus entries and `/healthz` (default: random at start).
     #[arg(long, global = true, env = "CHATPULSE_NODE_ID")]
     pub node_id: Option<String>,
+    /// Twitch-style IRC channels to read, comma-separated (`#` optional): every chat line
+    /// is stored like an ingested message. Unset: no IRC connection.
+    #[arg(long, global = true, env = "CHATPULSE_IRC_CHANNELS", value_delimiter = ',', value_parser = irc_channel)]
+    pub irc_channels: Vec<String>,
+    /// The IRC server: `ircs://HOST[:PORT]` (TLS, port 6697) or `irc://HOST[:PORT]` (6667).
+    #[arg(long, global = true, env = "CHATPULSE_IRC_SERVER", default_value = "ircs://irc.chat.twitch.tv:6697", value_parser = clap::value_parser!(crate::irc::ServerAddr))]
+    pub irc_server: crate::irc::ServerAddr,
+    /// The IRC account to log in as, with `--irc-token`. Without both: anonymous and
+    /// read-only, as `justinfan<digits>`.
+    #[arg(long, global = true, env = "CHATPULSE_IRC_NICK", requires = "irc_token")]
+    pub irc_nick: Option<String>,
+    /// The account's OAuth token (`oauth:` optional).
+    #[arg(long, global = true, env = "CHATPULSE_IRC_TOKEN", hide_env_values = true, requires = "irc_nick", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub irc_token: Option<String>,
 }
 
 impl Cli {
@@ -145,6 +159,16 @@ fn origin_url(s: &str) -> Result<String, String> {
     match rest.map(|r| r.trim_end_matches('/')) {
         Some(host) if !host.is_empty() && !host.contains('/') => Ok(s.trim_end_matches('/').to_owned()),
         _ => Err(format!("`{s}` is not an origin such as https://chat.example.com")),
+    }
+}
+
+/// A channel to follow: `#` optional, lowercased, and a valid channel name.
+fn irc_channel(s: &str) -> Result<String, String> {
+    let name = s.trim().trim_start_matches('#').to_ascii_lowercase();
+    if crate::domain::valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(format!("`{s}` is not a channel name ({})", crate::domain::NAME_RULE))
     }
 }
 

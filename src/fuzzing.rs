@@ -45,6 +45,17 @@ pub fn client_frames(data: &[u8]) {
     }
 }
 
+/// What an IRC server sends, line by line: parsed, and a chat line mapped and validated as
+/// a message.
+pub fn irc_line(data: &[u8]) {
+    use crate::irc::line::{parse, Line};
+    for line in String::from_utf8_lossy(data).split('\n') {
+        if let Ok(Line::Store { message, .. }) = parse(line.trim_end_matches('\r')) {
+            let _ = crate::ingest::validate::message(message);
+        }
+    }
+}
+
 /// Replays the fuzz corpus kept in the repository (`fuzz/corpus/<target>/`): what the
 /// fuzzer found interesting, and every input that once crashed a target, stays a test.
 #[cfg(test)]
@@ -70,5 +81,6 @@ mod tests {
         replay("ingest_body", super::ingest_body);
         replay("search_query", super::search_query);
         replay("client_frames", super::client_frames);
+        replay("irc_line", super::irc_line);
     }
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod fuzzing;
 pub mod ingest;
+pub mod irc;
 pub mod json_schema;
 pub mod live;
 pub mod metrics;
@@ -52,15 +53,16 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let pool = s.db_pool.unwrap_or(workers as u32 + EXTRA_READERS);
-    let store = Store::open_with_cache(&database.path, pool, s.sqlite_cache_kib).map_err(|e| match e.write_trouble() {
-        Some(trouble) => format!(
-            "the database {} cannot take writes ({}): chatpulse must be able to write it; {e}",
-            redact_password(&database.path),
-            trouble.as_str()
-        )
-        .into(),
-        None => Box::<dyn std::error::Error>::from(e),
-    })?;
+    let store =
+        Store::open_with_cache(&database.path, pool, s.sqlite_cache_kib).map_err(|e| match e.write_trouble() {
+            Some(trouble) => format!(
+                "the database {} cannot take writes ({}): chatpulse must be able to write it; {e}",
+                redact_password(&database.path),
+                trouble.as_str()
+            )
+            .into(),
+            None => Box::<dyn std::error::Error>::from(e),
+        })?;
     log::info!(
         "starting database={} db_pool={pool} sqlite_cache_kib={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
         redact_password(&database.path), s.sqlite_cache_kib, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,
@@ -127,6 +129,17 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
+    let irc = (!s.irc_channels.is_empty()).then(|| {
+        irc::start(
+            irc::IrcSettings {
+                server: s.irc_server.clone(),
+                nick: s.irc_nick.clone(),
+                token: s.irc_token.clone(),
+                channels: s.irc_channels.clone(),
+            },
+            ingest.clone(),
+        )
+    });
     let _sampler = web::observe::start_sampler(store.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -136,6 +149,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(demo) = demo {
         demo.abort();
+    }
+    if let Some(irc) = irc {
+        irc.abort();
     }
     // Sessions first (they are told to reconnect), then stop accepting and let in-flight
     // requests finish: each waits for its commit, so nothing acknowledged is lost.

@@ -37,7 +37,23 @@ pub struct Metrics {
     pub store_rows: IntGaugeVec,
     pub store_file_bytes: IntGaugeVec,
     pub store_read_seconds: HistogramVec,
+    pub irc_connected: IntGauge,
+    pub irc_lines: IntCounterVec,
+    pub irc_reconnects: IntCounterVec,
 }
+
+/// The `kind` label values of `chatpulse_irc_lines_total`.
+pub const IRC_LINE_KINDS: &[&str] = &[
+    "message",
+    "usernotice",
+    "moderation",
+    "control",
+    "malformed",
+    "invalid",
+    "too_long",
+];
+/// The `reason` label values of `chatpulse_irc_reconnects_total`.
+pub const IRC_RECONNECT_REASONS: &[&str] = &["reconnect_command", "closed", "timeout", "error"];
 
 /// The `query` label values of `chatpulse_store_read_duration_seconds`: one per read
 /// function in `store`, so the set is fixed at compile time.
@@ -343,6 +359,33 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             )
             .unwrap(),
         ),
+        irc_connected: reg(
+            &r,
+            IntGauge::new(
+                "chatpulse_irc_connected",
+                "1 while the IRC connection is up, 0 while it is down (and without IRC)",
+            )
+            .unwrap(),
+        ),
+        irc_lines: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "chatpulse_irc_lines_total",
+                    "IRC lines read, by kind: stored (message, usernotice, moderation), control, or skipped (malformed, invalid, too_long)",
+                ),
+                &["kind"],
+            )
+            .unwrap(),
+        ),
+        irc_reconnects: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new("chatpulse_irc_reconnects_total", "IRC reconnections, by reason"),
+                &["reason"],
+            )
+            .unwrap(),
+        ),
         registry: r,
     }
     .with_known_labels()
@@ -376,6 +419,12 @@ impl Metrics {
         }
         for q in READ_QUERIES {
             self.store_read_seconds.with_label_values(&[*q]);
+        }
+        for k in IRC_LINE_KINDS {
+            self.irc_lines.with_label_values(&[*k]);
+        }
+        for r in IRC_RECONNECT_REASONS {
+            self.irc_reconnects.with_label_values(&[*r]);
         }
         self
     }

@@ -173,6 +173,11 @@ pub fn parse_body(body: &[u8], format: BodyFormat, max_batch: usize) -> Result<V
         .collect()
 }
 
+/// One message given as JSON by the server itself (IRC ingest), checked by the same rules.
+pub fn message(value: Value) -> Result<NewMessage, BodyError> {
+    validate(0, value, now_ms())
+}
+
 fn validate(index: usize, value: Value, now: i64) -> Result<NewMessage, BodyError> {
     let err = |field: &'static str, msg: &str| invalid(index, field, msg);
     let Value::Object(mut obj) = value else {

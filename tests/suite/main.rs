@@ -10,6 +10,7 @@ mod contract;
 mod crash;
 mod edge_cases;
 mod ingest;
+mod irc;
 mod live;
 mod overflow;
 mod read_api;

@@ -1,0 +1,184 @@
+//! IRC ingest (issue 15) against a scripted Twitch-like server on loopback: the server
+//! process connects to it, and every line the script writes is checked in what the API
+//! then answers.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// What the client sent on one connection, up to and including its JOIN.
+fn accept_until_joined(listener: &TcpListener) -> (TcpStream, BufReader<TcpStream>, Vec<String>) {
+    let (stream, _) = listener.accept().expect("chatpulse connects");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut sent = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "closed before JOIN: {sent:?}");
+        let line = line.trim_end().to_owned();
+        let joined = line.starts_with("JOIN ");
+        sent.push(line);
+        if joined {
+            return (stream, reader, sent);
+        }
+    }
+}
+
+fn write_lines(stream: &mut TcpStream, lines: &[&str]) {
+    for l in lines {
+        stream.write_all(format!("{l}\r\n").as_bytes()).unwrap();
+    }
+}
+
+const A1: &str = "@badge-info=;badges=broadcaster/1;color=#FF0000;display-name=Alice\\sA;emotes=25:0-4;id=11111111-aaaa-4bbb-8ccc-000000000001;\
+                  mod=0;room-id=1337;subscriber=0;tmi-sent-ts=1700000000123;turbo=0;user-id=42;user-type= \
+                  :alice!alice@alice.tmi.twitch.tv PRIVMSG #dallas :Kappa hello chat";
+const A2: &str = "@display-name=Bob;id=11111111-aaaa-4bbb-8ccc-000000000002;tmi-sent-ts=1700000001000 \
+                  :bob!bob@bob.tmi.twitch.tv PRIVMSG #dallas :second line";
+const A3: &str = "@display-name=Carol;id=11111111-aaaa-4bbb-8ccc-000000000003;tmi-sent-ts=1700000002000 \
+                  :carol!carol@carol.tmi.twitch.tv PRIVMSG #dallas :after the drop";
+const SUB: &str = "@id=11111111-aaaa-4bbb-8ccc-000000000004;login=dave;display-name=Dave;msg-id=sub;\
+                   system-msg=Dave\\ssubscribed\\sat\\sTier\\s1.;tmi-sent-ts=1700000000500 \
+                   :tmi.twitch.tv USERNOTICE #dallas :first sub!";
+const CLEARMSG: &str = "@login=alice;target-msg-id=11111111-aaaa-4bbb-8ccc-000000000001;tmi-sent-ts=1700000000900 \
+                        :tmi.twitch.tv CLEARMSG #dallas :Kappa hello chat";
+
+#[actix_rt::test]
+async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("irc://{}", listener.local_addr().unwrap());
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (seen_tx, seen_rx) = mpsc::channel::<Vec<String>>();
+    let script = thread::spawn(move || {
+        // First connection: chat lines, a malformed line, a PING, then RECONNECT.
+        let (mut s, mut r, sent) = accept_until_joined(&listener);
+        seen_tx.send(sent).unwrap();
+        write_lines(
+            &mut s,
+            &[
+                ":tmi.twitch.tv 001 justinfan1 :Welcome, GLHF!",
+                A1,
+                SUB,
+                CLEARMSG,
+                ":::",
+                "PING :tmi.twitch.tv",
+            ],
+        );
+        let mut pong = String::new();
+        r.read_line(&mut pong).unwrap();
+        seen_tx.send(vec![pong.trim_end().to_owned()]).unwrap();
+        write_lines(&mut s, &[":tmi.twitch.tv RECONNECT"]);
+        drop((s, r));
+        // Second: the same first line again (a replay), a new one, then the socket drops.
+        let (mut s, r, _) = accept_until_joined(&listener);
+        write_lines(&mut s, &[A1, A2]);
+        thread::sleep(Duration::from_millis(300));
+        drop((s, r));
+        // Third, after the reconnect's backoff: one more line; kept open until the test ends.
+        let (mut s, _r, _) = accept_until_joined(&listener);
+        write_lines(&mut s, &[A3]);
+        let _ = done_rx.recv_timeout(LONG_WAIT);
+    });
+    let app = TestApp::builder()
+        .raw_args(["--irc-server", &server, "--irc-channels", "#Dallas"])
+        .start()
+        .await;
+
+    let (hello, seen_rx) = actix_rt::task::spawn_blocking(move || (seen_rx.recv_timeout(WAIT), seen_rx))
+        .await
+        .unwrap();
+    let hello = hello.expect("the client joined");
+    assert_eq!(
+        hello.first().map(String::as_str),
+        Some("CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership"),
+        "{hello:?}"
+    );
+    assert!(
+        hello.iter().any(|l| l.starts_with("NICK justinfan")),
+        "anonymous login: {hello:?}"
+    );
+    assert_eq!(hello.last().map(String::as_str), Some("JOIN #dallas"), "{hello:?}");
+
+    eventually("all five IRC messages stored", WAIT, || async {
+        (app.total_messages().await == 5).then_some(())
+    })
+    .await;
+    let pong = actix_rt::task::spawn_blocking(move || seen_rx.recv_timeout(WAIT).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pong, ["PONG :tmi.twitch.tv"]);
+
+    let messages = app.get_json("/api/messages?channel=dallas&after_id=0").await["messages"].clone();
+    let by_event: Vec<(&str, &str)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        by_event,
+        [
+            ("alice", "Kappa hello chat"),
+            ("dave", "Dave subscribed at Tier 1. first sub!"),
+            ("tmi.twitch.tv", "a message by alice was deleted: Kappa hello chat"),
+            ("bob", "second line"),
+            ("carol", "after the drop"),
+        ],
+        "each line once, in order: the replayed first line was not stored again"
+    );
+    let a1 = &messages[0];
+    assert_eq!(a1["channel"], "dallas");
+    assert_eq!(a1["display_name"], "Alice A");
+    assert_eq!(a1["sent_at"], "2023-11-14T22:13:20.123Z");
+    assert_eq!(
+        a1["tags"],
+        json!({"badge-info": "", "badges": "broadcaster/1", "color": "#FF0000", "emotes": "25:0-4", "mod": "0",
+               "room-id": "1337", "subscriber": "0", "turbo": "0", "user-id": "42", "user-type": ""})
+    );
+    assert_eq!(messages[1]["tags"]["msg-id"], "sub");
+    assert_eq!(messages[2]["tags"]["irc_command"], "CLEARMSG");
+    assert_eq!(app.metric("chatpulse_irc_lines_total{kind=\"malformed\"}").await, 1.0);
+    assert_eq!(
+        app.metric("chatpulse_irc_lines_total{kind=\"message\"}").await,
+        4.0,
+        "A1 twice, A2, A3"
+    );
+    assert_eq!(
+        app.metric("chatpulse_irc_reconnects_total{reason=\"reconnect_command\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("chatpulse_irc_reconnects_total{reason=\"closed\"}").await,
+        1.0
+    );
+    assert_eq!(app.metric("chatpulse_irc_connected").await, 1.0);
+    done_tx.send(()).unwrap();
+    actix_rt::task::spawn_blocking(move || script.join().unwrap())
+        .await
+        .unwrap();
+}
+
+/// The flags are checked before anything starts.
+#[actix_rt::test]
+async fn irc_settings_are_checked_at_start() {
+    for (args, says) in [
+        (vec!["--irc-channels", "no spaces"], "not a channel name"),
+        (vec!["--irc-server", "http://x", "--irc-channels", "a"], "irc://host"),
+        (vec!["--irc-token", "t", "--irc-channels", "a"], "--irc-nick"),
+    ] {
+        let out = std::process::Command::new(server_bin())
+            .args(&args)
+            .output()
+            .expect("the server runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
