@@ -118,8 +118,9 @@ pub struct Settings {
     /// Names this node in logs, bus entries and `/healthz` (default: random at start).
     #[arg(long, global = true, env = "CHATPULSE_NODE_ID")]
     pub node_id: Option<String>,
-    /// Twitch-style IRC channels to read, comma-separated (`#` optional): every chat line
-    /// is stored like an ingested message. Unset: no IRC connection.
+    /// Twitch-style IRC channels to follow, comma-separated (`#` optional): every chat line
+    /// is stored like an ingested message. They are added at start to the channels already
+    /// followed (stored in the database, managed through /api/irc/channels).
     #[arg(long, global = true, env = "CHATPULSE_IRC_CHANNELS", value_delimiter = ',', value_parser = irc_channel)]
     pub irc_channels: Vec<String>,
     /// The IRC server: `ircs://HOST[:PORT]` (TLS, port 6697) or `irc://HOST[:PORT]` (6667).

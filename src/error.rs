@@ -41,8 +41,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("use application/json or application/x-ndjson")]
-    UnsupportedMediaType,
+    /// A body of a type the route does not take; says the ones it does.
+    #[error("use {0}")]
+    UnsupportedMediaType(&'static str),
     /// Ingest cannot take more now (the queue, or the bytes of bodies being read).
     #[error("{0}; retry later")]
     Overloaded(&'static str),
@@ -155,7 +156,7 @@ impl ApiError {
             ApiError::MisdirectedHost(_) => ErrorCode::InvalidHost,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
-            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Overloaded(_) => ErrorCode::Overloaded,
             ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::StorageFull => ErrorCode::StorageFull,
@@ -182,7 +183,7 @@ impl ResponseError for ApiError {
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,

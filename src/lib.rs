@@ -105,6 +105,18 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         store.clone(),
         hub.clone(),
     ));
+    let irc = irc::Irc::start(
+        irc::IrcSettings {
+            server: s.irc_server.clone(),
+            nick: s.irc_nick.clone(),
+            token: s.irc_token.clone(),
+        },
+        s.irc_channels.clone(),
+        store.clone(),
+        node_id.clone(),
+        ingest.clone(),
+    )
+    .await?;
     let state = actix_web::web::Data::new(web::AppState {
         store: store.clone(),
         ingest: ingest.clone(),
@@ -116,6 +128,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         node_id,
         bus,
         delivered,
+        irc: irc.clone(),
+        irc_server: s.irc_server.to_string(),
     });
     let listener = std::net::TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;
@@ -129,17 +143,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
-    let irc = (!s.irc_channels.is_empty()).then(|| {
-        irc::start(
-            irc::IrcSettings {
-                server: s.irc_server.clone(),
-                nick: s.irc_nick.clone(),
-                token: s.irc_token.clone(),
-                channels: s.irc_channels.clone(),
-            },
-            ingest.clone(),
-        )
-    });
+
     let _sampler = web::observe::start_sampler(store.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -150,14 +154,13 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(demo) = demo {
         demo.abort();
     }
-    if let Some(irc) = irc {
-        irc.abort();
-    }
+
     // Sessions first (they are told to reconnect), then stop accepting and let in-flight
     // requests finish: each waits for its commit, so nothing acknowledged is lost.
     let _ = hub.send(Shutdown).await;
     handle.stop(true).await;
     let _ = running.await;
+    irc.release().await;
     let _ = ingest.send(Flush).await;
     log::info!("shutdown complete");
     Ok(())

@@ -4,7 +4,7 @@
 //! the connection drops or the server says `RECONNECT`. Chat lines go to a bounded queue;
 //! one writer task drains it into ingest in batches, so a busy channel is stored in
 //! group commits, and a full queue stops reading (TCP back-pressure) instead of growing.
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +12,16 @@ use std::time::Duration;
 use actix::Addr;
 use rand::Rng;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, Instant};
 
+use super::follow::{State, Status};
 use super::line::{parse, Line};
 use crate::ingest::validate::message;
 use crate::ingest::{Ingest, IngestActor, IngestError};
 use crate::metrics::METRICS;
 use crate::store::NewMessage;
+use crate::time::now_ms;
 
 /// Longest line read: IRCv3 allows 8191 bytes of tags and 512 of message.
 pub const IRC_MAX_LINE: usize = 16 * 1024;
@@ -87,48 +89,56 @@ pub struct IrcSettings {
     /// With `token`: the account to log in as. Without: anonymous, read-only.
     pub nick: Option<String>,
     pub token: Option<String>,
-    /// Channel names, without `#`.
-    pub channels: Vec<String>,
 }
 
-/// Reads the followed channels until the process stops.
-pub fn start(settings: IrcSettings, ingest: Addr<IngestActor>) -> actix_web::rt::task::JoinHandle<()> {
-    let (tx, rx) = mpsc::channel(IRC_QUEUE);
-    actix_web::rt::spawn(write_to_ingest(rx, ingest));
-    let settings = Arc::new(settings);
-    actix_web::rt::spawn(async move {
-        let mut backoff = IRC_BACKOFF_MIN;
-        loop {
-            let started = Instant::now();
-            let why = match connect_and_read(&settings, &tx).await {
-                Ok(Ended::Reconnect) => {
-                    backoff = IRC_BACKOFF_MIN;
-                    METRICS.irc_reconnects.with_label_values(&["reconnect_command"]).inc();
-                    log::info!("irc server asked to reconnect server={}", settings.server);
-                    continue;
-                }
-                Ok(Ended::Closed) => "closed",
-                Ok(Ended::Silent) => "timeout",
-                Err(e) => {
-                    log::warn!("irc connection failed server={} error={e}", settings.server);
-                    "error"
-                }
-            };
-            METRICS.irc_connected.set(0);
-            METRICS.irc_reconnects.with_label_values(&[why]).inc();
-            if started.elapsed() >= STABLE_AFTER {
-                backoff = IRC_BACKOFF_MIN;
+/// Reads the channels in `channels` (while there are any) until the process stops.
+pub(super) async fn read(
+    settings: IrcSettings,
+    mut channels: watch::Receiver<BTreeSet<String>>,
+    status: Status,
+    tx: mpsc::Sender<NewMessage>,
+) {
+    let mut backoff = IRC_BACKOFF_MIN;
+    loop {
+        while channels.borrow_and_update().is_empty() {
+            if channels.changed().await.is_err() {
+                return;
             }
-            let wait = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
-            log::info!(
-                "irc reconnecting server={} reason={why} in_ms={}",
-                settings.server,
-                wait.as_millis()
-            );
-            sleep(wait).await;
-            backoff = (backoff * 2).min(IRC_BACKOFF_MAX);
         }
-    })
+        let started = Instant::now();
+        let why = match connect_and_read(&settings, &mut channels, &status, &tx).await {
+            Ok(Ended::Reconnect) => {
+                backoff = IRC_BACKOFF_MIN;
+                METRICS.irc_reconnects.with_label_values(&["reconnect_command"]).inc();
+                log::info!("irc server asked to reconnect server={}", settings.server);
+                continue;
+            }
+            Ok(Ended::Unneeded) => {
+                METRICS.irc_connected.set(0);
+                log::info!("irc disconnected server={}: no channel left to read", settings.server);
+                continue;
+            }
+            Ok(Ended::Closed) => "closed",
+            Ok(Ended::Silent) => "timeout",
+            Err(e) => {
+                log::warn!("irc connection failed server={} error={e}", settings.server);
+                "error"
+            }
+        };
+        METRICS.irc_connected.set(0);
+        METRICS.irc_reconnects.with_label_values(&[why]).inc();
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = IRC_BACKOFF_MIN;
+        }
+        let wait = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+        log::info!(
+            "irc reconnecting server={} reason={why} in_ms={}",
+            settings.server,
+            wait.as_millis()
+        );
+        sleep(wait).await;
+        backoff = (backoff * 2).min(IRC_BACKOFF_MAX);
+    }
 }
 
 /// How a connection ended without an I/O error.
@@ -139,6 +149,8 @@ enum Ended {
     Closed,
     /// Nothing came back to a PING.
     Silent,
+    /// No channel is left to read.
+    Unneeded,
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -200,12 +212,17 @@ async fn next_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>) -> std::io::Result<Ended> {
+async fn connect_and_read(
+    settings: &IrcSettings,
+    channels: &mut watch::Receiver<BTreeSet<String>>,
+    status: &Status,
+    tx: &mpsc::Sender<NewMessage>,
+) -> std::io::Result<Ended> {
     let stream = open(&settings.server).await?;
     let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
     let nick = match (&settings.token, &settings.nick) {
-        (Some(_), Some(nick)) => nick.clone(),
+        (Some(_), Some(nick)) => nick.to_ascii_lowercase(),
         _ => format!("justinfan{}", rand::rng().random_range(10_000..100_000)),
     };
     let mut hello = String::from("CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership\r\n");
@@ -215,18 +232,41 @@ async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>)
     }
     hello.push_str(&format!("NICK {nick}\r\n"));
     write.write_all(hello.as_bytes()).await?;
-    log::info!(
-        "irc connected server={} nick={nick} channels={}",
-        settings.server,
-        settings.channels.len()
-    );
+    log::info!("irc connected server={} nick={nick}", settings.server);
     METRICS.irc_connected.set(1);
-    let mut to_join: VecDeque<&str> = settings.channels.iter().map(String::as_str).collect();
+    status.rejoining();
+    // Channels joined (JOIN sent) on this connection, and those waiting for the join pace.
+    let mut joined: BTreeSet<String> = BTreeSet::new();
+    let mut to_join: VecDeque<String> = VecDeque::new();
+    // When the joins of the last `IRC_JOIN_WINDOW` were sent: at most
+    // `IRC_JOINS_PER_WINDOW` of them in any window.
+    let mut recent_joins: VecDeque<Instant> = VecDeque::new();
     let mut next_join = Instant::now();
     let mut buf = Vec::new();
     let mut last_heard = Instant::now();
     let mut pinged = false;
+    let mut wanted_changed = true;
     loop {
+        if wanted_changed {
+            wanted_changed = false;
+            let wanted = channels.borrow_and_update().clone();
+            if wanted.is_empty() {
+                write.write_all(b"QUIT\r\n").await?;
+                return Ok(Ended::Unneeded);
+            }
+            status.reading(&wanted);
+            let gone: Vec<String> = joined.difference(&wanted).cloned().collect();
+            for c in gone {
+                write.write_all(format!("PART #{c}\r\n").as_bytes()).await?;
+                joined.remove(&c);
+            }
+            to_join.retain(|c| wanted.contains(c));
+            for c in &wanted {
+                if !joined.contains(c) && !to_join.contains(c) {
+                    to_join.push_back(c.clone());
+                }
+            }
+        }
         let quiet_until = last_heard
             + if pinged {
                 IRC_IDLE_PING + IRC_PING_TIMEOUT
@@ -235,13 +275,31 @@ async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>)
             };
         let line = tokio::select! {
             line = next_line(&mut read, &mut buf) => line?,
+            changed = channels.changed() => {
+                if changed.is_err() {
+                    return Ok(Ended::Unneeded);
+                }
+                wanted_changed = true;
+                continue;
+            }
             _ = sleep_until(next_join), if !to_join.is_empty() => {
-                let batch: Vec<String> = (0..IRC_JOINS_PER_WINDOW)
-                    .map_while(|_| to_join.pop_front())
-                    .map(|c| format!("#{c}"))
-                    .collect();
-                write.write_all(format!("JOIN {}\r\n", batch.join(",")).as_bytes()).await?;
-                next_join = Instant::now() + IRC_JOIN_WINDOW;
+                let now = Instant::now();
+                while recent_joins.front().is_some_and(|t| now.duration_since(*t) >= IRC_JOIN_WINDOW) {
+                    recent_joins.pop_front();
+                }
+                let room = IRC_JOINS_PER_WINDOW - recent_joins.len();
+                let batch: Vec<String> = (0..room).map_while(|_| to_join.pop_front()).collect();
+                if !batch.is_empty() {
+                    let list: Vec<String> = batch.iter().map(|c| format!("#{c}")).collect();
+                    write.write_all(format!("JOIN {}\r\n", list.join(",")).as_bytes()).await?;
+                    recent_joins.extend(std::iter::repeat_n(now, batch.len()));
+                    joined.extend(batch);
+                }
+                // The next join may go when the oldest of the window leaves it.
+                next_join = match recent_joins.len() {
+                    n if n < IRC_JOINS_PER_WINDOW => now,
+                    _ => recent_joins[0] + IRC_JOIN_WINDOW,
+                };
                 continue;
             }
             _ = sleep_until(quiet_until) => {
@@ -270,8 +328,9 @@ async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>)
             Ok(Line::Store { kind, message: m }) => match message(m) {
                 Ok(m) => {
                     METRICS.irc_lines.with_label_values(&[kind.as_str()]).inc();
+                    status.message(&m.channel, now_ms());
                     if tx.send(m).await.is_err() {
-                        return Ok(Ended::Closed);
+                        return Ok(Ended::Unneeded);
                     }
                 }
                 Err(e) => {
@@ -287,6 +346,20 @@ async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>)
             Ok(Line::Notice { target, text }) => {
                 METRICS.irc_lines.with_label_values(&["control"]).inc();
                 log::warn!("irc notice target={target} text={text:?}");
+                // Before the channel is joined, a notice about it is its refusal.
+                if status.state(&target) == Some(State::Joining) {
+                    status.set(&target, State::Failed(text));
+                }
+            }
+            Ok(Line::Joined { channel, nick: who }) => {
+                METRICS.irc_lines.with_label_values(&["control"]).inc();
+                if who == nick {
+                    status.set(&channel, State::Live);
+                }
+            }
+            Ok(Line::RoomState { channel }) => {
+                METRICS.irc_lines.with_label_values(&["control"]).inc();
+                status.set(&channel, State::Live);
             }
             Ok(Line::Other) => METRICS.irc_lines.with_label_values(&["control"]).inc(),
             Err(e) => {
@@ -299,7 +372,7 @@ async fn connect_and_read(settings: &IrcSettings, tx: &mpsc::Sender<NewMessage>)
 
 /// Drains the queue into ingest, as many as are waiting (up to [`IRC_BATCH`]) per request.
 /// A refused batch is retried: lines are not dropped while the store is busy or failing.
-async fn write_to_ingest(mut rx: mpsc::Receiver<NewMessage>, ingest: Addr<IngestActor>) {
+pub(super) async fn write_to_ingest(mut rx: mpsc::Receiver<NewMessage>, ingest: Addr<IngestActor>) {
     let mut batch = Vec::with_capacity(IRC_BATCH);
     while rx.recv_many(&mut batch, IRC_BATCH).await > 0 {
         let mut wait = IRC_BACKOFF_MIN;

@@ -28,8 +28,13 @@ pub enum Line {
     Ping(String),
     /// The server is going away: reconnect now.
     Reconnect,
-    /// A `NOTICE` (a failed join, a rate limit): logged.
+    /// A `NOTICE` (a failed join, a rate limit): logged, and a channel still joining is
+    /// marked failed with its text.
     Notice { target: String, text: String },
+    /// Someone joined a channel (with the membership capability, the reader sees its own).
+    Joined { channel: String, nick: String },
+    /// The channel's settings: sent to the reader once it is in the channel.
+    RoomState { channel: String },
     /// Welcome numerics, `JOIN`, `ROOMSTATE` and the rest: nothing to do.
     Other,
 }
@@ -127,8 +132,18 @@ pub fn parse(line: &str) -> Result<Line, Skip> {
         Command::PING(server, _) => Line::Ping(server.clone()),
         Command::Raw(cmd, _) if cmd == "RECONNECT" => Line::Reconnect,
         Command::NOTICE(target, text) => Line::Notice {
-            target: target.clone(),
+            target: target.trim_start_matches('#').to_owned(),
             text: text.clone(),
+        },
+        Command::JOIN(channel, _, _) => match &msg.prefix {
+            Some(Prefix::Nickname(nick, _, _)) => Line::Joined {
+                channel: channel.trim_start_matches('#').to_owned(),
+                nick: nick.clone(),
+            },
+            _ => Line::Other,
+        },
+        Command::Raw(cmd, args) if cmd == "ROOMSTATE" && !args.is_empty() => Line::RoomState {
+            channel: args[0].trim_start_matches('#').to_owned(),
         },
         // A command is letters or a three-digit numeric; irc-proto keeps anything else raw.
         Command::Raw(cmd, _) if cmd.is_empty() || !cmd.bytes().all(|b| b.is_ascii_alphanumeric()) => {
@@ -248,6 +263,19 @@ mod tests {
         assert_eq!(parse("PING :tmi.twitch.tv"), Ok(Line::Ping("tmi.twitch.tv".into())));
         assert_eq!(parse(":tmi.twitch.tv RECONNECT"), Ok(Line::Reconnect));
         assert_eq!(parse(":tmi.twitch.tv 001 justinfan1 :Welcome, GLHF!"), Ok(Line::Other));
+        assert_eq!(
+            parse(":justinfan1!justinfan1@justinfan1.tmi.twitch.tv JOIN #dallas"),
+            Ok(Line::Joined {
+                channel: "dallas".into(),
+                nick: "justinfan1".into()
+            })
+        );
+        assert_eq!(
+            parse("@room-id=1;slow=0 :tmi.twitch.tv ROOMSTATE #dallas"),
+            Ok(Line::RoomState {
+                channel: "dallas".into()
+            })
+        );
         for line in ["", ":onlyprefix", "@a=b", "  ", "\u{1}"] {
             assert!(
                 matches!(parse(line), Err(Skip::Malformed(_))),

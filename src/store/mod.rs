@@ -8,6 +8,7 @@
 //! handed out, how a write transaction begins) is in `sqlite.rs` and `postgres.rs`.
 pub mod channels;
 pub mod ids;
+pub mod irc;
 pub mod messages;
 pub mod meta;
 pub mod pages;
@@ -287,6 +288,22 @@ impl Store {
 
     pub fn conn(&self) -> StoreResult<Conn> {
         Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` on a pooled connection, off the async threads, outside any transaction:
+    /// for single statements beside the message write path (the followed IRC channels).
+    pub async fn run<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Interrupted(e.to_string()))?
     }
 
     /// Runs `f` in one read transaction on a pooled connection, off the async threads:

@@ -46,6 +46,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    irc_channels (name) {
+        name -> Text,
+        paused -> Bool,
+        added_at -> BigInt,
+        lease_node -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages);
+diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages, irc_channels);

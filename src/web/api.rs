@@ -62,16 +62,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(web::resource("/users/{name}").get(user))
             .service(web::resource("/search").get(search))
             .service(web::resource("/openapi.json").get(super::openapi::document))
+            .service(
+                web::resource("/irc/channels")
+                    .get(super::irc::list)
+                    .post(super::irc::follow),
+            )
+            .service(web::resource("/irc/channels/{name}").delete(super::irc::unfollow))
             .default_service(web::to(not_found)),
     );
 }
 
-/// No JSON body is extracted today; should one be, it fails in the API's shape too.
+/// A JSON body (`/api/irc/channels`) that cannot be read, in the API's shape: another
+/// content type is 415, whatever actix would answer.
 fn json_error(e: JsonPayloadError) -> ApiError {
-    match e.status_code() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.to_string()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
-        _ => ApiError::InvalidParameter(e.to_string()),
+    match e {
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("application/json"),
+        e if e.status_code() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(e.to_string()),
+        e => ApiError::InvalidParameter(format!("the body is not valid: {e}")),
     }
 }
 
@@ -171,17 +178,8 @@ pub async fn ingest(
 ) -> Result<HttpResponse, ApiError> {
     // Every ingest request, answered or refused, until its answer is ready.
     let _timer = METRICS.ingest_request_seconds.start_timer();
-    if let Some(token) = &state.ingest_token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Compared in constant time: how long a refusal takes says nothing of the token.
-        let matches = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes())));
-        if !matches {
-            return Err(reject(ApiError::Unauthorized));
-        }
+    if !authorized(&state, &req) {
+        return Err(reject(ApiError::Unauthorized));
     }
     let content_type = req
         .headers()
@@ -192,7 +190,11 @@ pub async fn ingest(
     let format = match mime.as_str() {
         "application/json" => BodyFormat::Json,
         "application/x-ndjson" => BodyFormat::NdJson,
-        _ => return Err(reject(ApiError::UnsupportedMediaType)),
+        _ => {
+            return Err(reject(ApiError::UnsupportedMediaType(
+                "application/json or application/x-ndjson",
+            )))
+        }
     };
     // The bytes this body may take, held until the request is answered: refused at once
     // when the bodies being read and parsed already hold `--max-bodies-bytes`.
@@ -236,6 +238,20 @@ pub async fn ingest(
         cursor,
         epoch: state.store.epoch().to_owned(),
     }))
+}
+
+/// Whether a write may go ahead: without `--ingest-token` always, with it when the request
+/// carries it as its bearer token (compared in constant time: how long a refusal takes
+/// says nothing of the token).
+pub(super) fn authorized(state: &AppState, req: &HttpRequest) -> bool {
+    let Some(token) = &state.ingest_token else {
+        return true;
+    };
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes())))
 }
 
 /// Why a body could not be read: too large (by its `Content-Length` or, for a chunked

@@ -1,5 +1,6 @@
 //! HTTP: routes, shared state, and the server itself.
 pub mod api;
+pub mod irc;
 pub mod live;
 pub mod observe;
 pub mod openapi;
@@ -86,6 +87,10 @@ pub struct AppState {
     pub bus: Option<crate::bus::Bus>,
     /// What the live views were given so far, for `/healthz`.
     pub delivered: crate::live::sequencer::Delivered,
+    /// The IRC reader: the followed channels' states, and a nudge after a change.
+    pub irc: crate::irc::Irc,
+    /// `--irc-server`, for `/api/irc/channels`.
+    pub irc_server: String,
 }
 
 /// Every route. `/api` answers JSON, the pages and any unknown path outside it HTML; a

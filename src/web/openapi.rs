@@ -26,6 +26,9 @@ use super::{api, live, pages, AppState};
         api::user,
         api::search,
         document,
+        super::irc::list,
+        super::irc::follow,
+        super::irc::unfollow,
         api::healthz,
         api::prometheus,
         live::ws,
@@ -46,6 +49,7 @@ use super::{api, live, pages, AppState};
         (name = "read", description = "Reading what is stored, each answer with the cursor it was read at"),
         (name = "live", description = "Live views (docs/PROTOCOL.md section 4)"),
         (name = "operate", description = "Health and Prometheus metrics"),
+        (name = "irc", description = "The IRC channels followed (PROTOCOL.md section 8)"),
         (name = "pages", description = "The HTML pages and their files"),
     )
 )]

@@ -396,3 +396,98 @@ async fn three_nodes_started_at_once_on_an_empty_database_share_one_epoch() {
     let ids = cluster.node(2).ingest_ids(&spread("first", 3)).await;
     assert_eq!(ids, vec![1, 2, 3]);
 }
+
+/// Two nodes follow one IRC channel: exactly one of them reads it; when it is killed the
+/// other takes the channel over within 10 s, and a line both saw is stored once.
+#[actix_rt::test]
+async fn one_node_reads_each_irc_channel_and_another_takes_it_over_when_it_dies() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::time::Instant;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("irc://{}", listener.local_addr().unwrap());
+    // Each connection that joins #dallas is announced with a way to write to it.
+    let (joined_tx, mut joined) = tokio::sync::mpsc::unbounded_channel::<std::sync::mpsc::Sender<String>>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let joined_tx = joined_tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line.trim_end() == "JOIN #dallas" {
+                        break;
+                    }
+                }
+                let (tx, rx) = std::sync::mpsc::channel::<String>();
+                let _ = joined_tx.send(tx);
+                std::thread::spawn(move || while reader.read_line(&mut line).unwrap_or(0) > 0 {});
+                for l in rx {
+                    if stream.write_all(format!("{l}\r\n").as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let irc_url = url.clone();
+    let mut cluster = TestCluster::builder()
+        .nodes(2)
+        .settings(move |s| s.raw_args(["--irc-server", &irc_url, "--irc-channels", "dallas"]))
+        .start()
+        .await;
+    let first = tokio::time::timeout(WAIT, joined.recv())
+        .await
+        .expect("one node joins")
+        .unwrap();
+    // Only one: the other node must not join while the first holds the lease.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), joined.recv())
+            .await
+            .is_err(),
+        "both nodes joined #dallas"
+    );
+    let channel = cluster.node(0).get_json("/api/irc/channels").await["channels"][0].clone();
+    let reader = channel["reader"].as_str().expect("a reader").to_owned();
+    let (victim, survivor) = if reader == "node-0" { (0, 1) } else { (1, 0) };
+    let line = |n: u32| {
+        format!("@id=takeover-{n};tmi-sent-ts=1700000000000 :alice!alice@alice.tmi.twitch.tv PRIVMSG #dallas :line {n}")
+    };
+    first.send(line(1)).unwrap();
+    eventually("the first line stored", WAIT, || async {
+        (cluster.node(survivor).total_messages().await == 1).then_some(())
+    })
+    .await;
+
+    cluster.kill9(victim);
+    let killed = Instant::now();
+    let second = tokio::time::timeout(Duration::from_secs(15), joined.recv())
+        .await
+        .expect("the survivor joins")
+        .unwrap();
+    let takeover = killed.elapsed();
+    assert!(takeover < Duration::from_secs(10), "taken over after {takeover:?}");
+    // The server replays the first line (as a second reader would see it) and a new one.
+    second.send(line(1)).unwrap();
+    second.send(line(2)).unwrap();
+    let node = cluster.node(survivor);
+    eventually("the new line stored", WAIT, || async {
+        (node.total_messages().await == 2).then_some(())
+    })
+    .await;
+    let texts: Vec<String> = node.get_json("/api/messages?after_id=0").await["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["line 1", "line 2"], "each line once");
+    let channel = node.get_json("/api/irc/channels").await["channels"][0].clone();
+    assert_eq!(channel["reader"], format!("node-{survivor}"), "{channel}");
+    eprintln!("irc takeover after {takeover:?}");
+}

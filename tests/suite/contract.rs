@@ -35,6 +35,7 @@ fn get(path: &'static str, status: u16, request: &'static str) -> Provoke {
 }
 
 fn post(
+    path: &'static str,
     status: u16,
     headers: &'static [(&'static str, &'static str)],
     content_type: &'static str,
@@ -42,11 +43,24 @@ fn post(
 ) -> Provoke {
     Provoke {
         method: "post",
-        path: "/api/messages",
+        path,
         status,
-        request: "/api/messages",
+        request: path,
         headers,
         body: Some((content_type, body)),
+    }
+}
+
+fn delete(
+    path: &'static str,
+    status: u16,
+    request: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+) -> Provoke {
+    Provoke {
+        method: "delete",
+        headers,
+        ..get(path, status, request)
     }
 }
 
@@ -93,14 +107,45 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
     let ok = json!({"channel": "general", "user": "alice", "text": "hi"});
     let provocations = [
         post(
+            "/api/messages",
             400,
             AUTH,
             "application/json",
             json!({"channel": "no spaces", "user": "a", "text": "t"}).to_string(),
         ),
-        post(401, &[], "application/json", ok.to_string()),
-        post(413, AUTH, "application/json", json!([ok, ok, ok]).to_string()),
-        post(415, AUTH, "text/plain", ok.to_string()),
+        post("/api/messages", 401, &[], "application/json", ok.to_string()),
+        post(
+            "/api/messages",
+            413,
+            AUTH,
+            "application/json",
+            json!([ok, ok, ok]).to_string(),
+        ),
+        post("/api/messages", 415, AUTH, "text/plain", ok.to_string()),
+        post(
+            "/api/irc/channels",
+            400,
+            AUTH,
+            "application/json",
+            json!({"name": "no spaces"}).to_string(),
+        ),
+        post(
+            "/api/irc/channels",
+            401,
+            &[],
+            "application/json",
+            json!({"name": "dallas"}).to_string(),
+        ),
+        post(
+            "/api/irc/channels",
+            415,
+            AUTH,
+            "text/plain",
+            json!({"name": "dallas"}).to_string(),
+        ),
+        delete("/api/irc/channels/{name}", 400, "/api/irc/channels/no%20spaces", AUTH),
+        delete("/api/irc/channels/{name}", 401, "/api/irc/channels/dallas", &[]),
+        delete("/api/irc/channels/{name}", 404, "/api/irc/channels/dallas", AUTH),
         get("/api/messages", 400, "/api/messages?limit=0"),
         get("/api/channels", 400, "/api/channels?sort=loudest"),
         get("/api/users", 400, "/api/users?offset=-1"),
@@ -147,6 +192,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         provoked.insert((p.method, p.path, p.status));
         let mut req = match p.method {
             "post" => client.post(app.api.url(p.request)),
+            "delete" => client.delete(app.api.url(p.request)),
             _ => client.get(app.api.url(p.request)),
         };
         for h in p.headers {

@@ -182,3 +182,198 @@ async fn irc_settings_are_checked_at_start() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// A scripted IRC server: what the clients send arrives on `received`, what the test sends
+/// on `send` is written to the newest connection.
+struct ScriptedServer {
+    url: String,
+    received: tokio::sync::mpsc::UnboundedReceiver<String>,
+    send: std::sync::mpsc::Sender<String>,
+}
+
+impl ScriptedServer {
+    fn start() -> ScriptedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("irc://{}", listener.local_addr().unwrap());
+        let (received_tx, received) = tokio::sync::mpsc::unbounded_channel();
+        let (send, send_rx) = mpsc::channel::<String>();
+        let newest = std::sync::Arc::new(std::sync::Mutex::new(None::<TcpStream>));
+        let writer = newest.clone();
+        thread::spawn(move || {
+            for line in send_rx {
+                if let Some(stream) = writer.lock().unwrap().as_mut() {
+                    let _ = stream.write_all(format!("{line}\r\n").as_bytes());
+                }
+            }
+        });
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let reader = BufReader::new(stream.try_clone().unwrap());
+                *newest.lock().unwrap() = Some(stream);
+                let received_tx = received_tx.clone();
+                thread::spawn(move || {
+                    for line in reader.lines() {
+                        let Ok(line) = line else { break };
+                        if received_tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedServer { url, received, send }
+    }
+
+    /// The next line the client sent that `pred` accepts (skipping others).
+    async fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.received.recv()).await {
+                Ok(Some(line)) if pred(&line) => return line,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the client closed the connection before {what}"),
+                Err(_) => panic!("no {what} within {WAIT:?}"),
+            }
+        }
+    }
+
+    fn write(&self, line: &str) {
+        self.send.send(line.to_owned()).unwrap();
+    }
+}
+
+async fn irc_state(app: &TestApp, name: &str) -> serde_json::Value {
+    let list = app.get_json("/api/irc/channels").await;
+    list["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// POST /api/irc/channels, with the test's token or without.
+async fn follow_on(app: &TestApp, body: serde_json::Value, auth: bool) -> (u16, serde_json::Value) {
+    let client = awc::Client::default();
+    let mut req = client.post(app.api.url("/api/irc/channels"));
+    if auth {
+        req = req.insert_header(("Authorization", "Bearer t0ken"));
+    }
+    let mut res = req.send_json(&body).await.unwrap();
+    let json: serde_json::Value = res.json().await.unwrap_or_default();
+    (res.status().as_u16(), json)
+}
+
+#[actix_rt::test]
+async fn channels_are_followed_paused_and_unfollowed_through_the_api_while_lines_flow() {
+    let mut irc = ScriptedServer::start();
+    let mut app = TestApp::builder()
+        .ingest_token("t0ken")
+        .raw_args(["--irc-server", &irc.url])
+        .start()
+        .await;
+    let auth = [("Authorization", "Bearer t0ken")];
+    let list = app.get_json("/api/irc/channels").await;
+    assert_eq!(list["channels"], json!([]), "{list}");
+    assert_eq!(list["server"], irc.url.as_str());
+
+    // Changes need the token; a bad name is refused and changes nothing.
+    assert_eq!(follow_on(&app, json!({"name": "dallas"}), false).await.0, 401);
+    let (status, body) = follow_on(&app, json!({"name": "no spaces"}), true).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_parameter")),
+        "{body}"
+    );
+    assert_eq!(app.get_json("/api/irc/channels").await["channels"], json!([]));
+
+    let (status, body) = follow_on(&app, json!({"name": "#Dallas"}), true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["name"].as_str(), body["paused"].as_bool()),
+        (Some("dallas"), Some(false))
+    );
+    let nick = irc.expect("NICK", |l| l.starts_with("NICK ")).await["NICK ".len()..].to_owned();
+    irc.expect("JOIN #dallas", |l| l == "JOIN #dallas").await;
+    irc.write(&format!(":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #dallas"));
+    irc.write(A1);
+    eventually("the channel live, its line stored", WAIT, || async {
+        let c = irc_state(&app, "dallas").await;
+        (c["state"] == "live" && app.total_messages().await == 1).then_some(c)
+    })
+    .await;
+    let c = irc_state(&app, "dallas").await;
+    assert!(c["messages_per_second"].as_f64().unwrap() > 0.0, "{c}");
+    assert_eq!(c["last_message_at"].as_str().map(str::len), Some(24), "{c}");
+    assert!(c["reader"].is_string(), "{c}");
+
+    // A second channel joins at once (well under the join limit); a refused one says why.
+    assert_eq!(follow_on(&app, json!({"name": "rust"}), true).await.0, 201);
+    irc.expect("JOIN #rust", |l| l == "JOIN #rust").await;
+    assert_eq!(follow_on(&app, json!({"name": "gone"}), true).await.0, 201);
+    irc.expect("JOIN #gone", |l| l == "JOIN #gone").await;
+    irc.write(
+        "@msg-id=msg_channel_suspended :tmi.twitch.tv NOTICE #gone :This channel does not exist or has been suspended.",
+    );
+    let gone = eventually("the refused channel failed", WAIT, || async {
+        let c = irc_state(&app, "gone").await;
+        (c["state"] == "failed").then_some(c)
+    })
+    .await;
+    assert_eq!(gone["reason"], "This channel does not exist or has been suspended.");
+
+    // Pausing parts the channel and keeps it followed; resuming joins it again.
+    let (status, body) = follow_on(&app, json!({"name": "dallas", "paused": true}), true).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("paused")), "{body}");
+    irc.expect("PART #dallas", |l| l == "PART #dallas").await;
+    assert_eq!(follow_on(&app, json!({"name": "dallas"}), true).await.0, 200);
+    irc.expect("JOIN #dallas again", |l| l == "JOIN #dallas").await;
+
+    // The followed channels are stored: a restart keeps them (and their paused flags).
+    assert_eq!(
+        follow_on(&app, json!({"name": "rust", "paused": true}), true).await.0,
+        200
+    );
+    irc.expect("PART #rust", |l| l == "PART #rust").await;
+    let before = app.get_json("/api/irc/channels").await["channels"].clone();
+    app.restart().await;
+    irc.expect("the restarted server joining #dallas", |l| l == "JOIN #dallas,#gone")
+        .await;
+    let after = app.get_json("/api/irc/channels").await["channels"].clone();
+    let names_and_paused = |list: &serde_json::Value| -> Vec<(String, bool)> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["paused"].as_bool().unwrap()))
+            .collect()
+    };
+    assert_eq!(names_and_paused(&after), names_and_paused(&before));
+    assert_eq!(
+        names_and_paused(&after),
+        [("dallas".into(), false), ("gone".into(), false), ("rust".into(), true)]
+    );
+
+    // Unfollowing parts; the last one gone, the connection is closed.
+    let client = awc::Client::default();
+    for name in ["gone", "rust", "dallas"] {
+        let res = client
+            .delete(app.api.url(&format!("/api/irc/channels/{name}")))
+            .insert_header(auth[0])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204, "DELETE {name}");
+    }
+    irc.expect("QUIT", |l| l == "QUIT").await;
+    let res = client
+        .delete(app.api.url("/api/irc/channels/dallas"))
+        .insert_header(auth[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    assert_eq!(app.get_json("/api/irc/channels").await["channels"], json!([]));
+    assert_eq!(app.total_messages().await, 1);
+}
