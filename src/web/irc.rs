@@ -90,7 +90,8 @@ fn describe(state: &AppState, c: FollowedChannel, now: i64) -> IrcChannel {
     }
 }
 
-async fn channel_list(state: &web::Data<AppState>) -> Result<Vec<IrcChannel>, ApiError> {
+/// Every followed channel, each as this node sees it.
+pub(crate) async fn channel_list(state: &web::Data<AppState>) -> Result<Vec<IrcChannel>, ApiError> {
     let rows = state
         .store
         .run(|c| followed::list_followed(c).map_err(StoreError::from))

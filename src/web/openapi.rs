@@ -40,6 +40,7 @@ use super::{api, live, pages, AppState};
         pages::handlers::users,
         pages::handlers::user,
         pages::handlers::search,
+        pages::handlers::irc,
         pages::assets::serve,
     ),
     components(schemas(crate::error::ErrorCode, api::ChannelSort, crate::store::UserSort)),

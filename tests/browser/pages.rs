@@ -386,6 +386,7 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
         "/users",
         "/users/alice",
         "/search?q=hello",
+        "/irc",
         // An offset past every row is an empty page (it once overflowed `offset + 1`).
         "/users?offset=9223372036854775807",
         "/channels?offset=9223372036854775807",
@@ -516,5 +517,74 @@ async fn a_page_on_one_node_shows_what_another_node_stores_live() {
     open_live(&b, page_node, "/channels").await;
     writer.ingest(&[msg("ops", "dave", "three")]).await;
     wait_row_total(&b, "channels", "ops", "3").await;
+    b.close().await;
+}
+
+/// "I follow a channel from the /irc page, pause it and remove it": the form and buttons
+/// go through /api/irc/channels with the ingest token typed into the page, and the table
+/// follows without a reload.
+#[actix_rt::test]
+async fn the_irc_page_follows_pauses_and_removes_channels() {
+    // Nothing listens at the IRC server's address: the channel stays `joining`.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("irc://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = TestApp::builder()
+        .ingest_token("page-token")
+        .raw_args(["--irc-server", &server])
+        .start()
+        .await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/irc")).await;
+    b.mark_document().await;
+    assert_eq!(b.text("#irc-empty p strong").await, "No channel followed.");
+    let state_of = |name: &'static str| {
+        let b = &b;
+        async move {
+            b.js_str(&format!(
+                "const r = document.querySelector('#irc-rows tr[data-name=\"{name}\"] .irc-state'); return r ? r.textContent : ''"
+            ))
+            .await
+        }
+    };
+
+    // Without the token the change is refused, and the page says why.
+    b.js("document.getElementById('irc-name').value = '#Dallas'; document.querySelector('#irc-follow button').click(); return true")
+        .await;
+    b.wait("the refusal shown", PAGE_WAIT, || async {
+        let e = b.text("#irc-error").await;
+        e.contains("token").then_some(())
+    })
+    .await;
+    b.js("document.getElementById('irc-token').value = 'page-token'; document.querySelector('#irc-follow button').click(); return true")
+        .await;
+    b.wait("#dallas followed", PAGE_WAIT, || async {
+        let s = state_of("dallas").await;
+        (s == "joining" || s == "waiting").then_some(())
+    })
+    .await;
+    assert_eq!(b.text("#irc-error").await, "", "the error is cleared");
+    b.js("document.querySelector('#irc-rows tr[data-name=\"dallas\"] button[data-action=\"pause\"]').click(); return true")
+        .await;
+    b.wait("#dallas paused", PAGE_WAIT, || async {
+        (state_of("dallas").await == "paused").then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.get_json("/api/irc/channels").await["channels"][0]["paused"],
+        json!(true)
+    );
+    b.js("document.querySelector('#irc-rows tr[data-name=\"dallas\"] button[data-action=\"remove\"]').click(); return true")
+        .await;
+    b.wait("the table empty again", PAGE_WAIT, || async {
+        b.js("return !document.getElementById('irc-empty').hidden")
+            .await
+            .as_bool()
+            .unwrap_or(false)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(app.get_json("/api/irc/channels").await["channels"], json!([]));
+    b.assert_not_reloaded("the irc page").await;
     b.close().await;
 }

@@ -622,6 +622,52 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
     }
 }
 
+/// One followed IRC channel as the page shows it.
+#[derive(serde::Serialize)]
+struct IrcRow {
+    name: String,
+    paused: bool,
+    state: String,
+    reason: Option<String>,
+    reader: Option<String>,
+    rate: Option<String>,
+    last: Option<String>,
+}
+
+/// The followed IRC channels: follow, pause, resume, remove; kept current by its script.
+#[utoipa::path(get, path = "/irc", tag = "pages", responses(Page))]
+pub async fn irc(state: web::Data<AppState>) -> HttpResponse {
+    respond(irc_page(state).await)
+}
+
+async fn irc_page(state: web::Data<AppState>) -> PageResult {
+    let channels = crate::web::irc::channel_list(&state).await?;
+    let rows: Vec<IrcRow> = channels
+        .into_iter()
+        .map(|c| IrcRow {
+            state: serde_json::to_value(c.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            rate: c.messages_per_second.map(|r| format!("{r:.1}")),
+            last: c.last_message_at.map(short_time),
+            name: c.name,
+            paused: c.paused,
+            reason: c.reason,
+            reader: c.reader,
+        })
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("title", "IRC channels");
+    ctx.insert("nav", "irc");
+    ctx.insert("view", "");
+    ctx.insert("channels", &rows);
+    ctx.insert("server", &state.irc_server);
+    ctx.insert("node_id", &state.node_id);
+    ctx.insert("token_required", &state.ingest_token.is_some());
+    Ok(render(StatusCode::OK, "irc.html", &ctx))
+}
+
 /// Any path no route matched outside `/api` (which answers its own JSON 404).
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     error_page(PageError::not_found(

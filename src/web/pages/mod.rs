@@ -53,6 +53,7 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
         ("users.html", include_str!("../../../views/users.html")),
         ("user.html", include_str!("../../../views/user.html")),
         ("search.html", include_str!("../../../views/search.html")),
+        ("irc.html", include_str!("../../../views/irc.html")),
         ("error.html", include_str!("../../../views/error.html")),
     ])
     .expect("the page templates parse");
@@ -90,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/users").get(handlers::users))
             .service(web::resource("/users/{name}").get(handlers::user))
             .service(web::resource("/search").get(handlers::search))
+            .service(web::resource("/irc").get(handlers::irc))
             .default_service(web::to(handlers::not_found)),
     );
 }
