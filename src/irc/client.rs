@@ -230,7 +230,9 @@ async fn connect_and_read(
         let token = token.strip_prefix("oauth:").unwrap_or(token);
         hello.push_str(&format!("PASS oauth:{token}\r\n"));
     }
-    hello.push_str(&format!("NICK {nick}\r\n"));
+    // USER and CAP END complete the registration on a standard server (Twitch needs
+    // neither and ignores both).
+    hello.push_str(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nCAP END\r\n"));
     write.write_all(hello.as_bytes()).await?;
     log::info!("irc connected server={} nick={nick}", settings.server);
     METRICS.irc_connected.set(1);

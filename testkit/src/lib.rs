@@ -33,8 +33,8 @@ pub use prometheus::parse_metric;
 pub use redis;
 pub use server::{command_line, server_bin, ServerLog, ServerProcess, ServerSettings};
 pub use services::{
-    bus_stream_key, postgres_admin_url, redis_url, skip_on_postgres, Backend, PgDatabase, PostgresServer, Redis,
-    RedisServer,
+    bus_stream_key, postgres_admin_url, redis_url, skip_on_postgres, Backend, IrcdServer, PgDatabase, PostgresServer,
+    Redis, RedisServer,
 };
 
 /// Default patience for anything the server should do "soon". Never used to

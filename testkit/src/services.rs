@@ -612,6 +612,73 @@ impl Drop for RedisServer {
     }
 }
 
+/// A real IRC server (Debian's `ngircd`) of the test's own, on a free loopback port, with
+/// its configuration in a temporary directory; killed when dropped.
+pub struct IrcdServer {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl IrcdServer {
+    /// Starts one and waits until it accepts connections.
+    pub fn start() -> IrcdServer {
+        let dir = tempfile::Builder::new()
+            .prefix("chatpulse-test-ircd-")
+            .tempdir()
+            .expect("create a temp dir for ngircd");
+        let port = free_port();
+        let conf = dir.path().join("ngircd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[Global]\nName = irc.chatpulse.test\nInfo = chatpulse test server\nListen = 127.0.0.1\n\
+                 Ports = {port}\nMotdPhrase = \"test\"\nAdminInfo1 = test\nAdminEMail = test@localhost\n\
+                 [Limits]\nMaxNickLength = 30\n[Options]\nDNS = no\nIdent = no\nPAM = no\n"
+            ),
+        )
+        .expect("write ngircd.conf");
+        let (log, log_path) = log_file(dir.path(), "ngircd.log");
+        let mut cmd = Command::new("ngircd");
+        cmd.arg("--nodaemon")
+            .arg("--config")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let mut child =
+            spawn_tied_to_process(cmd).unwrap_or_else(|e| panic!("cannot start ngircd (install the `ngircd` package): {e}"));
+        let deadline = Instant::now() + SERVICE_START_WITHIN;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("ngircd exited with {status} at start; log:\n{}", read_log(&log_path));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("ngircd did not listen within {SERVICE_START_WITHIN:?}; log:\n{}", read_log(&log_path));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        IrcdServer { port, child, _dir: dir }
+    }
+
+    /// `irc://127.0.0.1:<port>`: what `--irc-server` gets.
+    pub fn url(&self) -> String {
+        format!("irc://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for IrcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The Redis the tests of this binary share: the machine's own on 127.0.0.1:6379 when it
 /// answers (and [`OWN_SERVICES_ENV`] is not set), else a [`RedisServer`] this binary
 /// starts once and stops at exit. Tests sharing it keep apart by epoch (keys

@@ -377,3 +377,51 @@ async fn channels_are_followed_paused_and_unfollowed_through_the_api_while_lines
     assert_eq!(app.get_json("/api/irc/channels").await["channels"], json!([]));
     assert_eq!(app.total_messages().await, 1);
 }
+
+/// A real IRC server (Debian's ngircd) on loopback: chatpulse joins, a second client's
+/// PRIVMSGs are stored and reach a live view of the channel.
+#[actix_rt::test]
+async fn a_real_irc_server_lines_are_stored_and_live() {
+    let ircd = IrcdServer::start();
+    let app = TestApp::builder()
+        .raw_args(["--irc-server", &ircd.url(), "--irc-channels", "chatroom"])
+        .start()
+        .await;
+    let mut live = app.ws("channel/chatroom", None, None).await;
+    live.until_connected(WAIT).await;
+    eventually("chatpulse in #chatroom", WAIT, || async {
+        (irc_state(&app, "chatroom").await["state"] == "live").then_some(())
+    })
+    .await;
+
+    let port = ircd.port();
+    let poster = actix_rt::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        s.write_all(b"NICK poster\r\nUSER poster 0 * :A Poster\r\nJOIN #chatroom\r\n").unwrap();
+        let mut line = String::new();
+        // Joined once the server names the channel's members (353/366).
+        loop {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "ngircd closed the poster");
+            if line.contains(" 366 ") {
+                break;
+            }
+        }
+        s.write_all(b"PRIVMSG #chatroom :hello from a real server\r\nPRIVMSG #chatroom :\x01ACTION waves\x01\r\n")
+            .unwrap();
+        s
+    })
+    .await
+    .unwrap();
+    let got = live.read_messages(2, WAIT).await;
+    let texts: Vec<&str> = got.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["hello from a real server", "waves"], "{got:?}");
+    assert_eq!(got[0]["user"], "poster");
+    assert_eq!(got[0]["channel"], "chatroom");
+    let stored = app.get_json("/api/messages?channel=chatroom&after_id=0").await;
+    assert_eq!(stored["messages"][1]["tags"]["action"], "1", "{stored}");
+    assert_eq!(app.total_messages().await, 2);
+    drop(poster);
+}
