@@ -40,6 +40,8 @@ pub struct Metrics {
     pub irc_connected: IntGauge,
     pub irc_lines: IntCounterVec,
     pub irc_reconnects: IntCounterVec,
+    pub irc_channels_read: IntGauge,
+    pub irc_takeovers: IntCounter,
 }
 
 /// The `kind` label values of `chatpulse_irc_lines_total`.
@@ -383,6 +385,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             IntCounterVec::new(
                 Opts::new("chatpulse_irc_reconnects_total", "IRC reconnections, by reason"),
                 &["reason"],
+            )
+            .unwrap(),
+        ),
+        irc_channels_read: reg(
+            &r,
+            IntGauge::new("chatpulse_irc_channels_read", "IRC channels this node holds the lease of and reads").unwrap(),
+        ),
+        irc_takeovers: reg(
+            &r,
+            IntCounter::new(
+                "chatpulse_irc_takeovers_total",
+                "IRC channels this node took over from a node whose lease ran out",
             )
             .unwrap(),
         ),

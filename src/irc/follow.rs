@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use crate::metrics::METRICS;
 use crate::store::{irc as followed, Store, StoreError};
 use crate::time::now_ms;
 
@@ -134,8 +135,16 @@ pub(super) async fn follow(store: Store, node: String, channels: watch::Sender<B
             .run(move |c| followed::claim(c, &n, now_ms(), lease_ms).map_err(StoreError::from))
             .await
         {
-            Ok(names) => {
-                let names: BTreeSet<String> = names.into_iter().collect();
+            Ok(claimed) => {
+                if claimed.taken_over > 0 {
+                    METRICS.irc_takeovers.inc_by(claimed.taken_over as u64);
+                    log::info!(
+                        "irc channels taken over from a node whose lease ran out count={}",
+                        claimed.taken_over
+                    );
+                }
+                METRICS.irc_channels_read.set(claimed.channels.len() as i64);
+                let names: BTreeSet<String> = claimed.channels.into_iter().collect();
                 channels.send_if_modified(|current| {
                     let changed = *current != names;
                     *current = names;

@@ -79,15 +79,30 @@ pub fn unfollow(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
     Ok(diesel::delete(irc_channels::table.find(name)).execute(conn)? > 0)
 }
 
+/// What [`claim`] got.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// The channels the node now reads.
+    pub channels: Vec<String>,
+    /// How many of them it took from another node whose lease ran out.
+    pub taken_over: usize,
+}
+
 /// Renews `node`'s leases and takes every unpaused channel whose lease is free or ran out,
-/// until `now + lease_ms`; gives up the leases of paused channels. Returns the channels
-/// `node` now reads.
-pub fn claim(conn: &mut DbConnection, node: &str, now: i64, lease_ms: i64) -> QueryResult<Vec<String>> {
+/// until `now + lease_ms`; gives up the leases of paused channels.
+pub fn claim(conn: &mut DbConnection, node: &str, now: i64, lease_ms: i64) -> QueryResult<Claimed> {
     use super::schema::irc_channels::dsl::*;
     // Nothing followed: no write (a write would queue behind the message commits).
     if irc_channels.select(name).first::<String>(conn).optional()?.is_none() {
-        return Ok(Vec::new());
+        return Ok(Claimed::default());
     }
+    // Counted before they are taken; a race with another taker only miscounts.
+    let taken_over = irc_channels
+        .filter(paused.eq(false))
+        .filter(lease_node.ne(node))
+        .filter(lease_until.lt(now))
+        .count()
+        .get_result::<i64>(conn)? as usize;
     diesel::update(irc_channels.filter(paused.eq(true)).filter(lease_node.eq(node)))
         .set((lease_node.eq(None::<String>), lease_until.eq(None::<i64>)))
         .execute(conn)?;
@@ -98,12 +113,13 @@ pub fn claim(conn: &mut DbConnection, node: &str, now: i64, lease_ms: i64) -> Qu
     )
     .set((lease_node.eq(node), lease_until.eq(now + lease_ms)))
     .execute(conn)?;
-    irc_channels
+    let channels = irc_channels
         .filter(lease_node.eq(node))
         .filter(paused.eq(false))
         .select(name)
         .order(name.asc())
-        .load(conn)
+        .load(conn)?;
+    Ok(Claimed { channels, taken_over })
 }
 
 /// Gives up every lease of `node` (it stops reading), so another node takes over at once.

@@ -646,8 +646,8 @@ impl IrcdServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        let mut child =
-            spawn_tied_to_process(cmd).unwrap_or_else(|e| panic!("cannot start ngircd (install the `ngircd` package): {e}"));
+        let mut child = spawn_tied_to_process(cmd)
+            .unwrap_or_else(|e| panic!("cannot start ngircd (install the `ngircd` package): {e}"));
         let deadline = Instant::now() + SERVICE_START_WITHIN;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
@@ -655,7 +655,10 @@ impl IrcdServer {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("ngircd did not listen within {SERVICE_START_WITHIN:?}; log:\n{}", read_log(&log_path));
+                panic!(
+                    "ngircd did not listen within {SERVICE_START_WITHIN:?}; log:\n{}",
+                    read_log(&log_path)
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -489,5 +489,7 @@ async fn one_node_reads_each_irc_channel_and_another_takes_it_over_when_it_dies(
     assert_eq!(texts, ["line 1", "line 2"], "each line once");
     let channel = node.get_json("/api/irc/channels").await["channels"][0].clone();
     assert_eq!(channel["reader"], format!("node-{survivor}"), "{channel}");
+    assert_eq!(node.metric("chatpulse_irc_takeovers_total").await, 1.0);
+    assert_eq!(node.metric("chatpulse_irc_channels_read").await, 1.0);
     eprintln!("irc takeover after {takeover:?}");
 }

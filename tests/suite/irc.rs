@@ -399,7 +399,8 @@ async fn a_real_irc_server_lines_are_stored_and_live() {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
-        s.write_all(b"NICK poster\r\nUSER poster 0 * :A Poster\r\nJOIN #chatroom\r\n").unwrap();
+        s.write_all(b"NICK poster\r\nUSER poster 0 * :A Poster\r\nJOIN #chatroom\r\n")
+            .unwrap();
         let mut line = String::new();
         // Joined once the server names the channel's members (353/366).
         loop {
