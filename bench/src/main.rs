@@ -20,6 +20,7 @@ mod connections;
 mod fanout;
 mod http;
 mod ingest;
+mod irc;
 mod live;
 mod messages;
 mod node_kill;
@@ -186,6 +187,18 @@ enum Scenario {
         transport: Transport,
     },
     /// X clients that stop reading among S healthy ones.
+    /// A local IRC server sends R lines/s over C channels to the server's IRC reader, with S
+    /// live subscribers: send-to-live lag, every line stored once.
+    Irc {
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 100)]
+        channels: usize,
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
     /// Everything at once for a long time: ingest, WS and SSE readers, connection churn,
     /// stalled clients; RSS over time, sessions left, 5xx, loss.
     Soak {
@@ -251,6 +264,7 @@ impl Scenario {
             Scenario::Fanout { transport, .. } => format!("fanout ({})", tname(*transport)),
             Scenario::SlowConsumers { transport, .. } => format!("slow-consumers ({})", tname(*transport)),
             Scenario::Soak { .. } => "soak".to_owned(),
+            Scenario::Irc { .. } => "irc".to_owned(),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -316,6 +330,12 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             rate,
             duration,
         } => json!({"readers": readers, "stalled": stalled, "rate": rate, "duration_s": duration}),
+        Scenario::Irc {
+            rate,
+            channels,
+            subscribers,
+            duration,
+        } => json!({"rate": rate, "channels": channels, "subscribers": subscribers, "duration_s": duration}),
         Scenario::SlowConsumers {
             healthy,
             stalled,
@@ -418,6 +438,12 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             rate,
             duration,
         } => soak::run(c, readers, stalled, rate, duration).await,
+        Scenario::Irc {
+            rate,
+            channels,
+            subscribers,
+            duration,
+        } => irc::run(c, rate, channels, subscribers, duration).await,
         Scenario::ReconnectStorm {
             clients,
             behind,

@@ -239,3 +239,22 @@ fn soak_leaves_no_session_behind_and_loses_nothing() {
         ],
     );
 }
+
+#[test]
+fn irc_stores_every_line_once_and_delivers_it_live() {
+    let r = bench(&[
+        "irc",
+        "--rate",
+        "2000",
+        "--channels",
+        "10",
+        "--subscribers",
+        "4",
+        "--duration",
+        "2",
+    ]);
+    assert!(fig(&r, "lines sent") >= 3000.0, "{r:#}");
+    assert!(fig(&r, "send to live latency p99") > 0.0, "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(&r, &["lines not stored", "lines stored twice"]);
+}
