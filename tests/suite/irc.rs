@@ -46,6 +46,8 @@ const A3: &str = "@display-name=Carol;id=11111111-aaaa-4bbb-8ccc-000000000003;tm
 const SUB: &str = "@id=11111111-aaaa-4bbb-8ccc-000000000004;login=dave;display-name=Dave;msg-id=sub;\
                    system-msg=Dave\\ssubscribed\\sat\\sTier\\s1.;tmi-sent-ts=1700000000500 \
                    :tmi.twitch.tv USERNOTICE #dallas :first sub!";
+const CLEARCHAT: &str = "@ban-duration=600;room-id=1337;target-user-id=99;tmi-sent-ts=1700000000950 \
+                         :tmi.twitch.tv CLEARCHAT #dallas :spammer";
 const CLEARMSG: &str = "@login=alice;target-msg-id=11111111-aaaa-4bbb-8ccc-000000000001;tmi-sent-ts=1700000000900 \
                         :tmi.twitch.tv CLEARMSG #dallas :Kappa hello chat";
 
@@ -66,6 +68,7 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
                 A1,
                 SUB,
                 CLEARMSG,
+                CLEARCHAT,
                 ":::",
                 "PING :tmi.twitch.tv",
             ],
@@ -105,8 +108,8 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
     );
     assert_eq!(hello.last().map(String::as_str), Some("JOIN #dallas"), "{hello:?}");
 
-    eventually("all five IRC messages stored", WAIT, || async {
-        (app.total_messages().await == 5).then_some(())
+    eventually("all six IRC messages stored", WAIT, || async {
+        (app.total_messages().await == 6).then_some(())
     })
     .await;
     let pong = actix_rt::task::spawn_blocking(move || seen_rx.recv_timeout(WAIT).unwrap())
@@ -127,6 +130,10 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
             ("alice", "Kappa hello chat"),
             ("dave", "Dave subscribed at Tier 1. first sub!"),
             ("tmi.twitch.tv", "a message by alice was deleted: Kappa hello chat"),
+            (
+                "tmi.twitch.tv",
+                "spammer was timed out for 600 s; their messages were cleared"
+            ),
             ("bob", "second line"),
             ("carol", "after the drop"),
         ],
@@ -143,6 +150,13 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
     );
     assert_eq!(messages[1]["tags"]["msg-id"], "sub");
     assert_eq!(messages[2]["tags"]["irc_command"], "CLEARMSG");
+    assert_eq!(
+        messages[2]["tags"]["target-msg-id"],
+        "11111111-aaaa-4bbb-8ccc-000000000001"
+    );
+    assert_eq!(messages[3]["tags"]["irc_command"], "CLEARCHAT");
+    assert_eq!(messages[3]["tags"]["target-user-id"], "99");
+    assert_eq!(messages[3]["sent_at"], "2023-11-14T22:13:20.950Z");
     assert_eq!(app.metric("chatpulse_irc_lines_total{kind=\"malformed\"}").await, 1.0);
     assert_eq!(
         app.metric("chatpulse_irc_lines_total{kind=\"message\"}").await,
