@@ -493,3 +493,141 @@ async fn one_node_reads_each_irc_channel_and_another_takes_it_over_when_it_dies(
     assert_eq!(node.metric("chatpulse_irc_channels_read").await, 1.0);
     eprintln!("irc takeover after {takeover:?}");
 }
+
+/// A steady stream in a channel while the node reading it is killed: how many lines the
+/// takeover misses (IRC keeps no history: a line sent while no node is in the channel is
+/// gone), and that none is stored twice. The IRC server is the test's own, sending each
+/// line to every connection in the channel, as a real one does (ngircd's flood control
+/// would throttle a steady poster).
+#[actix_rt::test]
+async fn an_irc_takeover_under_a_steady_stream_misses_only_the_seconds_without_a_reader() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    /// One line every this many milliseconds.
+    const EVERY_MS: u64 = 20;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("irc://{}", listener.local_addr().unwrap());
+    // The connections in #stream; a line goes to each.
+    let members: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    {
+        let members = members.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let members = members.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while r.read_line(&mut line).unwrap_or(0) > 0 {
+                        if line.trim_end() == "JOIN #stream" {
+                            members.lock().unwrap().push(stream.try_clone().unwrap());
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+    }
+    let (stop, sent, unheard) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let streamer = {
+        let (members, stop, sent, unheard) = (members.clone(), stop.clone(), sent.clone(), unheard.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let n = sent.load(Ordering::SeqCst);
+                let line = format!(
+                    "@id=stream-{n};tmi-sent-ts=1700000000000 :poster!poster@poster.tmi.twitch.tv PRIVMSG #stream :line {n}\r\n"
+                );
+                let mut m = members.lock().unwrap();
+                m.retain_mut(|s| s.write_all(line.as_bytes()).is_ok());
+                if m.is_empty() {
+                    unheard.fetch_add(1, Ordering::SeqCst);
+                }
+                drop(m);
+                sent.store(n + 1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(EVERY_MS));
+            }
+        })
+    };
+    let irc_url = url.clone();
+    let mut cluster = TestCluster::builder()
+        .nodes(2)
+        .settings(move |s| s.raw_args(["--irc-server", &irc_url, "--irc-channels", "stream"]))
+        .start()
+        .await;
+    // Only the node reading a channel knows it is live in it.
+    let reader_of = |node: &TestApp| {
+        let node = node.api.clone();
+        async move {
+            let list = node.get_json("/api/irc/channels").await;
+            let c = &list["channels"][0];
+            (c["state"] == "live").then(|| c["reader"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let reader = eventually("a node live in #stream", WAIT, || async {
+        match reader_of(cluster.node(0)).await {
+            Some(r) => Some(r),
+            None => reader_of(cluster.node(1)).await,
+        }
+    })
+    .await;
+    let (victim, survivor) = if reader == "node-0" { (0, 1) } else { (1, 0) };
+    actix_rt::time::sleep(Duration::from_secs(2)).await;
+    let unheard_before = unheard.load(Ordering::SeqCst);
+    cluster.kill9(victim);
+    let killed = Instant::now();
+    let node = cluster.node(survivor);
+    let name = format!("node-{survivor}");
+    eventually("the survivor live in #stream", Duration::from_secs(15), || async {
+        (reader_of(node).await.as_deref() == Some(name.as_str())).then_some(())
+    })
+    .await;
+    let takeover = killed.elapsed();
+    actix_rt::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    actix_rt::task::spawn_blocking(move || streamer.join().unwrap())
+        .await
+        .unwrap();
+    let (sent, unheard) = (
+        sent.load(Ordering::SeqCst),
+        unheard.load(Ordering::SeqCst) - unheard_before,
+    );
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+
+    let stored: Vec<u64> = node
+        .stored_messages_after(0)
+        .await
+        .iter()
+        .filter(|m| m["channel"] == "stream")
+        .map(|m| m["text"].as_str().unwrap().trim_start_matches("line ").parse().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<u64> = stored.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "a line stored twice");
+    let first = *distinct.first().expect("lines stored");
+    let missed = (sent - first) - stored.len() as u64;
+    eprintln!(
+        "irc takeover under a stream: {} lines from the first stored, {} stored, {missed} missed; \
+         {unheard} sent while no node was in the channel; takeover after {takeover:?}",
+        sent - first,
+        stored.len()
+    );
+    assert!(takeover < Duration::from_secs(10), "taken over after {takeover:?}");
+    // What is missed is what nobody was in the channel to hear, and what the killed node
+    // had read but not stored: not more than a second of lines beyond the gap.
+    assert!(
+        missed >= unheard,
+        "{missed} missed, fewer than the {unheard} nobody heard"
+    );
+    assert!(
+        missed <= unheard + 1000 / EVERY_MS,
+        "{missed} missed, {unheard} unheard"
+    );
+    assert!(distinct.contains(&(sent - 1)), "the last line is stored");
+}
