@@ -38,6 +38,8 @@ pub const IRC_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// Reconnect delays: the first, the longest; each is jittered by ±50 %.
 pub const IRC_BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const IRC_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest wait for the TCP connection and the TLS handshake.
+pub const IRC_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that lasted this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
@@ -218,7 +220,9 @@ async fn connect_and_read(
     status: &Status,
     tx: &mpsc::Sender<NewMessage>,
 ) -> std::io::Result<Ended> {
-    let stream = open(&settings.server).await?;
+    let stream = tokio::time::timeout(IRC_CONNECT_TIMEOUT, open(&settings.server))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no connection within 10 s"))??;
     let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
     let nick = match (&settings.token, &settings.nick) {
