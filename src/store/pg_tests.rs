@@ -262,5 +262,12 @@ fn three_nodes_starting_at_once_on_an_empty_database_migrate_it_once() {
             .n
     };
     assert_eq!(count(&mut conn, "meta"), 1);
-    assert_eq!(count(&mut conn, "__diesel_schema_migrations"), 1);
+    let migrations = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&super::postgres::MIGRATIONS)
+        .unwrap()
+        .len() as i64;
+    assert_eq!(
+        count(&mut conn, "__diesel_schema_migrations"),
+        migrations,
+        "each migration run once"
+    );
 }

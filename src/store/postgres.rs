@@ -16,7 +16,7 @@ use super::search::SearchQuery;
 use super::write::{Activity, NewRow};
 use super::Begin;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
+pub(super) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgresql");
 
 /// Advisory lock keys (any fixed numbers; these spell "cp-migr" and "cp-write").
 const MIGRATION_LOCK: i64 = 0x0063_702d_6d69_6772;

@@ -189,9 +189,18 @@ pub async fn follow(
     })
 }
 
+/// The channel a `DELETE` names.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ChannelPath {
+    /// The channel, `#` optional (encoded as `%23`).
+    #[param(schema_with = irc_channel_name)]
+    name: String,
+}
+
 /// Stops following a channel: its reader leaves it.
 #[utoipa::path(delete, path = "/api/irc/channels/{name}", tag = "irc",
-    params(("name" = String, Path, description = "the channel, `#` optional")),
+    params(ChannelPath),
     security((), ("ingest_token" = [])),
     responses(
         (status = 204, description = "Unfollowed"),
@@ -204,12 +213,12 @@ pub async fn follow(
 pub async fn unfollow(
     state: web::Data<AppState>,
     req: HttpRequest,
-    name: web::Path<String>,
+    path: web::Path<ChannelPath>,
 ) -> Result<HttpResponse, ApiError> {
     if !authorized(&state, &req) {
         return Err(ApiError::Unauthorized);
     }
-    let name = channel_name(&name)?;
+    let name = channel_name(&path.name)?;
     let n = name.clone();
     let removed = state
         .store
