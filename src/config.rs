@@ -163,14 +163,9 @@ fn origin_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// A channel to follow: `#` optional, lowercased, and a valid channel name.
+/// A channel to follow, spaces around it allowed (`a, b`).
 fn irc_channel(s: &str) -> Result<String, String> {
-    let name = s.trim().trim_start_matches('#').to_ascii_lowercase();
-    if crate::domain::valid_name(&name) {
-        Ok(name)
-    } else {
-        Err(format!("`{s}` is not a channel name ({})", crate::domain::NAME_RULE))
-    }
+    crate::irc::channel_name(s.trim())
 }
 
 /// Refuses a bus that is not a Redis URL before anything starts.

@@ -25,6 +25,14 @@ pub fn name_pattern() -> String {
     format!(r"^(?!\.\.?$)[A-Za-z0-9_.-]{{1,{NAME_MAX}}}$")
 }
 
+/// An IRC channel as a person names it: a channel name, `#` optional.
+pub fn irc_channel() -> Object {
+    string()
+        .pattern(Some(format!("^#?{}", &name_pattern()[1..])))
+        .description(Some("a channel name, `#` optional; stored in lowercase"))
+        .build()
+}
+
 /// A channel or user name.
 pub fn name() -> Object {
     string()

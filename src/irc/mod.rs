@@ -20,6 +20,20 @@ pub use follow::{ChannelView, State, Status};
 use crate::ingest::IngestActor;
 use crate::store::{irc as followed, Store, StoreError};
 
+/// A channel as a person names it (`#` optional, any case) as it is followed and stored:
+/// without `#`, lowercased, and a valid channel name; the error says why not.
+pub fn channel_name(given: &str) -> Result<String, String> {
+    let name = given.strip_prefix('#').unwrap_or(given).to_ascii_lowercase();
+    if crate::domain::valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "`{given}` is not a channel name ({})",
+            crate::domain::NAME_RULE
+        ))
+    }
+}
+
 /// The running IRC reader of this node.
 #[derive(Clone)]
 pub struct Irc {

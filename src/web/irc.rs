@@ -116,35 +116,16 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 #[serde(deny_unknown_fields)]
 pub struct Follow {
     /// The channel (`#` optional, any case).
-    #[schema(schema_with = irc_channel_name)]
+    #[schema(schema_with = crate::json_schema::irc_channel)]
     pub name: String,
     /// `true` to follow it without reading it (or to pause it), `false` to read it.
     #[serde(default)]
     pub paused: bool,
 }
 
-fn irc_channel_name() -> utoipa::openapi::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .pattern(Some(format!(
-            r"^#?(?!\.\.?$)[A-Za-z0-9_.-]{{1,{}}}$",
-            crate::domain::NAME_MAX
-        )))
-        .description(Some("a channel name, `#` optional; stored in lowercase"))
-        .build()
-}
-
-/// `#` dropped and lowercased: the name the channel is followed and stored under.
-pub fn channel_name(given: &str) -> Result<String, ApiError> {
-    let name = given.strip_prefix('#').unwrap_or(given).to_ascii_lowercase();
-    if crate::domain::valid_name(&name) {
-        Ok(name)
-    } else {
-        Err(ApiError::InvalidParameter(format!(
-            "`{given}` is not a channel name ({})",
-            crate::domain::NAME_RULE
-        )))
-    }
+/// The name the channel is followed and stored under, or 400.
+fn channel_name(given: &str) -> Result<String, ApiError> {
+    crate::irc::channel_name(given).map_err(ApiError::InvalidParameter)
 }
 
 /// Follows a channel (201), or pauses or resumes one already followed (200).
@@ -194,7 +175,7 @@ pub async fn follow(
 #[into_params(parameter_in = Path)]
 pub struct ChannelPath {
     /// The channel, `#` optional (encoded as `%23`).
-    #[param(schema_with = irc_channel_name)]
+    #[param(schema_with = crate::json_schema::irc_channel)]
     name: String,
 }
 

@@ -627,7 +627,8 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
 struct IrcRow {
     name: String,
     paused: bool,
-    state: String,
+    /// Written as the API writes it (`live`, `paused`, ...).
+    state: crate::web::irc::IrcState,
     reason: Option<String>,
     reader: Option<String>,
     rate: Option<String>,
@@ -645,10 +646,7 @@ async fn irc_page(state: web::Data<AppState>) -> PageResult {
     let rows: Vec<IrcRow> = channels
         .into_iter()
         .map(|c| IrcRow {
-            state: serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            state: c.state,
             rate: c.messages_per_second.map(|r| format!("{r:.1}")),
             last: c.last_message_at.map(short_time),
             name: c.name,
