@@ -19,10 +19,23 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Run the server (the default command).
     Serve,
+    /// Print a user token for NAME, signed with --token-secret (for scripts and demos;
+    /// an application that embeds chatpulse issues its own).
+    Token {
+        /// The user (1-64 of A-Z a-z 0-9 _ . -).
+        #[arg(value_parser = user_name)]
+        name: String,
+        /// How long it is valid: 45s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = crate::auth::parse_ttl)]
+        ttl: std::time::Duration,
+        /// The token may delete any message and manage any stream.
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -48,6 +61,11 @@ pub struct Settings {
     /// An empty token is refused (it would make ingest impossible).
     #[arg(long, global = true, env = "CHATPULSE_INGEST_TOKEN", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub ingest_token: Option<String>,
+    /// The secret user tokens are signed with (JWT HS256; at least 16 bytes). Unset: no
+    /// user tokens, so only anonymous reads and v1 ingest (except with `--demo`, which makes
+    /// one at start).
+    #[arg(long, global = true, env = "CHATPULSE_TOKEN_SECRET", hide_env_values = true, value_parser = token_secret)]
+    pub token_secret: Option<String>,
     /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
     /// when that is not an IP address or localhost: requests for any other host name are
     /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.
@@ -135,12 +153,19 @@ pub struct Settings {
     pub irc_token: Option<String>,
 }
 
-impl Cli {
-    /// `serve` is the only command, and the default one.
-    pub fn settings(self) -> Settings {
-        match self.command {
-            Some(Command::Serve) | None => self.settings,
-        }
+fn user_name(s: &str) -> Result<String, String> {
+    if crate::domain::valid_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("a user name is {}", crate::domain::NAME_RULE))
+    }
+}
+
+fn token_secret(s: &str) -> Result<String, String> {
+    if s.len() < crate::auth::SECRET_MIN_BYTES {
+        Err(format!("at least {} bytes", crate::auth::SECRET_MIN_BYTES))
+    } else {
+        Ok(s.to_owned())
     }
 }
 
@@ -213,7 +238,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
-        Cli::try_parse_from(std::iter::once("chatpulse").chain(args.iter().copied())).map(Cli::settings)
+        Cli::try_parse_from(std::iter::once("chatpulse").chain(args.iter().copied())).map(|c| c.settings)
     }
 
     #[test]

@@ -30,6 +30,18 @@ pub enum ApiError {
     InvalidView(String),
     #[error("a valid ingest token is required")]
     Unauthorized,
+    /// A route that needs a user token (PROTOCOL.md section 8) got none, or a bad one.
+    #[error("{0}")]
+    NeedsUser(String),
+    /// A request of the stream API breaks a rule of form (a field, a kind).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Seen, but not allowed to this caller.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not possible in the state the stream or event is in.
+    #[error("{0}")]
+    Conflict(String),
     #[error("this origin may not open live connections")]
     ForbiddenOrigin,
     #[error("{0}")]
@@ -79,11 +91,17 @@ pub enum ErrorCode {
     Internal,
     StorageFull,
     ReadOnly,
+    InvalidRequest,
+    Forbidden,
+    Conflict,
 }
 
 impl ErrorCode {
     /// Every code, for the tests that hold the document and the server to each other.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Forbidden,
+        ErrorCode::Conflict,
         ErrorCode::InvalidMessage,
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidQuery,
@@ -119,6 +137,9 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::ReadOnly => "read_only",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Conflict => "conflict",
         }
     }
 }
@@ -150,7 +171,10 @@ impl ApiError {
             ApiError::InvalidParameter(_) => ErrorCode::InvalidParameter,
             ApiError::InvalidQuery(_) => ErrorCode::InvalidQuery,
             ApiError::InvalidView(_) => ErrorCode::InvalidView,
-            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Unauthorized | ApiError::NeedsUser(_) => ErrorCode::Unauthorized,
+            ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::ForbiddenOrigin => ErrorCode::ForbiddenOrigin,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MisdirectedHost(_) => ErrorCode::InvalidHost,
@@ -176,9 +200,11 @@ impl ResponseError for ApiError {
             ApiError::InvalidMessage { .. }
             | ApiError::InvalidParameter(_)
             | ApiError::InvalidQuery(_)
-            | ApiError::InvalidView(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            | ApiError::InvalidView(_)
+            | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::NeedsUser(_) => StatusCode::UNAUTHORIZED,
+            ApiError::ForbiddenOrigin | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -205,7 +231,7 @@ impl ResponseError for ApiError {
             ApiError::StorageFull | ApiError::ReadOnly => {
                 resp.insert_header(("Retry-After", STORAGE_RETRY_AFTER_S.to_string()));
             }
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::NeedsUser(_) => {
                 resp.insert_header(("WWW-Authenticate", "Bearer realm=\"chatpulse\""));
             }
             _ => {}
@@ -227,6 +253,15 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        use crate::store::Refusal;
+        if let StoreError::Refused(r) = e {
+            return match r {
+                Refusal::Invalid(m) => ApiError::InvalidRequest(m),
+                Refusal::Forbidden(m) => ApiError::Forbidden(m),
+                Refusal::NotFound(m) => ApiError::NotFound(m),
+                Refusal::Conflict(m) => ApiError::Conflict(m),
+            };
+        }
         match e.write_trouble() {
             Some(crate::store::WriteTrouble::Full) => {
                 log::error!("store cannot take writes error={e}");

@@ -1,6 +1,7 @@
 //! chatpulse: messages come in over HTTP, are stored in SQLite (or PostgreSQL) with exact
 //! counts and full-text search, and every view is kept live over WebSocket and SSE.
 //! Folders follow the data: `ingest` → `store` → `live` → `web`.
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod domain;
@@ -69,6 +70,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         s.max_connections, s.ingest_queue, s.max_body_bytes, s.max_batch, s.ingest_token.is_some(), s.demo
     );
     let node_id = s.node_id.clone().unwrap_or_else(random_node_id);
+    // `--demo` signs people in: without a secret, it makes one for this run.
+    let token_secret = s.token_secret.clone().or_else(|| s.demo.then(auth::random_secret));
     let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
     // Live views start from what is stored now: earlier commits are the pages' and
     // catch-up's to read.
@@ -130,6 +133,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         delivered,
         irc: irc.clone(),
         irc_server: s.irc_server.to_string(),
+        tokens: token_secret.as_deref().map(|t| auth::Tokens::new(t.as_bytes())),
     });
     let listener = std::net::TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;

@@ -72,6 +72,9 @@ pub const READ_QUERIES: &[&str] = &[
     "search_messages",
     "rate_per_second",
     "user_channels",
+    "stream_by_id",
+    "list_streams",
+    "list_events",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query
@@ -85,7 +88,7 @@ const INGEST_REJECT_REASONS: &[&str] = &[
     "overloaded",
 ];
 const TRANSPORTS: &[&str] = &["ws", "sse"];
-const VIEW_KINDS: &[&str] = &["home", "messages", "channels", "users", "user", "channel"];
+const VIEW_KINDS: &[&str] = &["home", "messages", "channels", "users", "user", "channel", "stream"];
 const CLOSE_REASONS: &[&str] = &[
     "normal",
     "overflow",

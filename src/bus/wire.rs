@@ -24,6 +24,21 @@ struct WireMessage {
     text: String,
     sent_at: i64,
     tags: Option<String>,
+    /// The event fields (PROTOCOL.md section 8); absent from a v1 node's entries.
+    #[serde(default = "message_kind")]
+    kind: String,
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    target_id: Option<i64>,
+    #[serde(default)]
+    edited_at: Option<i64>,
+    #[serde(default)]
+    deleted: bool,
+}
+
+fn message_kind() -> String {
+    "message".into()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,6 +48,16 @@ struct WireChannel {
     total_messages: i64,
     last_message_at: Option<i64>,
     last_message_id: i64,
+    #[serde(default = "channel_kind")]
+    kind: String,
+    #[serde(default)]
+    parent_stream_id: Option<i64>,
+    #[serde(default)]
+    branched_from_event_id: Option<i64>,
+}
+
+fn channel_kind() -> String {
+    "channel".into()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +88,11 @@ impl From<&Committed> for Payload {
                     text: m.text.clone(),
                     sent_at: m.sent_at,
                     tags: m.tags.clone(),
+                    kind: m.kind.clone(),
+                    payload: m.payload.clone(),
+                    target_id: m.target_id.map(|t| t.0),
+                    edited_at: m.edited_at,
+                    deleted: m.deleted,
                 })
                 .collect(),
             channels: c
@@ -74,6 +104,9 @@ impl From<&Committed> for Payload {
                     total_messages: ch.total_messages,
                     last_message_at: ch.last_message_at,
                     last_message_id: ch.last_message_id.0,
+                    kind: ch.kind.clone(),
+                    parent_stream_id: ch.parent_stream_id.map(|p| p.0),
+                    branched_from_event_id: ch.branched_from_event_id.map(|e| e.0),
                 })
                 .collect(),
             users: c
@@ -117,6 +150,11 @@ impl From<Payload> for Committed {
                     text: m.text,
                     sent_at: m.sent_at,
                     tags: m.tags,
+                    kind: m.kind,
+                    payload: m.payload,
+                    target_id: m.target_id.map(MessageId),
+                    edited_at: m.edited_at,
+                    deleted: m.deleted,
                 })
                 .collect(),
             channels: p
@@ -128,6 +166,9 @@ impl From<Payload> for Committed {
                     total_messages: c.total_messages,
                     last_message_at: c.last_message_at,
                     last_message_id: MessageId(c.last_message_id),
+                    kind: c.kind,
+                    parent_stream_id: c.parent_stream_id.map(ChannelId),
+                    branched_from_event_id: c.branched_from_event_id.map(MessageId),
                 })
                 .collect(),
             users: p

@@ -10,7 +10,10 @@ use crate::bus::Bus;
 use crate::live::messages::Sequence;
 use crate::live::sequencer::Sequencer;
 use crate::metrics::METRICS;
-use crate::store::{NewMessage, RequestOutcome, Store, StoreError, StoreResult, WriteTrouble};
+use crate::store::{
+    Actor as StreamActor, Done, NewMessage, OpOutcome, RequestOutcome, Store, StoreError, StoreResult, StreamOp, Write,
+    WriteTrouble,
+};
 
 /// Whether the store took the last commit, for `/healthz`: set by the ingest actor after
 /// every commit.
@@ -53,12 +56,38 @@ pub type Answer = oneshot::Receiver<StoreResult<RequestOutcome>>;
 #[rtype(result = "Result<Answer, IngestError>")]
 pub struct Ingest(pub Vec<NewMessage>);
 
+/// A change to a stream (PROTOCOL.md section 8), committed like an ingest request: its
+/// events take the next cursors and reach the live views the same way.
+#[derive(Message)]
+#[rtype(result = "Result<OpAnswer, IngestError>")]
+pub struct Operate(pub StreamActor, pub StreamOp);
+
+pub type OpAnswer = oneshot::Receiver<StoreResult<OpOutcome>>;
+
+/// Where a request's outcome goes.
+enum Reply {
+    Messages(oneshot::Sender<StoreResult<RequestOutcome>>),
+    Stream(oneshot::Sender<StoreResult<OpOutcome>>),
+}
+
+impl Reply {
+    fn send(self, outcome: StoreResult<Done>) {
+        match (self, outcome) {
+            (Reply::Messages(tx), Ok(Done::Messages(o))) => drop(tx.send(Ok(o))),
+            (Reply::Stream(tx), Ok(Done::Stream(o))) => drop(tx.send(Ok(o))),
+            (Reply::Messages(tx), Err(e)) => drop(tx.send(Err(e))),
+            (Reply::Stream(tx), Err(e)) => drop(tx.send(Err(e))),
+            (_, Ok(_)) => unreachable!("every request is answered in its own kind"),
+        }
+    }
+}
+
 /// Resolves once nothing is waiting for commit.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush;
 
-type Waiting = (Vec<NewMessage>, oneshot::Sender<StoreResult<RequestOutcome>>);
+type Waiting = (Write, Reply);
 
 pub struct IngestActor {
     store: Store,
@@ -106,11 +135,11 @@ impl IngestActor {
             return;
         }
         self.in_flight = true;
-        let (batches, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting).into_iter().unzip();
-        let count: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let (writes, answers): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting).into_iter().unzip();
+        let count: u64 = writes.iter().map(weight).sum();
         let store = self.store.clone();
         let started = Instant::now();
-        let work = actix_web::rt::task::spawn_blocking(move || store.insert_batches(&batches));
+        let work = actix_web::rt::task::spawn_blocking(move || store.commit(&writes));
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             let elapsed = started.elapsed();
             METRICS.ingest_commit_seconds.observe(elapsed.as_secs_f64());
@@ -133,7 +162,9 @@ impl IngestActor {
                         .iter()
                         .find_map(|o| o.as_ref().err().and_then(StoreError::write_trouble));
                     act.health.set(trouble);
-                    METRICS.ingest_messages.inc_by(committed.messages.len() as u64);
+                    METRICS
+                        .ingest_messages
+                        .inc_by(committed.messages.iter().filter(|m| m.is_live_message()).count() as u64);
                     if !committed.messages.is_empty() {
                         let committed = Arc::new(committed);
                         if let Some(bus) = &act.bus {
@@ -144,16 +175,16 @@ impl IngestActor {
                             at: Instant::now(),
                         });
                     }
-                    for (outcome, tx) in outcomes.into_iter().zip(answers) {
-                        let _ = tx.send(outcome);
+                    for (outcome, reply) in outcomes.into_iter().zip(answers) {
+                        reply.send(outcome);
                     }
                 }
                 Err(e) => {
                     act.health.set(e.write_trouble());
                     log::error!("commit failed messages={count} error={e}");
                     let e = Arc::new(e);
-                    for tx in answers {
-                        let _ = tx.send(Err(StoreError::Commit(e.clone())));
+                    for reply in answers {
+                        reply.send(Err(StoreError::Commit(e.clone())));
                     }
                 }
             }
@@ -174,11 +205,18 @@ impl Actor for IngestActor {
     }
 }
 
-impl Handler<Ingest> for IngestActor {
-    type Result = Result<Answer, IngestError>;
+/// What a request counts against `--ingest-queue`: its messages, or one for a change.
+fn weight(w: &Write) -> u64 {
+    match w {
+        Write::Messages(m) => m.len() as u64,
+        Write::Stream(..) => 1,
+    }
+}
 
-    fn handle(&mut self, msg: Ingest, ctx: &mut Context<Self>) -> Self::Result {
-        let n = msg.0.len() as u64;
+impl IngestActor {
+    /// Queues a request for the next commit, unless the queue cannot take it.
+    fn enqueue(&mut self, write: Write, reply: Reply, ctx: &mut Context<Self>) -> Result<(), IngestError> {
+        let n = weight(&write);
         if n > self.capacity {
             return Err(IngestError::TooLarge);
         }
@@ -187,9 +225,28 @@ impl Handler<Ingest> for IngestActor {
         }
         self.depth += n;
         METRICS.ingest_queue_depth.set(self.depth as i64);
-        let (tx, rx) = oneshot::channel();
-        self.waiting.push((msg.0, tx));
+        self.waiting.push((write, reply));
         self.commit_next(ctx);
+        Ok(())
+    }
+}
+
+impl Handler<Ingest> for IngestActor {
+    type Result = Result<Answer, IngestError>;
+
+    fn handle(&mut self, msg: Ingest, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Messages(msg.0), Reply::Messages(tx), ctx)?;
+        Ok(rx)
+    }
+}
+
+impl Handler<Operate> for IngestActor {
+    type Result = Result<OpAnswer, IngestError>;
+
+    fn handle(&mut self, msg: Operate, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Write::Stream(msg.0, msg.1), Reply::Stream(tx), ctx)?;
         Ok(rx)
     }
 }

@@ -3,4 +3,4 @@ mod actor;
 pub mod demo;
 pub mod validate;
 
-pub use actor::{Flush, Ingest, IngestActor, IngestError, WriteHealth};
+pub use actor::{Flush, Ingest, IngestActor, IngestError, Operate, WriteHealth};

@@ -5,13 +5,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::protocol::{self, Event, Status, View};
-use crate::store::{self, Cursor, MessageFilter, MessageId, Store, StoreResult};
+use crate::store::{self, Cursor, MessageFilter, MessageId, Rows, Store, StoreResult};
 
 /// Catch-up batches kept for other sessions resuming from the same place.
 pub const CATCHUP_CACHE_BATCHES: usize = 64;
 
-/// One catch-up read: the messages of `filter` after `after`, up to `upto`, at most `limit`.
-/// Stored messages never change, so the same key always reads the same batch.
+/// One catch-up read: the rows of `filter` after `after`, up to `upto`, at most `limit`.
+/// A row read later may show a newer state (an edit, a delete), and then the event that
+/// changed it follows with its own, later cursor: a batch read once serves everyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BatchKey {
     pub filter: MessageFilter,
@@ -72,7 +73,16 @@ impl BatchCache {
             Some(MessageId(key.upto.0 + 1)),
             key.limit,
         )?;
-        let events: Arc<[Event]> = rows.iter().map(protocol::message_event).collect();
+        let events: Arc<[Event]> = match key.filter.rows {
+            Rows::Events => {
+                let extras = store::streams::extras(&mut conn, &rows)?;
+                rows.iter().map(|m| protocol::stream_event(m, Some(&extras))).collect()
+            }
+            // The filter chose the rows: every envelope of them, as the firehose shows it.
+            Rows::MessagesAndChanges | Rows::LiveMessages => {
+                rows.iter().filter_map(|m| View::Messages.envelope(m)).collect()
+            }
+        };
         self.put(key, events.clone());
         Ok(events)
     }
@@ -105,8 +115,12 @@ impl Catchup {
             return Ok(Err(Status::EpochChanged));
         }
         let mut ready = VecDeque::new();
-        // The messages the backlog holds; `None` where nothing can be in it.
-        let mut filter = Some(MessageFilter::default());
+        // The rows the backlog holds; `None` where nothing can be in it.
+        let v1 = MessageFilter {
+            rows: Rows::MessagesAndChanges,
+            ..Default::default()
+        };
+        let mut filter = Some(v1);
         match view {
             View::Home => ready.push_back(protocol::metrics_event(&totals)),
             View::Messages => {}
@@ -129,7 +143,7 @@ impl Catchup {
                 ready.push_back(protocol::user_profile_event(user.as_ref(), name));
                 filter = user.map(|u| MessageFilter {
                     user_id: Some(u.id),
-                    ..Default::default()
+                    ..v1
                 });
             }
             View::Channel(name) => {
@@ -137,7 +151,19 @@ impl Catchup {
                 ready.push_back(protocol::channel_count_event(channel.as_ref(), name));
                 filter = channel.map(|c| MessageFilter {
                     channel_id: Some(c.id),
-                    ..Default::default()
+                    ..v1
+                });
+            }
+            View::Stream(id) => {
+                // A stream that does not exist is not a view (nor, later, one the caller
+                // may not see: the answer is the same).
+                if store::streams::stream_by_id(&mut conn, *id)?.is_none() {
+                    return Ok(Err(Status::BadRequest));
+                }
+                filter = Some(MessageFilter {
+                    channel_id: Some(*id),
+                    user_id: None,
+                    rows: Rows::Events,
                 });
             }
         }

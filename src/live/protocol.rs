@@ -4,7 +4,8 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::domain::valid_name;
-use crate::store::{Channel, ChannelId, Committed, Cursor, Message, MessageId, Totals, User, UserId};
+use crate::store::streams::EventObject;
+use crate::store::{Channel, ChannelId, Committed, Cursor, EventType, Message, MessageId, Totals, User, UserId};
 use crate::time::{format_ms, serialize_opt_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -15,6 +16,8 @@ pub enum View {
     Users,
     User(String),
     Channel(String),
+    /// One stream's event log (PROTOCOL.md section 8).
+    Stream(ChannelId),
 }
 
 impl View {
@@ -22,7 +25,7 @@ impl View {
     pub const FIXED: [View; 4] = [View::Home, View::Messages, View::Channels, View::Users];
 
     /// The valid views, in words, for error messages.
-    pub const VALID: &'static str = "home, messages, channels, users, user/<name>, channel/<name>";
+    pub const VALID: &'static str = "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>";
 
     pub fn parse(s: &str) -> Option<View> {
         match s {
@@ -32,6 +35,13 @@ impl View {
             "users" => Some(View::Users),
             _ => {
                 let (kind, name) = s.split_once('/')?;
+                if kind == "stream" {
+                    // Digits only: no sign, no leading `+`, nothing after.
+                    if name.is_empty() || name.len() > 18 || !name.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    return name.parse().ok().map(|id| View::Stream(ChannelId(id)));
+                }
                 if !valid_name(name) {
                     return None;
                 }
@@ -53,6 +63,7 @@ impl View {
             View::Users => "users",
             View::User(_) => "user",
             View::Channel(_) => "channel",
+            View::Stream(_) => "stream",
         }
     }
 
@@ -66,27 +77,45 @@ impl View {
     }
 
     /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
-    /// message events do (a count can be newer than messages not yet sent); in a count view
+    /// logged events do (a count can be newer than messages not yet sent); in a count view
     /// counts do.
     pub fn advances_id(&self, event: &Event) -> bool {
-        event.kind == Kind::Message || !self.has_messages()
+        event.kind.is_logged() || !self.has_messages()
     }
 
-    /// Whether this view shows message `m`.
-    pub fn wants(&self, m: &Message) -> bool {
-        match self {
+    /// The envelope of a logged row for this view, if it shows it: a v1 view of messages
+    /// shows messages and, as additive envelopes, their edits and deletes; a stream view
+    /// every event of its stream.
+    pub fn envelope(&self, m: &Message) -> Option<Event> {
+        if let View::Stream(id) = self {
+            return (m.channel_id == *id).then(|| stream_event(m, None));
+        }
+        let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
-            View::Channels | View::Users => false,
-            View::User(name) => &m.user == name,
+            View::Channels | View::Users | View::Stream(_) => false,
+            View::User(name) => user == name,
             View::Channel(name) => &m.channel == name,
+        };
+        match m.event_type() {
+            EventType::Message if !m.deleted && wanted(&m.user) => Some(message_event(m)),
+            EventType::EventEdited if wanted(&m.user) => Some(message_edited_event(m)),
+            EventType::EventDeleted => {
+                let author = m
+                    .payload()
+                    .get("target_user")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned);
+                wanted(author.as_deref().unwrap_or(&m.user)).then(|| message_deleted_event(m))
+            }
+            _ => None,
         }
     }
 
     /// Whether this view shows the counts of the channel named `name`.
-    pub fn wants_channel(&self, name: &str) -> bool {
+    pub fn wants_channel(&self, c: &Channel) -> bool {
         match self {
-            View::Channels => true,
-            View::Channel(n) => n == name,
+            View::Channels => c.is_channel(),
+            View::Channel(n) => c.is_channel() && *n == c.name,
             _ => false,
         }
     }
@@ -105,6 +134,10 @@ impl View {
         match self {
             View::User(name) => c.users.iter().any(|u| &u.username == name),
             View::Channel(name) => c.channels.iter().any(|ch| &ch.name == name),
+            View::Stream(id) => {
+                c.messages.iter().any(|m| m.channel_id == *id)
+                    || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id))
+            }
             _ => true,
         }
     }
@@ -119,6 +152,13 @@ pub enum Kind {
     UserCount,
     UserProfile,
     Status,
+    /// A stream's event (PROTOCOL.md section 8).
+    Event,
+    /// A v1 view's message was edited or deleted (additive envelopes).
+    MessageEdited,
+    MessageDeleted,
+    /// A thread's reply count, on its parent's stream view (merged like counts).
+    ReplyCount,
 }
 
 impl Kind {
@@ -131,7 +171,20 @@ impl Kind {
             Kind::UserCount => "user_count",
             Kind::UserProfile => "user_profile",
             Kind::Status => "status",
+            Kind::Event => "event",
+            Kind::MessageEdited => "message_edited",
+            Kind::MessageDeleted => "message_deleted",
+            Kind::ReplyCount => "reply_count",
         }
+    }
+
+    /// Whether it is a row of the event log: sent once, in cursor order, by catch-up or
+    /// live (never merged or dropped while a connection is healthy).
+    pub fn is_logged(self) -> bool {
+        matches!(
+            self,
+            Kind::Message | Kind::Event | Kind::MessageEdited | Kind::MessageDeleted
+        )
     }
 }
 
@@ -182,6 +235,61 @@ pub fn message_event(m: &Message) -> Event {
             sent_at: format_ms(m.sent_at),
             cursor: m.id,
         },
+    )
+}
+
+/// A stream view's `event` envelope: the event object of the read API.
+pub fn stream_event(m: &Message, extras: Option<&crate::store::streams::Extras>) -> Event {
+    event(Kind::Event, m.id, &EventObject::new(m, extras))
+}
+
+#[derive(Serialize)]
+struct MessageEdited<'a> {
+    r#type: &'static str,
+    message_id: Option<MessageId>,
+    channel_id: ChannelId,
+    text: &'a str,
+    edited_at: String,
+    cursor: Cursor,
+}
+
+/// A v1 view's `message_edited`: the message's new text.
+pub fn message_edited_event(m: &Message) -> Event {
+    event(
+        Kind::MessageEdited,
+        m.id,
+        &MessageEdited {
+            r#type: "message_edited",
+            message_id: m.target_id,
+            channel_id: m.channel_id,
+            text: &m.text,
+            edited_at: format_ms(m.sent_at),
+            cursor: m.id,
+        },
+    )
+}
+
+/// A v1 view's `message_deleted`: the message is gone.
+pub fn message_deleted_event(m: &Message) -> Event {
+    event(
+        Kind::MessageDeleted,
+        m.id,
+        &serde_json::json!({
+            "type": "message_deleted", "message_id": m.target_id, "channel_id": m.channel_id, "cursor": m.id,
+        }),
+    )
+}
+
+/// A thread's reply count on its parent's stream view.
+pub fn reply_count_event(thread: &Channel) -> Event {
+    event(
+        Kind::ReplyCount,
+        thread.last_message_id,
+        &serde_json::json!({
+            "type": "reply_count", "stream_id": thread.parent_stream_id, "thread_stream_id": thread.id,
+            "event_id": thread.branched_from_event_id, "reply_count": thread.total_messages,
+            "cursor": thread.last_message_id,
+        }),
     )
 }
 

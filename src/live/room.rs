@@ -27,6 +27,8 @@ struct PendingCounts {
     totals: Option<Totals>,
     channels: HashMap<ChannelId, Channel>,
     users: HashMap<UserId, User>,
+    /// Threads of a stream view's stream whose reply counts changed.
+    threads: HashMap<ChannelId, Channel>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
@@ -113,6 +115,9 @@ impl Room {
             View::User(_) => protocol::user_profile_event(Some(u), &u.username),
             _ => protocol::user_count_event(u),
         }));
+        let mut threads: Vec<_> = pending.threads.into_values().collect();
+        threads.sort_by_key(|t| t.last_message_id);
+        events.extend(threads.iter().map(protocol::reply_count_event));
         self.broadcast(events, pending.since);
     }
 }
@@ -135,12 +140,7 @@ impl Handler<Inserted> for Room {
             return;
         }
         if self.view.has_messages() {
-            let events = c
-                .messages
-                .iter()
-                .filter(|m| self.view.wants(m))
-                .map(protocol::message_event)
-                .collect();
+            let events = c.messages.iter().filter_map(|m| self.view.envelope(m)).collect();
             self.broadcast(events, Some(msg.at));
         }
         let p = &mut self.pending;
@@ -151,7 +151,13 @@ impl Handler<Inserted> for Room {
             View::Channels | View::Channel(_) => p.channels.extend(
                 c.channels
                     .iter()
-                    .filter(|ch| self.view.wants_channel(&ch.name))
+                    .filter(|ch| self.view.wants_channel(ch))
+                    .map(|ch| (ch.id, ch.clone())),
+            ),
+            View::Stream(id) => p.threads.extend(
+                c.channels
+                    .iter()
+                    .filter(|ch| ch.parent_stream_id == Some(*id))
                     .map(|ch| (ch.id, ch.clone())),
             ),
             View::Users | View::User(_) => p.users.extend(

@@ -279,7 +279,7 @@ impl LiveSession {
             return self.queued(queued, ctx);
         }
         for event in batch.events.iter() {
-            if event.kind == protocol::Kind::Message && event.cursor <= self.backlog_until {
+            if event.kind.is_logged() && event.cursor <= self.backlog_until {
                 continue;
             }
             self.enqueue(event.clone(), batch.committed_at, ctx);

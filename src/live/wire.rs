@@ -91,7 +91,7 @@ impl Batch {
             newest: events.iter().map(|e| e.cursor).max().unwrap_or_default(),
             oldest_message: events
                 .iter()
-                .filter(|e| e.kind == Kind::Message)
+                .filter(|e| e.kind.is_logged())
                 .map(|e| e.cursor)
                 .min()
                 .unwrap_or(MessageId(i64::MAX)),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::ids::{ChannelId, Cursor};
+use super::ids::{ChannelId, Cursor, MessageId};
 use super::schema::channels;
 use super::write::find_or_create;
 use super::{postgres, sqlite, DbConnection};
@@ -19,15 +19,34 @@ pub struct Channel {
     #[serde(serialize_with = "serialize_opt_ms")]
     #[schema(schema_with = crate::json_schema::time_or_null, required = true)]
     pub last_message_at: Option<i64>,
-    /// Its newest message: where a count view resumes from.
+    /// Its newest change of count (a message, or a deletion): where a count view resumes from.
     #[serde(skip)]
     pub last_message_id: Cursor,
+    /// The stream kind (PROTOCOL.md section 8): v1 lists and views show `channel` only.
+    #[serde(skip)]
+    pub kind: String,
+    /// A thread's parent stream and the event it branched from.
+    #[serde(skip)]
+    pub parent_stream_id: Option<ChannelId>,
+    #[serde(skip)]
+    pub branched_from_event_id: Option<MessageId>,
+}
+
+/// The kind of a v1 channel.
+pub const CHANNEL: &str = "channel";
+
+impl Channel {
+    /// Whether v1 lists and views show it: a channel (not a thread or incident).
+    pub fn is_channel(&self) -> bool {
+        self.kind == CHANNEL
+    }
 }
 
 pub fn list_channels(conn: &mut DbConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
     let _timer = crate::metrics::read_timer("list_channels");
     let q = channels::table
         .select(Channel::as_select())
+        .filter(channels::kind.eq(CHANNEL))
         .limit(limit)
         .offset(offset)
         .into_boxed();
@@ -48,6 +67,7 @@ pub fn channel_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Optio
     let _timer = crate::metrics::read_timer("channel_by_name");
     channels::table
         .filter(channels::name.eq(name))
+        .filter(channels::kind.eq(CHANNEL))
         .select(Channel::as_select())
         .first(conn)
         .optional()
@@ -58,13 +78,15 @@ pub fn channels_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64
     let _timer = crate::metrics::read_timer("channels_changed_after");
     channels::table
         .filter(channels::last_message_id.gt(after))
+        .filter(channels::kind.eq(CHANNEL))
         .order(channels::last_message_id.asc())
         .limit(limit)
         .select(Channel::as_select())
         .load(conn)
 }
 
-/// Channels whose newest message is in `first..=last` (a transaction's own range).
+/// Streams (of every kind) whose newest change of count is in `first..=last` (a
+/// transaction's own range).
 pub(super) fn changed_between(conn: &mut DbConnection, first: Cursor, last: Cursor) -> QueryResult<Vec<Channel>> {
     channels::table
         .filter(channels::last_message_id.between(first, last))

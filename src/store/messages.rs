@@ -1,5 +1,6 @@
-//! The `messages` table: reads of stored messages. Inserting them is the write path's
-//! (`write.rs`), which keeps every count in step in the same transaction.
+//! The `messages` table, which is the one event log (PROTOCOL.md section 8): reads of
+//! stored events. Inserting them is the write path's (`write.rs`, `stream_ops.rs`), which
+//! keeps every count in step in the same transaction.
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -39,6 +40,87 @@ pub struct Message {
     #[serde(serialize_with = "serialize_tags")]
     #[schema(schema_with = crate::json_schema::tags, required = true)]
     pub tags: Option<String>,
+    /// The event type (`message` for every v1 message); see [`EventType`].
+    #[serde(skip)]
+    pub kind: String,
+    /// The event's own fields, a JSON object (mentions, a share's context, ...).
+    #[serde(skip)]
+    pub payload: Option<String>,
+    /// The event an edit, delete or share is about.
+    #[serde(skip)]
+    pub target_id: Option<MessageId>,
+    #[serde(skip)]
+    pub edited_at: Option<i64>,
+    /// A deleted message keeps its row (and cursor) with its text emptied.
+    #[serde(skip)]
+    pub deleted: bool,
+}
+
+/// The types of events in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Message,
+    Shared,
+    MemberJoined,
+    MemberLeft,
+    ThreadStarted,
+    StreamPromoted,
+    StreamUpdated,
+    EventEdited,
+    EventDeleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        EventType::Message,
+        EventType::Shared,
+        EventType::MemberJoined,
+        EventType::MemberLeft,
+        EventType::ThreadStarted,
+        EventType::StreamPromoted,
+        EventType::StreamUpdated,
+        EventType::EventEdited,
+        EventType::EventDeleted,
+    ];
+
+    /// As stored in `messages.kind` and written in `event_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Message => "message",
+            EventType::Shared => "shared",
+            EventType::MemberJoined => "member_joined",
+            EventType::MemberLeft => "member_left",
+            EventType::ThreadStarted => "thread_started",
+            EventType::StreamPromoted => "stream_promoted",
+            EventType::StreamUpdated => "stream_updated",
+            EventType::EventEdited => "event_edited",
+            EventType::EventDeleted => "event_deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl Message {
+    /// The event type; a row of a type this version does not know reads as a message.
+    pub fn event_type(&self) -> EventType {
+        EventType::parse(&self.kind).unwrap_or(EventType::Message)
+    }
+
+    /// A message that is not deleted: what counts, totals, search and v1 reads see.
+    pub fn is_live_message(&self) -> bool {
+        self.event_type() == EventType::Message && !self.deleted
+    }
+
+    /// The payload as a JSON object (empty without one).
+    pub fn payload(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok())
+            .unwrap_or_default()
+    }
 }
 
 fn serialize_tags<S: serde::Serializer>(tags: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -59,6 +141,11 @@ type MessageColumns = (
     messages::text,
     messages::sent_at,
     messages::tags,
+    messages::kind,
+    messages::payload,
+    messages::target_id,
+    messages::edited_at,
+    messages::deleted,
 );
 pub(super) const MESSAGE_COLUMNS: MessageColumns = (
     messages::id,
@@ -70,13 +157,36 @@ pub(super) const MESSAGE_COLUMNS: MessageColumns = (
     messages::text,
     messages::sent_at,
     messages::tags,
+    messages::kind,
+    messages::payload,
+    messages::target_id,
+    messages::edited_at,
+    messages::deleted,
 );
+
+/// Which rows of the log a read takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Rows {
+    /// Messages that are not deleted: v1 reads, search, counts.
+    #[default]
+    LiveMessages,
+    /// Messages (deleted ones too) and their edits and deletes: the v1 live views.
+    MessagesAndChanges,
+    /// Every event: a stream's log.
+    Events,
+}
+
+const MESSAGE: &str = "message";
+type LiveOnly = diesel::dsl::And<diesel::dsl::Eq<messages::kind, &'static str>, diesel::dsl::not<messages::deleted>>;
+/// The rows v1 live views replay: messages, and their edits and deletes.
+const V1_KINDS: [&str; 3] = ["message", "event_edited", "event_deleted"];
 
 /// Which messages a list, a search or a live view wants.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct MessageFilter {
     pub channel_id: Option<ChannelId>,
     pub user_id: Option<UserId>,
+    pub rows: Rows,
 }
 
 impl MessageFilter {
@@ -103,7 +213,9 @@ impl MessageFilter {
     pub(super) fn apply<Q>(self, mut q: Q) -> Q
     where
         Q: diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::channel_id, ChannelId>, Output = Q>
-            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::user_id, UserId>, Output = Q>,
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::user_id, UserId>, Output = Q>
+            + diesel::query_dsl::methods::FilterDsl<LiveOnly, Output = Q>
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::EqAny<messages::kind, [&'static str; 3]>, Output = Q>,
     {
         if let Some(c) = self.channel_id {
             q = q.filter(messages::channel_id.eq(c));
@@ -111,7 +223,11 @@ impl MessageFilter {
         if let Some(u) = self.user_id {
             q = q.filter(messages::user_id.eq(u));
         }
-        q
+        match self.rows {
+            Rows::LiveMessages => q.filter(messages::kind.eq(MESSAGE).and(diesel::dsl::not(messages::deleted))),
+            Rows::MessagesAndChanges => q.filter(messages::kind.eq_any(V1_KINDS)),
+            Rows::Events => q,
+        }
     }
 }
 

@@ -18,6 +18,8 @@ mod postgres;
 pub mod schema;
 mod search;
 mod sqlite;
+pub mod stream_ops;
+pub mod streams;
 pub mod users;
 mod write;
 
@@ -31,11 +33,13 @@ use diesel::sqlite::SqliteConnection;
 
 pub use channels::{channel_by_name, channels_changed_after, list_channels, Channel};
 pub use ids::{ChannelId, Cursor, MessageId, UserId};
-pub use messages::{backlog_exceeds, list_messages, Message, MessageFilter, NewMessage};
+pub use messages::{backlog_exceeds, list_messages, EventType, Message, MessageFilter, NewMessage, Rows};
 pub use meta::{ping, totals, Totals};
 pub use search::{parse_query, search_messages, InvalidQuery, SearchQuery};
+pub use stream_ops::{Actor, OpOutcome, Refusal, StreamOp};
+pub use streams::{Stream, StreamKind, StreamStatus};
 pub use users::{list_users, user_by_name, users_changed_after, User, UserSort};
-pub use write::{committed_between, Committed, RequestOutcome, INSERT_ROWS};
+pub use write::{committed_between, Committed, Done, RequestOutcome, Write, INSERT_ROWS};
 
 /// How long a connection waits for SQLite's write lock before failing.
 pub const BUSY_TIMEOUT_MS: u64 = 5000;
@@ -86,6 +90,9 @@ pub enum StoreError {
     /// A group commit failed: every request in it gets the same error.
     #[error("the commit failed: {0}")]
     Commit(std::sync::Arc<StoreError>),
+    /// A change to a stream broke a rule (PROTOCOL.md section 8); nothing was changed.
+    #[error(transparent)]
+    Refused(stream_ops::Refusal),
     /// A blocking store task did not finish (its thread panicked or the runtime stopped).
     #[error("a store task was interrupted: {0}")]
     Interrupted(String),

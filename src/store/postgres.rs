@@ -94,6 +94,7 @@ pub(super) fn insert_messages(conn: &mut PgConnection, first_id: i64, rows: &[Ne
                 messages::sent_at.eq(r.message.sent_at),
                 messages::tags.eq(&r.message.tags),
                 messages::event_id.eq(&r.message.event_id),
+                messages::payload.eq(r.payload),
             )
         })
         .collect();

@@ -18,6 +18,18 @@ diesel::table! {
         total_messages -> BigInt,
         last_message_at -> Nullable<BigInt>,
         last_message_id -> BigInt,
+        kind -> Text,
+        title -> Nullable<Text>,
+        description -> Nullable<Text>,
+        visibility -> Text,
+        status -> Text,
+        parent_stream_id -> Nullable<BigInt>,
+        branched_from_event_id -> Nullable<BigInt>,
+        promoted_at -> Nullable<BigInt>,
+        promoted_by -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        created_at -> Nullable<BigInt>,
+        archived_at -> Nullable<BigInt>,
     }
 }
 
@@ -43,6 +55,20 @@ diesel::table! {
         sent_at -> BigInt,
         tags -> Nullable<Text>,
         event_id -> Nullable<Text>,
+        kind -> Text,
+        payload -> Nullable<Text>,
+        target_id -> Nullable<BigInt>,
+        edited_at -> Nullable<BigInt>,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    stream_members (stream_id, user_id) {
+        stream_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        joined_at -> BigInt,
     }
 }
 
@@ -58,4 +84,5 @@ diesel::table! {
 
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages, irc_channels);
+diesel::joinable!(stream_members -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages, irc_channels, stream_members);

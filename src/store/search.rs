@@ -4,6 +4,7 @@
 //! `postgres::tsquery` for `to_tsquery`), so none of that syntax comes from the user.
 use diesel::prelude::*;
 
+use super::ids::MessageId;
 use super::messages::{Message, MessageFilter, MESSAGE_COLUMNS};
 use super::schema::{channels, messages, users};
 use super::{postgres, sqlite, DbConnection};
@@ -114,6 +115,23 @@ pub fn search_messages(
         q = q.filter(messages::sent_at.lt(u));
     }
     q.load(conn)
+}
+
+/// Takes a message's text out of the search index before it is edited or deleted.
+pub(super) fn unindex(conn: &mut DbConnection, id: MessageId, text: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => sqlite::unindex(c, id, text),
+        // The `search` column is generated from the text.
+        DbConnection::Pg(_) => Ok(()),
+    }
+}
+
+/// Puts a message's new text in the search index.
+pub(super) fn index(conn: &mut DbConnection, id: MessageId, text: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => sqlite::index(c, id, text),
+        DbConnection::Pg(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

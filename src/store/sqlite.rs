@@ -92,6 +92,7 @@ pub(super) fn insert_messages(conn: &mut SqliteConnection, rows: &[NewRow]) -> Q
                 messages::sent_at.eq(r.message.sent_at),
                 messages::tags.eq(&r.message.tags),
                 messages::event_id.eq(&r.message.event_id),
+                messages::payload.eq(r.payload),
             )
         })
         .collect();
@@ -136,10 +137,14 @@ pub(super) fn apply_counts(
     users: &HashMap<UserId, Activity>,
 ) -> QueryResult<()> {
     // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
-    diesel::sql_query("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id BETWEEN ? AND ?")
-        .bind::<BigInt, _>(first)
-        .bind::<BigInt, _>(last)
-        .execute(conn)?;
+    // Only messages are searched; one deleted in the same transaction is left out.
+    diesel::sql_query(
+        "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages \
+         WHERE id BETWEEN ? AND ? AND kind = 'message' AND NOT deleted",
+    )
+    .bind::<BigInt, _>(first)
+    .bind::<BigInt, _>(last)
+    .execute(conn)?;
     let channels: Vec<[i64; 4]> = channels
         .iter()
         .map(|(id, a)| [id.0, a.count, a.max_sent, a.last_id.0])
@@ -155,6 +160,24 @@ pub(super) fn apply_counts(
         .bind::<Text, _>(json(&users)?)
         .execute(conn)?;
     Ok(())
+}
+
+/// Removes a row's text from the FTS mirror: an external-content table is told the old
+/// text, which must be exactly what was indexed.
+pub(super) fn unindex(conn: &mut SqliteConnection, id: MessageId, text: &str) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)")
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(text)
+        .execute(conn)
+        .map(drop)
+}
+
+pub(super) fn index(conn: &mut SqliteConnection, id: MessageId, text: &str) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO messages_fts (rowid, text) VALUES (?, ?)")
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(text)
+        .execute(conn)
+        .map(drop)
 }
 
 fn json(value: &impl serde::Serialize) -> QueryResult<String> {

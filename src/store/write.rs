@@ -14,6 +14,7 @@ use super::ids::{ChannelId, MessageId, UserId};
 use super::messages::{self, Message, NewMessage};
 use super::meta::{self, Totals};
 use super::schema::messages as messages_table;
+use super::stream_ops::{self, Actor, OpOutcome, StreamOp, Tx};
 use super::users::{self, find_or_create_user, User};
 use super::{postgres, sqlite, transaction, Begin, DbConnection, Store, StoreError, StoreResult};
 
@@ -39,27 +40,71 @@ pub struct Committed {
     pub totals: Totals,
 }
 
+/// One request of a group commit: an ingest request's messages, or a change to a stream.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Messages(Vec<NewMessage>),
+    Stream(Actor, StreamOp),
+}
+
+/// What one request of a group commit got back.
+#[derive(Debug, Clone)]
+pub enum Done {
+    Messages(RequestOutcome),
+    Stream(OpOutcome),
+}
+
 impl Store {
-    /// Stores each request's messages in one transaction, each request in its own
-    /// savepoint so one failing request cannot take the others with it.
+    /// [`Store::commit`] of ingest requests only.
     pub fn insert_batches(
         &self,
         batches: &[Vec<NewMessage>],
     ) -> StoreResult<(Vec<StoreResult<RequestOutcome>>, Committed)> {
+        let writes: Vec<Write> = batches.iter().cloned().map(Write::Messages).collect();
+        let (outcomes, committed) = self.commit(&writes)?;
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| match o? {
+                Done::Messages(m) => Ok(m),
+                Done::Stream(_) => unreachable!("only messages were written"),
+            })
+            .collect();
+        Ok((outcomes, committed))
+    }
+
+    /// Runs every request in one transaction, each in its own savepoint so one failing
+    /// request cannot take the others with it.
+    pub fn commit(&self, writes: &[Write]) -> StoreResult<(Vec<StoreResult<Done>>, Committed)> {
         let mut conn = self.conn()?;
+        let now = crate::time::now_ms();
         transaction(&mut conn, Begin::Write, |conn| {
             // Read under the write lock: no other writer can commit a row past it.
             let last_before = meta::last_id(conn)?;
             let mut names = Names::default();
             let mut rows = Vec::new();
-            let outcomes = batches
+            let outcomes = writes
                 .iter()
-                .map(|batch| {
+                .map(|write| {
                     let mut request_names = names.clone();
                     let before = rows.len();
-                    let result = conn
-                        .transaction(|conn| insert_request(conn, batch, last_before, &mut request_names, &mut rows))
-                        .map_err(StoreError::from);
+                    let result = match write {
+                        Write::Messages(batch) => conn
+                            .transaction(|conn| insert_request(conn, batch, last_before, &mut request_names, &mut rows))
+                            .map(Done::Messages)
+                            .map_err(StoreError::from),
+                        Write::Stream(actor, op) => conn
+                            .transaction(|conn| {
+                                let mut tx = Tx {
+                                    rows: &mut rows,
+                                    last_before,
+                                    names: &mut request_names,
+                                    now,
+                                };
+                                stream_ops::apply(conn, &mut tx, actor, op)
+                            })
+                            .map(Done::Stream)
+                            .map_err(StoreError::from),
+                    };
                     // A request rolled back to its savepoint leaves no row and no name behind.
                     if result.is_ok() {
                         names = request_names;
@@ -79,9 +124,9 @@ impl Store {
 
 /// Channel and user ids this transaction has looked up or created, by name.
 #[derive(Debug, Clone, Default)]
-struct Names {
-    channels: HashMap<String, ChannelId>,
-    users: HashMap<String, UserId>,
+pub(super) struct Names {
+    pub channels: HashMap<String, ChannelId>,
+    pub users: HashMap<String, UserId>,
 }
 
 /// A message on its way into a row: with the ids of its channel and user.
@@ -89,15 +134,19 @@ pub(super) struct NewRow<'a> {
     pub message: &'a NewMessage,
     pub channel_id: ChannelId,
     pub user_id: UserId,
+    /// The event's own fields (JSON), `None` for a v1 message.
+    pub payload: Option<&'a str>,
 }
 
 /// A row this transaction inserted: what the counts and the FTS mirror need of it.
 #[derive(Debug, Clone, Copy)]
-struct Inserted {
-    id: MessageId,
-    channel_id: ChannelId,
-    user_id: UserId,
-    sent_at: i64,
+pub(super) struct Inserted {
+    pub id: MessageId,
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+    pub sent_at: i64,
+    /// A message (counted); any other event only takes its cursor.
+    pub counts: bool,
 }
 
 /// Where the id a request's message is answered with comes from.
@@ -147,24 +196,11 @@ fn insert_request(
             message: m,
             channel_id,
             user_id,
+            payload: None,
         });
     }
     let first_row = rows.len();
-    for chunk in new.chunks(INSERT_ROWS) {
-        // A request rolled back to its savepoint took its rows with it: the next id
-        // follows the rows still in the transaction.
-        let next_id = rows.last().map_or(last_before, |r| r.id).0 + 1;
-        let first = match conn {
-            DbConnection::Sqlite(c) => sqlite::insert_messages(c, chunk)?,
-            DbConnection::Pg(c) => postgres::insert_messages(c, next_id, chunk)?,
-        };
-        rows.extend(chunk.iter().zip(first..).map(|(r, id)| Inserted {
-            id: MessageId(id),
-            channel_id: r.channel_id,
-            user_id: r.user_id,
-            sent_at: r.message.sent_at,
-        }));
-    }
+    insert_rows(conn, &new, last_before, rows)?;
     let ids: Vec<MessageId> = answers
         .iter()
         .map(|a| match a {
@@ -177,6 +213,38 @@ fn insert_request(
         duplicates: ids.len() - new.len(),
         ids,
     })
+}
+
+/// Inserts message rows after `rows` (what the transaction inserted so far, after
+/// `last_before`) and records them there.
+pub(super) fn insert_rows(
+    conn: &mut DbConnection,
+    new: &[NewRow],
+    last_before: MessageId,
+    rows: &mut Vec<Inserted>,
+) -> QueryResult<()> {
+    for chunk in new.chunks(INSERT_ROWS) {
+        // A request rolled back to its savepoint took its rows with it: the next id
+        // follows the rows still in the transaction.
+        let next_id = next_id(rows, last_before);
+        let first = match conn {
+            DbConnection::Sqlite(c) => sqlite::insert_messages(c, chunk)?,
+            DbConnection::Pg(c) => postgres::insert_messages(c, next_id.0, chunk)?,
+        };
+        rows.extend(chunk.iter().zip(first..).map(|(r, id)| Inserted {
+            id: MessageId(id),
+            channel_id: r.channel_id,
+            user_id: r.user_id,
+            sent_at: r.message.sent_at,
+            counts: true,
+        }));
+    }
+    Ok(())
+}
+
+/// The id the transaction's next row takes.
+pub(super) fn next_id(rows: &[Inserted], last_before: MessageId) -> MessageId {
+    MessageId(rows.last().map_or(last_before, |r| r.id).0 + 1)
 }
 
 /// Per channel or user: how many rows, the earliest and latest `sent_at`, and the newest
@@ -193,7 +261,7 @@ pub(super) struct Activity {
 fn activity_by<K: Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserted) -> K) -> HashMap<K, Activity> {
     let mut map: HashMap<K, Activity> = HashMap::new();
     // Rows are in id order, so the last one seen is the newest.
-    for r in rows {
+    for r in rows.iter().filter(|r| r.counts) {
         map.entry(key(r))
             .and_modify(|a| {
                 a.count += 1;
@@ -225,7 +293,7 @@ fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
         DbConnection::Sqlite(c) => sqlite::apply_counts(c, first.id, last.id, &channels, &users)?,
         DbConnection::Pg(c) => postgres::apply_counts(c, &channels, &users)?,
     }
-    meta::add_messages(conn, rows.len() as i64)
+    meta::add_messages(conn, rows.iter().filter(|r| r.counts).count() as i64)
 }
 
 /// The id of a named row, from the transaction's cache, the table, or a new row.

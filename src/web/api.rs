@@ -68,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     .post(super::irc::follow),
             )
             .service(web::resource("/irc/channels/{name}").delete(super::irc::unfollow))
+            .configure(super::streams::configure)
             .default_service(web::to(not_found)),
     );
 }
@@ -267,7 +268,7 @@ fn body_error(e: actix_web::Error, max: usize) -> ApiError {
     }
 }
 
-fn limit(l: Option<i64>) -> Result<i64, ApiError> {
+pub(super) fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     match l {
         None => Ok(DEFAULT_LIMIT),
         Some(l) if (1..=MAX_LIMIT).contains(&l) => Ok(l),
@@ -276,7 +277,7 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// `limit` of a read.
-fn limit_schema() -> Object {
+pub(super) fn limit_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))

@@ -6,6 +6,7 @@ pub mod observe;
 pub mod openapi;
 pub mod origin;
 pub mod pages;
+pub mod streams;
 
 use std::sync::Arc;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     pub irc: crate::irc::Irc,
     /// `--irc-server`, for `/api/irc/channels`.
     pub irc_server: String,
+    /// `--token-secret`'s keys: user tokens are taken only with them.
+    pub tokens: Option<crate::auth::Tokens>,
 }
 
 /// Every route. `/api` answers JSON, the pages and any unknown path outside it HTML; a

@@ -29,6 +29,24 @@ use super::{api, live, pages, AppState};
         super::irc::list,
         super::irc::follow,
         super::irc::unfollow,
+        super::streams::list,
+        super::streams::create,
+        super::streams::get,
+        super::streams::update,
+        super::streams::archive,
+        super::streams::events,
+        super::streams::post,
+        super::streams::edit,
+        super::streams::delete,
+        super::streams::thread,
+        super::streams::promote,
+        super::streams::share,
+        super::streams::join,
+        super::streams::leave,
+        super::streams::members,
+        super::streams::add_member,
+        super::streams::sign_in,
+        super::streams::sign_out,
         api::healthz,
         api::prometheus,
         live::ws,
@@ -51,6 +69,7 @@ use super::{api, live, pages, AppState};
         (name = "live", description = "Live views (docs/PROTOCOL.md section 4)"),
         (name = "operate", description = "Health and Prometheus metrics"),
         (name = "irc", description = "The IRC channels followed (PROTOCOL.md section 8)"),
+        (name = "streams", description = "Streams and their event log (PROTOCOL.md section 8); changes need a user token"),
         (name = "pages", description = "The HTML pages and their files"),
     )
 )]
@@ -69,6 +88,19 @@ impl Modify for IngestToken {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "`--ingest-token`: required by ingest when the server is started with one",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "user_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A user token: a JWT (HS256) signed with `--token-secret`, `sub` the user's name. \
+                         The `chatpulse_token` cookie set by POST /api/session is taken too.",
                     ))
                     .build(),
             ),

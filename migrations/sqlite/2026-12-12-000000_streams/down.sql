@@ -1,0 +1,25 @@
+DROP TABLE stream_members;
+ALTER TABLE messages DROP COLUMN deleted;
+ALTER TABLE messages DROP COLUMN edited_at;
+ALTER TABLE messages DROP COLUMN target_id;
+ALTER TABLE messages DROP COLUMN payload;
+ALTER TABLE messages DROP COLUMN kind;
+DROP TRIGGER channels_count;
+CREATE TRIGGER channels_count AFTER INSERT ON channels BEGIN
+    UPDATE meta SET total_channels = total_channels + 1 WHERE id = 1;
+END;
+DROP INDEX channels_kind;
+DROP INDEX channels_parent;
+DROP INDEX channels_branched_from;
+ALTER TABLE channels DROP COLUMN archived_at;
+ALTER TABLE channels DROP COLUMN created_at;
+ALTER TABLE channels DROP COLUMN metadata;
+ALTER TABLE channels DROP COLUMN promoted_by;
+ALTER TABLE channels DROP COLUMN promoted_at;
+ALTER TABLE channels DROP COLUMN branched_from_event_id;
+ALTER TABLE channels DROP COLUMN parent_stream_id;
+ALTER TABLE channels DROP COLUMN status;
+ALTER TABLE channels DROP COLUMN visibility;
+ALTER TABLE channels DROP COLUMN description;
+ALTER TABLE channels DROP COLUMN title;
+ALTER TABLE channels DROP COLUMN kind;
