@@ -83,12 +83,11 @@ impl View {
         event.kind.is_logged() || !self.has_messages()
     }
 
-    /// The envelope of a logged row for this view, if it shows it: a v1 view of messages
-    /// shows messages and, as additive envelopes, their edits and deletes; a stream view
-    /// every event of its stream.
-    pub fn envelope(&self, m: &Message) -> Option<Event> {
+    /// Whether this view shows a logged row: a v1 view of messages shows messages and, as
+    /// additive envelopes, their edits and deletes; a stream view every event of its stream.
+    pub fn shows(&self, m: &Message) -> bool {
         if let View::Stream(id) = self {
-            return (m.channel_id == *id).then(|| stream_event(m, None));
+            return m.channel_id == *id;
         }
         let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
@@ -97,18 +96,32 @@ impl View {
             View::Channel(name) => &m.channel == name,
         };
         match m.event_type() {
-            EventType::Message if !m.deleted && wanted(&m.user) => Some(message_event(m)),
-            EventType::EventEdited if wanted(&m.user) => Some(message_edited_event(m)),
+            EventType::Message => !m.deleted && wanted(&m.user),
+            EventType::EventEdited => wanted(&m.user),
+            // Shown where the deleted message was: a user's view is its author's.
             EventType::EventDeleted => {
                 let author = m
                     .payload()
                     .get("target_user")
                     .and_then(|u| u.as_str())
                     .map(str::to_owned);
-                wanted(author.as_deref().unwrap_or(&m.user)).then(|| message_deleted_event(m))
+                wanted(author.as_deref().unwrap_or(&m.user))
             }
-            _ => None,
+            _ => false,
         }
+    }
+
+    /// The envelope of a logged row for this view, if it [shows](View::shows) it.
+    pub fn envelope(&self, m: &Message) -> Option<Event> {
+        if !self.shows(m) {
+            return None;
+        }
+        Some(match (self, m.event_type()) {
+            (View::Stream(_), _) => stream_event(m, None),
+            (_, EventType::EventEdited) => message_edited_event(m),
+            (_, EventType::EventDeleted) => message_deleted_event(m),
+            _ => message_event(m),
+        })
     }
 
     /// Whether this view shows the counts of the channel named `name`.
@@ -132,11 +145,13 @@ impl View {
     /// Whether a commit changes anything this view shows.
     pub fn cares_about(&self, c: &Committed) -> bool {
         match self {
-            View::User(name) => c.users.iter().any(|u| &u.username == name),
-            View::Channel(name) => c.channels.iter().any(|ch| &ch.name == name),
+            // Counts, or a logged row the view shows (an edit changes no count).
+            View::User(name) => c.users.iter().any(|u| &u.username == name) || c.messages.iter().any(|m| self.shows(m)),
+            View::Channel(name) => {
+                c.channels.iter().any(|ch| &ch.name == name) || c.messages.iter().any(|m| self.shows(m))
+            }
             View::Stream(id) => {
-                c.messages.iter().any(|m| m.channel_id == *id)
-                    || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id))
+                c.messages.iter().any(|m| self.shows(m)) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id))
             }
             _ => true,
         }

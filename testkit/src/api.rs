@@ -192,6 +192,34 @@ impl Api {
         Api::read(res).await
     }
 
+    /// Any request with an optional user token and JSON body; `Err` only on transport failure.
+    pub async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Resp, String> {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.client.request(method.clone(), self.url(path));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b).await,
+            None => req.send().await,
+        }
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+        Api::read(res).await
+    }
+
+    /// [`Api::try_request`] that must reach the server.
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        self.try_request(method, path, token, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.try_get(path).await.unwrap_or_else(|e| panic!("{e}"))
     }

@@ -31,7 +31,7 @@ pub use live::*;
 pub use prometheus::parse_metric;
 /// The Redis client crate, for tests that need more than [`Redis`] offers.
 pub use redis;
-pub use server::{command_line, server_bin, ServerLog, ServerProcess, ServerSettings};
+pub use server::{command_line, server_bin, user_token, ServerLog, ServerProcess, ServerSettings};
 pub use services::{
     bus_stream_key, postgres_admin_url, redis_url, skip_on_postgres, Backend, IrcdServer, PgDatabase, PostgresServer,
     Redis, RedisServer,

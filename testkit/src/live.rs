@@ -455,6 +455,34 @@ impl Live {
         seen
     }
 
+    /// Reads until `n` envelopes of type `ty` arrived; returns every envelope read. Panics
+    /// like [`Live::read_messages`].
+    pub async fn read_of_type(&mut self, ty: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        let mut count = 0;
+        while count < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Next::Event(v) => {
+                    if matches!(state_of(&v), Some("error" | "fallback" | "reconnecting")) {
+                        panic!("[{}] got {v} after {count} of {n} `{ty}`", self.transport());
+                    }
+                    if v["type"] == ty {
+                        count += 1;
+                    }
+                    seen.push(v);
+                }
+                other => panic!(
+                    "[{}] got {other:?} after {count} of {n} `{ty}`; last events:\n  {}",
+                    self.transport(),
+                    short(&seen)
+                ),
+            }
+        }
+        seen
+    }
+
     /// Reads for `dur` (the connection must stay open); returns the events.
     pub async fn read_for(&mut self, dur: Duration) -> Vec<Value> {
         let deadline = Instant::now() + dur;

@@ -17,6 +17,28 @@ const START_WITHIN: Duration = Duration::from_secs(30);
 
 /// The server binary built beside the running executable: integration tests live in
 /// `target/<profile>/deps/`, the load generator in `target/<profile>/`.
+/// A user token for `name` signed with `secret`, from `chatpulse token` itself.
+pub fn user_token(secret: &str, name: &str, admin: bool) -> String {
+    let mut cmd = std::process::Command::new(server_bin());
+    cmd.args(["token", name, "--token-secret", secret]);
+    if admin {
+        cmd.arg("--admin");
+    }
+    let out = cmd
+        .env_remove("CHATPULSE_TOKEN_SECRET")
+        .output()
+        .expect("run chatpulse token");
+    assert!(
+        out.status.success(),
+        "chatpulse token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("a token is ASCII")
+        .trim()
+        .to_owned()
+}
+
 pub fn server_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("exe dir");
@@ -104,6 +126,8 @@ settings! {
     node_id: &str => "--node-id";
     /// `--db-pool`: connections in the read pool.
     db_pool: u32 => "--db-pool";
+    /// `--token-secret`: the secret user tokens are signed with.
+    token_secret: &str => "--token-secret";
 }
 
 impl ServerSettings {

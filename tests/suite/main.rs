@@ -15,3 +15,5 @@ mod live;
 mod overflow;
 mod read_api;
 mod shutdown;
+mod streams;
+mod upgrade;
