@@ -88,7 +88,16 @@ const INGEST_REJECT_REASONS: &[&str] = &[
     "overloaded",
 ];
 const TRANSPORTS: &[&str] = &["ws", "sse"];
-const VIEW_KINDS: &[&str] = &["home", "messages", "channels", "users", "user", "channel", "stream"];
+const VIEW_KINDS: &[&str] = &[
+    "home",
+    "messages",
+    "channels",
+    "users",
+    "user",
+    "channel",
+    "stream",
+    "workspace",
+];
 const CLOSE_REASONS: &[&str] = &[
     "normal",
     "overflow",

@@ -54,6 +54,14 @@ struct WireChannel {
     parent_stream_id: Option<i64>,
     #[serde(default)]
     branched_from_event_id: Option<i64>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default = "active")]
+    status: String,
+}
+
+fn active() -> String {
+    "active".into()
 }
 
 fn channel_kind() -> String {
@@ -107,6 +115,8 @@ impl From<&Committed> for Payload {
                     kind: ch.kind.clone(),
                     parent_stream_id: ch.parent_stream_id.map(|p| p.0),
                     branched_from_event_id: ch.branched_from_event_id.map(|e| e.0),
+                    title: ch.title.clone(),
+                    status: ch.status.clone(),
                 })
                 .collect(),
             users: c
@@ -169,6 +179,8 @@ impl From<Payload> for Committed {
                     kind: c.kind,
                     parent_stream_id: c.parent_stream_id.map(ChannelId),
                     branched_from_event_id: c.branched_from_event_id.map(MessageId),
+                    title: c.title,
+                    status: c.status,
                 })
                 .collect(),
             users: p

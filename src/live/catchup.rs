@@ -131,6 +131,15 @@ impl Catchup {
                 }
                 ready.extend(rows.iter().map(|c| protocol::channel_count_event(Some(c), &c.name)));
             }
+            View::Workspace => {
+                if let Some(after) = after_id {
+                    let rows = store::channels::streams_changed_after(&mut conn, after, max + 1)?;
+                    if rows.len() as i64 > max {
+                        return Ok(Err(Status::BacklogTooLarge));
+                    }
+                    ready.extend(rows.iter().map(protocol::stream_state_event));
+                }
+            }
             View::Users => {
                 let rows = store::users_changed_after(&mut conn, after_id.unwrap_or_default(), max + 1)?;
                 if rows.len() as i64 > max {

@@ -18,6 +18,8 @@ pub enum View {
     Channel(String),
     /// One stream's event log (PROTOCOL.md section 8).
     Stream(ChannelId),
+    /// Every stream's state as it changes (PROTOCOL.md section 8).
+    Workspace,
 }
 
 impl View {
@@ -25,7 +27,8 @@ impl View {
     pub const FIXED: [View; 4] = [View::Home, View::Messages, View::Channels, View::Users];
 
     /// The valid views, in words, for error messages.
-    pub const VALID: &'static str = "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>";
+    pub const VALID: &'static str =
+        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace";
 
     pub fn parse(s: &str) -> Option<View> {
         match s {
@@ -33,6 +36,7 @@ impl View {
             "messages" => Some(View::Messages),
             "channels" => Some(View::Channels),
             "users" => Some(View::Users),
+            "workspace" => Some(View::Workspace),
             _ => {
                 let (kind, name) = s.split_once('/')?;
                 if kind == "stream" {
@@ -64,6 +68,7 @@ impl View {
             View::User(_) => "user",
             View::Channel(_) => "channel",
             View::Stream(_) => "stream",
+            View::Workspace => "workspace",
         }
     }
 
@@ -73,7 +78,7 @@ impl View {
 
     /// Whether this view streams `message` events.
     pub fn has_messages(&self) -> bool {
-        !matches!(self, View::Channels | View::Users)
+        !matches!(self, View::Channels | View::Users | View::Workspace)
     }
 
     /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
@@ -91,7 +96,7 @@ impl View {
         }
         let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
-            View::Channels | View::Users | View::Stream(_) => false,
+            View::Channels | View::Users | View::Stream(_) | View::Workspace => false,
             View::User(name) => user == name,
             View::Channel(name) => &m.channel == name,
         };
@@ -153,6 +158,7 @@ impl View {
             View::Stream(id) => {
                 c.messages.iter().any(|m| self.shows(m)) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id))
             }
+            View::Workspace => !c.channels.is_empty(),
             _ => true,
         }
     }
@@ -174,6 +180,9 @@ pub enum Kind {
     MessageDeleted,
     /// A thread's reply count, on its parent's stream view (merged like counts).
     ReplyCount,
+    /// A stream's state on the `workspace` view (merged like counts).
+    StreamUpdated,
+    StreamArchived,
 }
 
 impl Kind {
@@ -190,6 +199,8 @@ impl Kind {
             Kind::MessageEdited => "message_edited",
             Kind::MessageDeleted => "message_deleted",
             Kind::ReplyCount => "reply_count",
+            Kind::StreamUpdated => "stream_updated",
+            Kind::StreamArchived => "stream_archived",
         }
     }
 
@@ -305,6 +316,46 @@ pub fn reply_count_event(thread: &Channel) -> Event {
             "event_id": thread.branched_from_event_id, "reply_count": thread.total_messages,
             "cursor": thread.last_message_id,
         }),
+    )
+}
+
+#[derive(Serialize)]
+struct StreamState<'a> {
+    r#type: &'static str,
+    stream_id: ChannelId,
+    kind: &'a str,
+    name: Option<&'a str>,
+    status: &'a str,
+    parent_stream_id: Option<ChannelId>,
+    total_events: i64,
+    #[serde(serialize_with = "serialize_opt_ms")]
+    last_event_at: Option<i64>,
+    cursor: Cursor,
+}
+
+/// A stream's state on the `workspace` view: `stream_archived` once archived, otherwise
+/// `stream_updated` (also for a stream just created: a client adds what it does not know).
+pub fn stream_state_event(s: &Channel) -> Event {
+    let archived = s.status == "archived";
+    let (kind, name) = if archived {
+        (Kind::StreamArchived, "stream_archived")
+    } else {
+        (Kind::StreamUpdated, "stream_updated")
+    };
+    event(
+        kind,
+        s.last_message_id,
+        &StreamState {
+            r#type: name,
+            stream_id: s.id,
+            kind: &s.kind,
+            name: s.display_name(),
+            status: &s.status,
+            parent_stream_id: s.parent_stream_id,
+            total_events: s.total_messages,
+            last_event_at: s.last_message_at,
+            cursor: s.last_message_id,
+        },
     )
 }
 

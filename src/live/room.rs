@@ -27,7 +27,8 @@ struct PendingCounts {
     totals: Option<Totals>,
     channels: HashMap<ChannelId, Channel>,
     users: HashMap<UserId, User>,
-    /// Threads of a stream view's stream whose reply counts changed.
+    /// Threads of a stream view's stream whose reply counts changed; on the workspace
+    /// view, every stream that changed.
     threads: HashMap<ChannelId, Channel>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
@@ -117,7 +118,10 @@ impl Room {
         }));
         let mut threads: Vec<_> = pending.threads.into_values().collect();
         threads.sort_by_key(|t| t.last_message_id);
-        events.extend(threads.iter().map(protocol::reply_count_event));
+        events.extend(threads.iter().map(|t| match self.view {
+            View::Workspace => protocol::stream_state_event(t),
+            _ => protocol::reply_count_event(t),
+        }));
         self.broadcast(events, pending.since);
     }
 }
@@ -160,6 +164,7 @@ impl Handler<Inserted> for Room {
                     .filter(|ch| ch.parent_stream_id == Some(*id))
                     .map(|ch| (ch.id, ch.clone())),
             ),
+            View::Workspace => p.threads.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
             View::Users | View::User(_) => p.users.extend(
                 c.users
                     .iter()

@@ -30,6 +30,12 @@ pub struct Channel {
     pub parent_stream_id: Option<ChannelId>,
     #[serde(skip)]
     pub branched_from_event_id: Option<MessageId>,
+    /// An incident's or thread's name.
+    #[serde(skip)]
+    pub title: Option<String>,
+    /// `active`, `resolved` or `archived`.
+    #[serde(skip)]
+    pub status: String,
 }
 
 /// The kind of a v1 channel.
@@ -39,6 +45,15 @@ impl Channel {
     /// Whether v1 lists and views show it: a channel (not a thread or incident).
     pub fn is_channel(&self) -> bool {
         self.kind == CHANNEL
+    }
+
+    /// Its name as people see it: a channel's slug, an incident's or thread's title.
+    pub fn display_name(&self) -> Option<&str> {
+        if self.is_channel() {
+            Some(&self.name)
+        } else {
+            self.title.as_deref()
+        }
     }
 }
 
@@ -79,6 +94,18 @@ pub fn channels_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64
     channels::table
         .filter(channels::last_message_id.gt(after))
         .filter(channels::kind.eq(CHANNEL))
+        .order(channels::last_message_id.asc())
+        .limit(limit)
+        .select(Channel::as_select())
+        .load(conn)
+}
+
+/// Streams of every kind changed after `after` (a count, or what they are), oldest change
+/// first; at most `limit`.
+pub fn streams_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64) -> QueryResult<Vec<Channel>> {
+    let _timer = crate::metrics::read_timer("channels_changed_after");
+    channels::table
+        .filter(channels::last_message_id.gt(after))
         .order(channels::last_message_id.asc())
         .limit(limit)
         .select(Channel::as_select())

@@ -179,6 +179,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
                 None,
                 "",
             )?;
+            touch_stream(conn, s.id, event)?;
             done(s.id, event, true)
         }
         StreamOp::Post {
@@ -374,6 +375,15 @@ fn append(
     Ok(id)
 }
 
+/// Moves a stream's change cursor to `event`: what it is changed (created, renamed,
+/// resolved, promoted, archived), so the `workspace` view sends it.
+fn touch_stream(conn: &mut DbConnection, stream: ChannelId, event: MessageId) -> QueryResult<()> {
+    diesel::update(channels::table.find(stream))
+        .set(channels::last_message_id.eq(event))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Moves a stream's and a user's change cursor to `event`, so count views send them.
 fn touch(conn: &mut DbConnection, stream: ChannelId, user: UserId, event: MessageId) -> QueryResult<()> {
     diesel::update(channels::table.find(stream))
@@ -435,7 +445,11 @@ fn create(
             .execute(conn)?;
     }
     let my_name: String = users::table.find(me).select(users::username).first(conn)?;
-    join(conn, tx, me, &my_name, id, "owner", None)
+    let joined = join(conn, tx, me, &my_name, id, "owner", None)?;
+    if let Some(event) = joined.event {
+        touch_stream(conn, id, event)?;
+    }
+    Ok(joined)
 }
 
 /// Adds `user` to `s` with `role` and logs `member_joined`; a member already is answered
@@ -518,6 +532,7 @@ fn update(
         });
     }
     let event = append(conn, tx, s.id, me, EventType::StreamUpdated, changed, None, "")?;
+    touch_stream(conn, s.id, event)?;
     done(s.id, event, true)
 }
 
@@ -736,7 +751,7 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
         ("thread_stream_id", id.0.into()),
         ("branched_from_event_id", from.id.0.into()),
     ]);
-    append(
+    let event = append(
         conn,
         tx,
         parent.id,
@@ -746,6 +761,7 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
         Some(from.id),
         "",
     )?;
+    touch_stream(conn, id, event)?;
     Ok(OpOutcome {
         stream: id,
         event: None,
@@ -794,6 +810,7 @@ fn promote(
         ("name", name.into()),
     ]);
     let event = append(conn, tx, s.id, me, EventType::StreamPromoted, payload, None, "")?;
+    touch_stream(conn, s.id, event)?;
     done(s.id, event, true)
 }
 

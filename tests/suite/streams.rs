@@ -943,3 +943,99 @@ async fn tokens_and_the_session_cookie() {
     assert_eq!(streams["streams"][0]["name"], "general");
     assert_eq!(streams["streams"][0]["kind"], "channel");
 }
+
+/// The `workspace` view: every stream's state as it changes, merged per stream; a client
+/// resuming gets the streams changed since its cursor.
+#[actix_rt::test]
+async fn the_workspace_view_follows_every_stream() {
+    let team = team().await;
+    let alice = team.alice.clone();
+    let mut ws = team.app.live(Transport::Ws, "workspace", None, None).await;
+    ws.until_connected(WAIT).await;
+    let eng = team.channel("eng", &alice).await;
+    let m = team.post(eng, &alice, "it broke").await;
+    let th = team
+        .ok(
+            "POST",
+            &format!("/api/streams/{eng}/thread"),
+            &alice,
+            json!({"event_id": m}),
+            201,
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let before_promotion = team.app.cursor().await;
+    team.ok(
+        "POST",
+        &format!("/api/streams/{th}/promote"),
+        &alice,
+        json!({"kind": "incident", "name": "Outage"}),
+        200,
+    )
+    .await;
+    team.ok(
+        "PATCH",
+        &format!("/api/streams/{th}"),
+        &alice,
+        json!({"status": "resolved"}),
+        200,
+    )
+    .await;
+    team.ok("DELETE", &format!("/api/streams/{eng}"), &alice, Value::Null, 200)
+        .await;
+
+    let latest = |events: &[Value], id: i64| {
+        events
+            .iter()
+            .filter(|e| e["stream_id"] == id && e["type"].as_str().is_some_and(|t| t.starts_with("stream_")))
+            .next_back()
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while (latest(&seen, th)["status"] != "resolved" || latest(&seen, eng)["type"] != "stream_archived")
+        && std::time::Instant::now() < deadline
+    {
+        seen.extend(ws.read_for(Duration::from_millis(300)).await);
+    }
+    let incident = latest(&seen, th);
+    assert_eq!(
+        (
+            &incident["type"],
+            &incident["kind"],
+            &incident["name"],
+            &incident["status"],
+            &incident["parent_stream_id"]
+        ),
+        (
+            &json!("stream_updated"),
+            &json!("incident"),
+            &json!("Outage"),
+            &json!("resolved"),
+            &json!(eng)
+        ),
+        "{seen:?}"
+    );
+    let channel = latest(&seen, eng);
+    assert_eq!(
+        (&channel["type"], &channel["status"], &channel["name"]),
+        (&json!("stream_archived"), &json!("archived"), &json!("eng"))
+    );
+    assert!(
+        seen.iter().all(|e| e["type"] != "event"),
+        "no log events on the workspace view"
+    );
+
+    // Resuming from before the promotion: the two streams changed since, once each.
+    let epoch = team.app.epoch().await;
+    let mut resumed = team
+        .app
+        .live(Transport::Sse, "workspace", Some(before_promotion), Some(&epoch))
+        .await;
+    let (backlog, _) = resumed.until_connected(WAIT).await;
+    let mut ids: Vec<i64> = backlog.iter().map(|e| e["stream_id"].as_i64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, [eng, th], "{backlog:?}");
+}
