@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::common::*;
 
 const TOKEN: &str = "contract-token";
+const SECRET: &str = "contract-token-secret";
 const AUTH: &[(&str, &str)] = &[("Authorization", "Bearer contract-token")];
 
 /// How to provoke one documented error.
@@ -51,6 +52,31 @@ fn post(
     }
 }
 
+/// Any method, path template, request and JSON body (`None`: no body).
+fn call(
+    method: &'static str,
+    path: &'static str,
+    request: &'static str,
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+    body: Option<Value>,
+) -> Provoke {
+    Provoke {
+        method,
+        path,
+        status,
+        request,
+        headers,
+        body: body.map(|b| ("application/json", b.to_string())),
+    }
+}
+
+/// The `Authorization` header of a user token, for the life of the test.
+fn bearer(token: String) -> &'static [(&'static str, &'static str)] {
+    let value: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
+    Box::leak(vec![("Authorization", value)].into_boxed_slice())
+}
+
 fn delete(
     path: &'static str,
     status: u16,
@@ -85,7 +111,12 @@ const PROVED_ELSEWHERE: &[(&str, &str, u16, &str)] = &[
 
 #[actix_rt::test]
 async fn every_documented_error_is_real_and_in_its_documented_shape() {
-    let app = TestApp::builder().ingest_token(TOKEN).max_batch(2).start().await;
+    let app = TestApp::builder()
+        .ingest_token(TOKEN)
+        .max_batch(2)
+        .token_secret(SECRET)
+        .start()
+        .await;
     app.api
         .post_raw(
             json!({"channel": "general", "user": "alice", "text": "hello"}).to_string(),
@@ -103,6 +134,480 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         .collect();
     let ours: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(codes, ours, "the document's error codes are the server's");
+
+    // Streams (PROTOCOL.md section 8): #general is stream 1 (v1 ingest), #eng 2 with message
+    // 3, a thread 3 branched from it, #old 4 archived.
+    let alice = bearer(user_token(SECRET, "alice", false));
+    let bob = bearer(user_token(SECRET, "bob", false));
+    let bad: &'static [(&str, &str)] = &[("Authorization", "Bearer not-a-token")];
+    for (method, path, body) in [
+        ("POST", "/api/streams", json!({"kind": "channel", "name": "eng"})),
+        ("POST", "/api/streams/2/events", json!({"text": "hello"})),
+        ("POST", "/api/streams/2/thread", json!({"event_id": 3})),
+        ("POST", "/api/streams", json!({"kind": "channel", "name": "old"})),
+        ("DELETE", "/api/streams/4", Value::Null),
+    ] {
+        let token = alice[0].1.trim_start_matches("Bearer ");
+        let body = (!body.is_null()).then_some(body);
+        let r = app.request(method, path, Some(token), body.as_ref()).await;
+        assert!(r.status < 300, "{method} {path}: {r}");
+    }
+    let stored = app.total_messages().await;
+    let text = || Some(json!({"text": "x"}));
+    let streams = [
+        get("/api/streams", 400, "/api/streams?limit=0"),
+        Provoke {
+            headers: bad,
+            ..get("/api/streams", 401, "/api/streams")
+        },
+        call(
+            "post",
+            "/api/streams",
+            "/api/streams",
+            400,
+            alice,
+            Some(json!({"kind": "channel", "name": "a b"})),
+        ),
+        call(
+            "post",
+            "/api/streams",
+            "/api/streams",
+            401,
+            &[],
+            Some(json!({"kind": "channel", "name": "x"})),
+        ),
+        call(
+            "post",
+            "/api/streams",
+            "/api/streams",
+            409,
+            alice,
+            Some(json!({"kind": "channel", "name": "eng"})),
+        ),
+        post("/api/streams", 415, alice, "text/plain", "{}".into()),
+        get("/api/streams/{id}", 400, "/api/streams/x"),
+        Provoke {
+            headers: bad,
+            ..get("/api/streams/{id}", 401, "/api/streams/2")
+        },
+        get("/api/streams/{id}", 404, "/api/streams/999"),
+        call(
+            "patch",
+            "/api/streams/{id}",
+            "/api/streams/2",
+            400,
+            alice,
+            Some(json!({"name": "a b"})),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}",
+            "/api/streams/2",
+            401,
+            &[],
+            Some(json!({"description": "d"})),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}",
+            "/api/streams/2",
+            403,
+            bob,
+            Some(json!({"description": "d"})),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}",
+            "/api/streams/999",
+            404,
+            alice,
+            Some(json!({"description": "d"})),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}",
+            "/api/streams/4",
+            409,
+            alice,
+            Some(json!({"description": "d"})),
+        ),
+        Provoke {
+            method: "patch",
+            request: "/api/streams/2",
+            ..post("/api/streams/{id}", 415, alice, "text/plain", "{}".into())
+        },
+        call("delete", "/api/streams/{id}", "/api/streams/x", 400, alice, None),
+        call("delete", "/api/streams/{id}", "/api/streams/2", 401, &[], None),
+        call("delete", "/api/streams/{id}", "/api/streams/2", 403, bob, None),
+        call("delete", "/api/streams/{id}", "/api/streams/999", 404, alice, None),
+        call("delete", "/api/streams/{id}", "/api/streams/4", 409, alice, None),
+        get("/api/streams/{id}/events", 400, "/api/streams/2/events?limit=0"),
+        Provoke {
+            headers: bad,
+            ..get("/api/streams/{id}/events", 401, "/api/streams/2/events")
+        },
+        get("/api/streams/{id}/events", 404, "/api/streams/999/events"),
+        call(
+            "post",
+            "/api/streams/{id}/events",
+            "/api/streams/2/events",
+            400,
+            alice,
+            Some(json!({"text": ""})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/events",
+            "/api/streams/2/events",
+            401,
+            &[],
+            text(),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/events",
+            "/api/streams/999/events",
+            404,
+            alice,
+            text(),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/events",
+            "/api/streams/4/events",
+            409,
+            alice,
+            text(),
+        ),
+        Provoke {
+            request: "/api/streams/2/events",
+            ..post("/api/streams/{id}/events", 415, alice, "text/plain", "{}".into())
+        },
+        call(
+            "patch",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/3",
+            400,
+            alice,
+            Some(json!({"text": ""})),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/3",
+            401,
+            &[],
+            text(),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/3",
+            403,
+            bob,
+            text(),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/999",
+            404,
+            alice,
+            text(),
+        ),
+        call(
+            "patch",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/4/events/3",
+            409,
+            alice,
+            text(),
+        ),
+        Provoke {
+            method: "patch",
+            request: "/api/streams/2/events/3",
+            ..post(
+                "/api/streams/{id}/events/{event_id}",
+                415,
+                alice,
+                "text/plain",
+                "{}".into(),
+            )
+        },
+        call(
+            "delete",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/x",
+            400,
+            alice,
+            None,
+        ),
+        call(
+            "delete",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/3",
+            401,
+            &[],
+            None,
+        ),
+        call(
+            "delete",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/3",
+            403,
+            bob,
+            None,
+        ),
+        call(
+            "delete",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/2/events/999",
+            404,
+            alice,
+            None,
+        ),
+        call(
+            "delete",
+            "/api/streams/{id}/events/{event_id}",
+            "/api/streams/4/events/3",
+            409,
+            alice,
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/thread",
+            "/api/streams/2/thread",
+            400,
+            alice,
+            Some(json!({"event_id": "x"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/thread",
+            "/api/streams/2/thread",
+            401,
+            &[],
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/thread",
+            "/api/streams/2/thread",
+            404,
+            alice,
+            Some(json!({"event_id": 999})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/thread",
+            "/api/streams/4/thread",
+            409,
+            alice,
+            Some(json!({"event_id": 3})),
+        ),
+        Provoke {
+            request: "/api/streams/2/thread",
+            ..post("/api/streams/{id}/thread", 415, alice, "text/plain", "{}".into())
+        },
+        call(
+            "post",
+            "/api/streams/{id}/promote",
+            "/api/streams/3/promote",
+            400,
+            alice,
+            Some(json!({"kind": "channel", "name": "a b"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/promote",
+            "/api/streams/3/promote",
+            401,
+            &[],
+            Some(json!({"kind": "incident", "name": "I"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/promote",
+            "/api/streams/3/promote",
+            403,
+            bob,
+            Some(json!({"kind": "incident", "name": "I"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/promote",
+            "/api/streams/999/promote",
+            404,
+            alice,
+            Some(json!({"kind": "incident", "name": "I"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/promote",
+            "/api/streams/2/promote",
+            409,
+            alice,
+            Some(json!({"kind": "incident", "name": "I"})),
+        ),
+        Provoke {
+            request: "/api/streams/3/promote",
+            ..post("/api/streams/{id}/promote", 415, alice, "text/plain", "{}".into())
+        },
+        call(
+            "post",
+            "/api/streams/{id}/share",
+            "/api/streams/2/share",
+            400,
+            alice,
+            Some(json!({"event_id": 3, "context": ""})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/share",
+            "/api/streams/2/share",
+            401,
+            &[],
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/share",
+            "/api/streams/2/share",
+            404,
+            alice,
+            Some(json!({"event_id": 999})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/share",
+            "/api/streams/4/share",
+            409,
+            alice,
+            Some(json!({"event_id": 3})),
+        ),
+        Provoke {
+            request: "/api/streams/2/share",
+            ..post("/api/streams/{id}/share", 415, alice, "text/plain", "{}".into())
+        },
+        call(
+            "post",
+            "/api/streams/{id}/join",
+            "/api/streams/x/join",
+            400,
+            alice,
+            None,
+        ),
+        call("post", "/api/streams/{id}/join", "/api/streams/2/join", 401, &[], None),
+        call(
+            "post",
+            "/api/streams/{id}/join",
+            "/api/streams/999/join",
+            404,
+            alice,
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/join",
+            "/api/streams/4/join",
+            409,
+            alice,
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/leave",
+            "/api/streams/x/leave",
+            400,
+            alice,
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/leave",
+            "/api/streams/2/leave",
+            401,
+            &[],
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/leave",
+            "/api/streams/999/leave",
+            404,
+            alice,
+            None,
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/leave",
+            "/api/streams/2/leave",
+            409,
+            bob,
+            None,
+        ),
+        get("/api/streams/{id}/members", 400, "/api/streams/x/members"),
+        Provoke {
+            headers: bad,
+            ..get("/api/streams/{id}/members", 401, "/api/streams/2/members")
+        },
+        get("/api/streams/{id}/members", 404, "/api/streams/999/members"),
+        call(
+            "post",
+            "/api/streams/{id}/members",
+            "/api/streams/2/members",
+            400,
+            alice,
+            Some(json!({"user": "a b"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/members",
+            "/api/streams/2/members",
+            401,
+            &[],
+            Some(json!({"user": "carol"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/members",
+            "/api/streams/2/members",
+            403,
+            bob,
+            Some(json!({"user": "carol"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/members",
+            "/api/streams/999/members",
+            404,
+            alice,
+            Some(json!({"user": "carol"})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/members",
+            "/api/streams/4/members",
+            409,
+            alice,
+            Some(json!({"user": "carol"})),
+        ),
+        Provoke {
+            request: "/api/streams/2/members",
+            ..post("/api/streams/{id}/members", 415, alice, "text/plain", "{}".into())
+        },
+        call("post", "/api/session", "/api/session", 400, &[], Some(json!({}))),
+        call(
+            "post",
+            "/api/session",
+            "/api/session",
+            401,
+            &[],
+            Some(json!({"token": "not-a-token"})),
+        ),
+        post("/api/session", 415, &[], "text/plain", "{}".into()),
+    ];
 
     let ok = json!({"channel": "general", "user": "alice", "text": "hi"});
     let provocations = [
@@ -168,6 +673,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
     ];
 
     let client = awc::Client::default();
+    let provocations = provocations.into_iter().chain(streams);
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -180,7 +686,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         }
     }
     let mut provoked = BTreeSet::new();
-    for p in &provocations {
+    for p in provocations {
         let documented_as = &doc["paths"][p.path][p.method]["responses"][p.status.to_string()];
         assert!(
             documented_as.is_object(),
@@ -193,6 +699,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         let mut req = match p.method {
             "post" => client.post(app.api.url(p.request)),
             "delete" => client.delete(app.api.url(p.request)),
+            "patch" => client.patch(app.api.url(p.request)),
             _ => client.get(app.api.url(p.request)),
         };
         for h in p.headers {
@@ -246,5 +753,5 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         unproven.is_empty(),
         "documented errors no request here provokes: {unproven:?}"
     );
-    assert_eq!(app.total_messages().await, 1, "a refused request stored something");
+    assert_eq!(app.total_messages().await, stored, "a refused request stored something");
 }
