@@ -14,6 +14,13 @@ pub const DISPLAY_NAME_MAX: usize = 64;
 /// Longest idempotency key, in Unicode scalar values.
 pub const EVENT_ID_MAX: usize = 128;
 
+/// Longest stream description, incident or thread name, `client_temp_id` and share
+/// context (PROTOCOL.md section 8), in Unicode scalar values.
+pub const DESCRIPTION_MAX: usize = 1024;
+pub const TITLE_MAX: usize = 128;
+pub const CLIENT_TEMP_ID_MAX: usize = 128;
+pub const CONTEXT_MAX: usize = 1024;
+
 /// The earliest and latest `sent_at`: years 1 to 9999 in UTC, the times RFC 3339 can write.
 pub const SENT_AT_MIN_MS: i64 = -62_135_596_800_000;
 pub const SENT_AT_MAX_MS: i64 = 253_402_300_799_999;

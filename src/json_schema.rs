@@ -119,3 +119,40 @@ pub fn incoming_tags() -> Object {
 pub fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
 }
+
+/// An optional free text of 1-`max` characters without U+0000 (`null` counts as absent).
+fn optional_text(max: usize) -> Object {
+    no_nul(or_null(string(), Type::String))
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .build()
+}
+
+/// A stream's name: a channel's slug (the name rule) or an incident's or thread's name.
+pub fn stream_name() -> Object {
+    no_nul(string())
+        .min_length(Some(1))
+        .max_length(Some(crate::domain::TITLE_MAX))
+        .description(Some(format!(
+            "a channel's: {NAME_RULE}; an incident's or thread's: 1-{} characters",
+            crate::domain::TITLE_MAX
+        )))
+        .build()
+}
+
+pub fn description() -> Object {
+    optional_text(crate::domain::DESCRIPTION_MAX)
+}
+
+pub fn client_temp_id() -> Object {
+    optional_text(crate::domain::CLIENT_TEMP_ID_MAX)
+}
+
+pub fn context() -> Object {
+    optional_text(crate::domain::CONTEXT_MAX)
+}
+
+/// An optional stream name (a change that may leave it).
+pub fn optional_stream_name() -> Object {
+    optional_text(crate::domain::TITLE_MAX)
+}

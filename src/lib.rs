@@ -147,6 +147,11 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let running = actix_web::rt::spawn(server);
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
+    let story = s.demo.then(|| ingest::demo::start_story(ingest.clone()));
+    if let (true, Some(secret)) = (s.demo, &token_secret) {
+        let token = auth::Tokens::new(secret.as_bytes()).issue("visitor", Duration::from_secs(7 * 86_400), false);
+        log::info!("demo: sign in as `visitor` with http://{addr}/signin#token={token}");
+    }
 
     let _sampler = web::observe::start_sampler(store.clone());
 
@@ -154,6 +159,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     tokio::select! {
         _ = term.recv() => log::info!("shutdown signal=SIGTERM"),
         _ = tokio::signal::ctrl_c() => log::info!("shutdown signal=SIGINT"),
+    }
+    if let Some(story) = story {
+        story.abort();
     }
     if let Some(demo) = demo {
         demo.abort();

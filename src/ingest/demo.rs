@@ -7,7 +7,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::validate::{parse_body, BodyFormat};
-use super::{Ingest, IngestActor};
+use super::{Ingest, IngestActor, Operate};
+use crate::store::{Actor, ChannelId, MessageId, OpOutcome, StreamKind, StreamOp, StreamStatus};
 
 const CHANNELS: &[&str] = &[
     "general",
@@ -71,4 +72,124 @@ fn message(rng: &mut SmallRng) -> serde_json::Value {
         "display_name": format!("Viewer {rank}"),
         "text": text.join(" "),
     })
+}
+
+/// How long the demo's story waits between its steps, and between two tellings.
+const STORY_STEP: Duration = Duration::from_millis(1500);
+const STORY_PAUSE: Duration = Duration::from_secs(20);
+
+/// The stream model moving, for `--demo` (PROTOCOL.md section 9): again and again, the seed
+/// story in #engineering — a deploy, errors, a thread, replies, the thread promoted to an
+/// incident, a typo edited, a message deleted, the incident resolved and shared back.
+pub fn start_story(ingest: Addr<IngestActor>) -> actix_web::rt::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        // #engineering, or a fresh name where a database given to the demo has one.
+        let mut eng = None;
+        for name in [
+            "engineering".to_owned(),
+            format!("engineering-{}", rand::random::<u16>()),
+        ] {
+            let create = StreamOp::Create {
+                kind: StreamKind::Channel,
+                name,
+                description: Some("Where deploys and their aftermath are discussed".into()),
+            };
+            if let Ok(done) = change(&ingest, "alice", create).await {
+                eng = Some(done.stream);
+                break;
+            }
+        }
+        let Some(eng) = eng else {
+            return log::warn!("demo story: no channel could be created");
+        };
+        let mut telling = 1u32;
+        loop {
+            if let Err(e) = tell(&ingest, eng, telling).await {
+                log::warn!("demo story step refused: {e}");
+            }
+            telling += 1;
+            actix_web::rt::time::sleep(STORY_PAUSE).await;
+        }
+    })
+}
+
+/// One change through the ingest actor, as the stream API makes it.
+async fn change(ingest: &Addr<IngestActor>, who: &str, op: StreamOp) -> Result<OpOutcome, String> {
+    actix_web::rt::time::sleep(STORY_STEP).await;
+    let actor = Actor {
+        name: who.to_owned(),
+        admin: false,
+    };
+    let answer = ingest
+        .send(Operate(actor, op))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{e:?}"))?;
+    answer.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+}
+
+async fn say(ingest: &Addr<IngestActor>, who: &str, stream: ChannelId, text: &str) -> Result<MessageId, String> {
+    let op = StreamOp::Post {
+        stream,
+        text: text.to_owned(),
+        client_temp_id: None,
+        event_id: None,
+    };
+    change(ingest, who, op).await?.event.ok_or_else(|| "no event".into())
+}
+
+async fn tell(ingest: &Addr<IngestActor>, eng: ChannelId, n: u32) -> Result<(), String> {
+    say(ingest, "alice", eng, "Deploy went out").await?;
+    let errors = say(ingest, "bob", eng, "Seeing errors in Sentry").await?;
+    let thread = change(
+        ingest,
+        "alice",
+        StreamOp::Thread {
+            stream: eng,
+            event: errors,
+        },
+    )
+    .await?
+    .stream;
+    say(ingest, "alice", thread, "What errors?").await?;
+    say(ingest, "bob", thread, "500s on checkout").await?;
+    let outage = say(ingest, "carol", thread, "This is an outage! @alice").await?;
+    let promote = StreamOp::Promote {
+        stream: thread,
+        kind: StreamKind::Incident,
+        name: format!("Checkout Outage #{n}"),
+    };
+    change(ingest, "alice", promote).await?;
+    let cause = say(ingest, "bob", thread, "Root cause: DB pool exhausted").await?;
+    let typo = say(ingest, "alice", thread, "Mitigation deployd").await?;
+    let edit = StreamOp::Edit {
+        stream: thread,
+        event: typo,
+        text: "Mitigation deployed".into(),
+    };
+    change(ingest, "alice", edit).await?;
+    let noise = say(ingest, "carol", thread, "wrong window, sorry").await?;
+    change(
+        ingest,
+        "carol",
+        StreamOp::Delete {
+            stream: thread,
+            event: noise,
+        },
+    )
+    .await?;
+    let resolve = StreamOp::Update {
+        stream: thread,
+        name: None,
+        description: None,
+        status: Some(StreamStatus::Resolved),
+    };
+    change(ingest, "alice", resolve).await?;
+    let share = StreamOp::Share {
+        stream: eng,
+        event: outage,
+        context: Some(format!("Postmortem of Checkout Outage #{n}: see event {cause}")),
+    };
+    change(ingest, "bob", share).await?;
+    Ok(())
 }

@@ -16,13 +16,7 @@ use crate::ingest::Operate;
 use crate::store::streams::{self, EventObject, Member, StreamObject};
 use crate::store::{self, Actor, ChannelId, Cursor, MessageId, OpOutcome, StreamKind, StreamOp, StreamStatus};
 
-/// Longest stream description, in Unicode scalar values.
-pub const DESCRIPTION_MAX: usize = 1024;
-/// Longest incident or thread name, in Unicode scalar values.
-pub const TITLE_MAX: usize = 128;
-/// Longest `client_temp_id` and share context.
-pub const CLIENT_TEMP_ID_MAX: usize = 128;
-pub const CONTEXT_MAX: usize = 1024;
+use crate::domain::{CLIENT_TEMP_ID_MAX, CONTEXT_MAX, DESCRIPTION_MAX, TITLE_MAX};
 
 /// The user token a request carries, if any: `Authorization: Bearer` (unless it is the
 /// ingest token, which names no user), else the `chatpulse_token` cookie. A token that is
@@ -206,19 +200,53 @@ pub async fn list(
 }
 
 /// A new channel or incident.
+/// What `POST /api/streams` and a promotion make.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NewKind {
+    Channel,
+    Incident,
+}
+
+impl From<NewKind> for StreamKind {
+    fn from(k: NewKind) -> StreamKind {
+        match k {
+            NewKind::Channel => StreamKind::Channel,
+            NewKind::Incident => StreamKind::Incident,
+        }
+    }
+}
+
+/// The status a `PATCH` sets (archiving is `DELETE`).
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NewStatus {
+    Active,
+    Resolved,
+}
+
+/// Who may see a stream.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStream {
-    /// `channel` or `incident` (a thread is branched from an event; `dm` comes later).
-    pub kind: StreamKind,
+    /// `channel` or `incident` (a thread is branched from an event; direct messages are
+    /// not built yet).
+    pub kind: NewKind,
     /// A channel's slug (the name rule), an incident's name (1-128 characters).
+    #[schema(schema_with = crate::json_schema::stream_name)]
     pub name: String,
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = crate::json_schema::description)]
     pub description: Option<String>,
     /// `public` (private streams are not built yet).
+    #[schema(value_type = Option<Visibility>)]
     pub visibility: Option<String>,
-    /// Reserved for direct messages (not built yet): must be absent.
-    pub members: Option<Vec<String>>,
 }
 
 /// Creates a channel or an incident; its creator is its owner.
@@ -239,18 +267,13 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
     let b = body.into_inner();
-    if !matches!(b.kind, StreamKind::Channel | StreamKind::Incident) || b.members.is_some() {
-        return Err(ApiError::InvalidRequest(
-            "`kind` is channel or incident (direct messages are not built yet; a thread is branched from an event)"
-                .into(),
-        ));
-    }
+    let kind = StreamKind::from(b.kind);
     if b.visibility.as_deref().is_some_and(|v| v != "public") {
         return Err(ApiError::InvalidRequest(
             "`visibility` is public (private streams are not built yet)".into(),
         ));
     }
-    name_rule(b.kind, &b.name)?;
+    name_rule(kind, &b.name)?;
     if let Some(d) = &b.description {
         text_rule("description", d, DESCRIPTION_MAX)?;
     }
@@ -259,7 +282,7 @@ pub async fn create(
         &state,
         actor,
         StreamOp::Create {
-            kind: b.kind,
+            kind,
             name: b.name,
             description: b.description,
         },
@@ -306,11 +329,12 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct StreamChanges {
     /// A channel's slug (the name rule), an incident's or thread's name.
+    #[schema(schema_with = crate::json_schema::optional_stream_name)]
     pub name: Option<String>,
-    #[schema(max_length = 1024)]
+    #[schema(schema_with = crate::json_schema::description)]
     pub description: Option<String>,
     /// `resolved` (an incident) or `active`; archive with DELETE.
-    pub status: Option<StreamStatus>,
+    pub status: Option<NewStatus>,
 }
 
 /// Renames, describes or resolves a stream (an owner, an owner of a thread's parent, or an
@@ -351,7 +375,10 @@ pub async fn update(
             stream: ChannelId(path.id),
             name: b.name,
             description: b.description,
-            status: b.status,
+            status: b.status.map(|s| match s {
+                NewStatus::Active => StreamStatus::Active,
+                NewStatus::Resolved => StreamStatus::Resolved,
+            }),
         },
     )
     .await?;
@@ -451,6 +478,7 @@ pub struct NewEvent {
     #[schema(schema_with = crate::json_schema::text)]
     pub text: String,
     /// The poster's own id for the message, echoed in its event (1-128 characters).
+    #[schema(schema_with = crate::json_schema::client_temp_id)]
     pub client_temp_id: Option<String>,
     /// Idempotency key (1-128 characters): a repeat answers the stored event.
     #[schema(schema_with = crate::json_schema::event_id)]
@@ -630,8 +658,9 @@ pub async fn thread(
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
     /// `channel` or `incident`.
-    pub kind: StreamKind,
+    pub kind: NewKind,
     /// A channel's slug (the name rule), an incident's name.
+    #[schema(schema_with = crate::json_schema::stream_name)]
     pub name: String,
 }
 
@@ -657,19 +686,15 @@ pub async fn promote(
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
     let b = body.into_inner();
-    if !matches!(b.kind, StreamKind::Channel | StreamKind::Incident) {
-        return Err(ApiError::InvalidRequest(
-            "a thread is promoted to a channel or an incident".into(),
-        ));
-    }
-    name_rule(b.kind, &b.name)?;
+    let kind = StreamKind::from(b.kind);
+    name_rule(kind, &b.name)?;
     let user = actor.name.clone();
     let done = operate(
         &state,
         actor,
         StreamOp::Promote {
             stream: ChannelId(path.id),
-            kind: b.kind,
+            kind,
             name: b.name,
         },
     )
@@ -683,6 +708,7 @@ pub struct Share {
     /// The message to share, from any stream.
     pub event_id: i64,
     /// What to say about it (1-1024 characters).
+    #[schema(schema_with = crate::json_schema::context)]
     pub context: Option<String>,
 }
 

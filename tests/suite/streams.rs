@@ -354,7 +354,7 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
             Some(&alice),
             json!({"kind": "dm", "name": "x", "members": ["bob"]}),
             400,
-            "invalid_request",
+            "invalid_parameter",
         ),
         (
             "POST",
@@ -362,7 +362,7 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
             Some(&alice),
             json!({"kind": "thread", "name": "x"}),
             400,
-            "invalid_request",
+            "invalid_parameter",
         ),
         (
             "POST",
