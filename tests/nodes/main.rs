@@ -631,3 +631,170 @@ async fn an_irc_takeover_under_a_steady_stream_misses_only_the_seconds_without_a
     );
     assert!(distinct.contains(&(sent - 1)), "the last line is stored");
 }
+
+/// The stream model across nodes (PROTOCOL.md section 9): a thread branched on node A, its
+/// replies, promotion, an edit and a delete are live for subscribers of the parent, the
+/// thread and the workspace on B and C, in cursor order, and every node reads the same log.
+#[actix_rt::test]
+async fn a_thread_branched_on_one_node_is_live_on_the_others() {
+    const SECRET: &str = "nodes-test-secret-0123";
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder()
+        .nodes(3)
+        .bus(redis.url())
+        .settings(|s| s.token_secret(SECRET))
+        .start()
+        .await;
+    let (alice, bob) = (user_token(SECRET, "alice", false), user_token(SECRET, "bob", true));
+    let a = cluster.node(0);
+    let call = |node: &TestApp, method: &'static str, path: String, token: String, body: Value| {
+        let api = node.api.clone();
+        async move {
+            let r = api.request(method, &path, Some(&token), Some(&body)).await;
+            assert!(r.status < 300, "{method} {path}: {r}");
+            r.json
+        }
+    };
+    let eng = call(
+        a,
+        "POST",
+        "/api/streams".into(),
+        alice.clone(),
+        json!({"kind": "channel", "name": "eng"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let m = call(
+        a,
+        "POST",
+        format!("/api/streams/{eng}/events"),
+        bob.clone(),
+        json!({"text": "errors!"}),
+    )
+    .await;
+    let m = m["event_id"].as_i64().unwrap();
+    let mut parents = Vec::new();
+    for (node, t) in [(1, Transport::Ws), (2, Transport::Sse)] {
+        let mut live = cluster.node(node).live(t, &format!("stream/{eng}"), None, None).await;
+        live.until_connected(WAIT).await;
+        let mut ws = cluster.node(node).live(t, "workspace", None, None).await;
+        ws.until_connected(WAIT).await;
+        parents.push((node, live, ws));
+    }
+
+    let thread = call(
+        a,
+        "POST",
+        format!("/api/streams/{eng}/thread"),
+        alice.clone(),
+        json!({"event_id": m}),
+    )
+    .await;
+    let th = thread["id"].as_i64().unwrap();
+    for (node, live, _) in &mut parents {
+        let seen = live.read_of_type("event", 1, LONG_WAIT).await;
+        let started = seen.iter().find(|e| e["type"] == "event").unwrap();
+        assert_eq!(
+            (
+                &started["event_type"],
+                &started["thread_stream_id"],
+                &started["branched_from_event_id"]
+            ),
+            (&json!("thread_started"), &json!(th), &json!(m)),
+            "node {node}: {seen:?}"
+        );
+    }
+    let mut threads = Vec::new();
+    for (node, t) in [(1, Transport::Sse), (2, Transport::Ws)] {
+        let mut live = cluster.node(node).live(t, &format!("stream/{th}"), None, None).await;
+        live.until_connected(WAIT).await;
+        threads.push((node, live));
+    }
+    let r1 = call(
+        a,
+        "POST",
+        format!("/api/streams/{th}/events"),
+        bob.clone(),
+        json!({"text": "500s"}),
+    )
+    .await;
+    call(
+        a,
+        "POST",
+        format!("/api/streams/{th}/promote"),
+        alice.clone(),
+        json!({"kind": "incident", "name": "Outage"}),
+    )
+    .await;
+    let r2 = call(
+        a,
+        "POST",
+        format!("/api/streams/{th}/events"),
+        alice.clone(),
+        json!({"text": "rollbak"}),
+    )
+    .await;
+    let (r1, r2) = (r1["event_id"].as_i64().unwrap(), r2["event_id"].as_i64().unwrap());
+    call(
+        a,
+        "PATCH",
+        format!("/api/streams/{th}/events/{r2}"),
+        alice.clone(),
+        json!({"text": "rollback"}),
+    )
+    .await;
+    let r = a
+        .request("DELETE", &format!("/api/streams/{th}/events/{r1}"), Some(&bob), None)
+        .await;
+    assert_eq!(r.status, 204, "{r}");
+
+    let log = a.get_json(&format!("/api/streams/{th}/events?after_id=0")).await["events"].clone();
+    let log: Vec<Value> = log.as_array().unwrap().clone();
+    let cursors = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "event")
+            .map(|e| e["cursor"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(log.len(), 5, "message, promoted, message, edited, deleted: {log:?}");
+    for (node, live) in &mut threads {
+        let seen = live.read_of_type("event", log.len(), LONG_WAIT).await;
+        assert_eq!(
+            cursors(&seen),
+            cursors(&log),
+            "node {node}: the thread's log, live, in order"
+        );
+        let other = cluster
+            .node(*node)
+            .get_json(&format!("/api/streams/{th}/events?after_id=0"))
+            .await;
+        assert_eq!(
+            other["events"].as_array().unwrap(),
+            &log,
+            "node {node} reads the same log"
+        );
+    }
+    for (node, _, ws) in &mut parents {
+        let deadline = std::time::Instant::now() + LONG_WAIT;
+        let mut last = Value::Null;
+        while !(last["kind"] == "incident" && last["total_events"] == 1) && std::time::Instant::now() < deadline {
+            for e in ws.read_for(Duration::from_millis(300)).await {
+                if e["stream_id"] == th {
+                    last = e;
+                }
+            }
+        }
+        assert_eq!(
+            (&last["type"], &last["kind"], &last["name"], &last["total_events"]),
+            (
+                &json!("stream_updated"),
+                &json!("incident"),
+                &json!("Outage"),
+                &json!(1)
+            ),
+            "node {node}: the workspace view hears of the promotion and the count"
+        );
+    }
+}
