@@ -37,10 +37,18 @@ pub(crate) fn int_at(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(&b[..end]).ok()?.parse().ok()
 }
 
-/// Reads one envelope cheaply: message events are scanned, not parsed.
+/// Reads one envelope cheaply: message events (and a stream view's `event`s, by their
+/// `event_id`) are scanned, not parsed.
 pub(crate) fn scan(json: &[u8]) -> Ev {
-    if json.starts_with(br#"{"type":"message""#) {
-        let id = find(json, br#""message_id":"#).and_then(|i| int_at(&json[i + 13..]));
+    let logged = if json.starts_with(br#"{"type":"message""#) {
+        Some(find(json, br#""message_id":"#).map(|i| i + 13))
+    } else if json.starts_with(br#"{"type":"event""#) {
+        Some(find(json, br#""event_id":"#).map(|i| i + 11))
+    } else {
+        None
+    };
+    if let Some(at) = logged {
+        let id = at.and_then(|i| int_at(&json[i..]));
         let t = find(json, b"\"text\":\"bench t=").and_then(|i| int_at(&json[i + 16..]));
         match id {
             Some(id) => Ev::Message { id, t_us: t },

@@ -29,6 +29,7 @@ mod report;
 mod server;
 mod slow_consumers;
 mod soak;
+mod stream;
 
 use std::path::PathBuf;
 
@@ -186,6 +187,19 @@ enum Scenario {
         #[arg(long, value_enum, default_value_t = Transport::Ws)]
         transport: Transport,
     },
+    /// S subscribers on one busy stream (posts, edits, thread replies through the stream
+    /// API) against S on the v1 `messages` view in the same run: CPU per delivery of each.
+    Stream {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Events (or v1 messages) per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, value_enum, default_value_t = Transport::Ws)]
+        transport: Transport,
+    },
     /// X clients that stop reading among S healthy ones.
     /// A local IRC server sends R lines/s over C channels to the server's IRC reader, with S
     /// live subscribers: send-to-live lag, every line stored once.
@@ -265,6 +279,7 @@ impl Scenario {
             Scenario::SlowConsumers { transport, .. } => format!("slow-consumers ({})", tname(*transport)),
             Scenario::Soak { .. } => "soak".to_owned(),
             Scenario::Irc { .. } => "irc".to_owned(),
+            Scenario::Stream { transport, .. } => format!("stream ({})", tname(*transport)),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -336,6 +351,12 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             subscribers,
             duration,
         } => json!({"rate": rate, "channels": channels, "subscribers": subscribers, "duration_s": duration}),
+        Scenario::Stream {
+            subscribers,
+            rate,
+            duration,
+            transport,
+        } => json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "transport": tname(*transport)}),
         Scenario::SlowConsumers {
             healthy,
             stalled,
@@ -444,6 +465,12 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             subscribers,
             duration,
         } => irc::run(c, rate, channels, subscribers, duration).await,
+        Scenario::Stream {
+            subscribers,
+            rate,
+            duration,
+            transport,
+        } => stream::run(c, subscribers, rate, duration, transport).await,
         Scenario::ReconnectStorm {
             clients,
             behind,

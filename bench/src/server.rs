@@ -17,6 +17,29 @@ pub(crate) struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The server binary: `--server-bin`, or `chatpulse` next to this tool.
+pub(crate) fn server_bin(common: &Common) -> std::path::PathBuf {
+    common.server_bin.clone().unwrap_or_else(|| {
+        let me = std::env::current_exe().expect("current exe");
+        me.with_file_name("chatpulse")
+    })
+}
+
+/// A user token for `name`, from the server binary's `token` command.
+pub(crate) fn user_token(common: &Common, secret: &str, name: &str) -> String {
+    let out = Command::new(server_bin(common))
+        .args(["token", name, "--token-secret", secret, "--ttl", "1d"])
+        .env_remove("CHATPULSE_TOKEN_SECRET")
+        .output()
+        .expect("run chatpulse token");
+    assert!(
+        out.status.success(),
+        "chatpulse token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// A fresh temporary directory for one run's database.
 pub(crate) fn temp_dir(tag: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -51,10 +74,7 @@ impl Server {
         database: &std::ffi::OsStr,
         dir: Option<tempfile::TempDir>,
     ) -> Server {
-        let bin = common.server_bin.clone().unwrap_or_else(|| {
-            let me = std::env::current_exe().expect("current exe");
-            me.with_file_name("chatpulse")
-        });
+        let bin = server_bin(common);
         let log = Arc::new(ServerLog::default());
         let process = settings.launch(&bin, "127.0.0.1:0", database, log).await;
         Server {

@@ -258,3 +258,26 @@ fn irc_stores_every_line_once_and_delivers_it_live() {
     assert_zero(&r, LOSS);
     assert_zero(&r, &["lines not stored", "lines stored twice"]);
 }
+
+#[test]
+fn stream_delivers_every_event_of_the_stream_and_the_v1_view() {
+    let r = bench(&["stream", "--subscribers", "5", "--rate", "50", "--duration", "1"]);
+    let (v1, stream) = (fig(&r, "v1 messages view: events"), fig(&r, "stream view: events"));
+    assert!(v1 >= 40.0, "{r:#}");
+    assert!(
+        stream >= 35.0 && stream < v1,
+        "thread replies go to the thread, not the stream: {r:#}"
+    );
+    assert!(
+        fig(&r, "CPU per delivery, stream / v1 (goal ≤ 1.2)").is_finite(),
+        "{r:#}"
+    );
+    for what in ["v1", "stream"] {
+        let names: Vec<String> = LOSS
+            .iter()
+            .chain(&["failed connects", "failed requests"])
+            .map(|n| format!("{what}: {n}"))
+            .collect();
+        assert_zero(&r, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}

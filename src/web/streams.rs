@@ -115,6 +115,19 @@ fn user_name(req: &HttpRequest, state: &AppState) -> Result<Option<String>, ApiE
     Ok(caller(state, req)?.map(|c| c.sub))
 }
 
+/// A JSON integer, as JSON Schema has it: `7` and `7.0` alike (a whole number written
+/// with a fraction is still an integer), within i64.
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a 64-bit integer")))
+}
+
 /// Checks a free text: not empty (when `required`), at most `max` characters, no U+0000.
 fn text_rule(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let n = value.chars().count();
@@ -612,6 +625,7 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct EventRef {
     /// An event's id.
+    #[serde(deserialize_with = "integer")]
     pub event_id: i64,
 }
 
@@ -706,6 +720,7 @@ pub async fn promote(
 #[serde(deny_unknown_fields)]
 pub struct Share {
     /// The message to share, from any stream.
+    #[serde(deserialize_with = "integer")]
     pub event_id: i64,
     /// What to say about it (1-1024 characters).
     #[schema(schema_with = crate::json_schema::context)]
