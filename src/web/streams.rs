@@ -77,6 +77,18 @@ async fn operate(state: &AppState, actor: Actor, op: StreamOp) -> Result<OpOutco
         .map_err(|_| ApiError::Internal("ingest was interrupted".into()))??)
 }
 
+/// Commits `op` as `actor` and answers with what it did and the stream it is about, as
+/// the actor sees it now.
+async fn operate_on_stream(
+    state: &AppState,
+    actor: Actor,
+    op: StreamOp,
+) -> Result<(OpOutcome, StreamObject), ApiError> {
+    let user = actor.name.clone();
+    let done = operate(state, actor, op).await?;
+    Ok((done, stream_object(state, done.stream, Some(user)).await?))
+}
+
 /// A stream as `name` (a user, or anonymous) sees it, or 404.
 async fn stream_object(state: &AppState, id: ChannelId, user: Option<String>) -> Result<StreamObject, ApiError> {
     state
@@ -290,8 +302,7 @@ pub async fn create(
     if let Some(d) = &b.description {
         text_rule("description", d, DESCRIPTION_MAX)?;
     }
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Create {
@@ -301,7 +312,7 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Created().json(stream))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -380,8 +391,7 @@ pub async fn update(
         let s = stream_object(&state, ChannelId(path.id), None).await?;
         name_rule(s.kind, n)?;
     }
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Update {
@@ -395,7 +405,7 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Ok().json(stream))
 }
 
 /// Archives a stream (an owner or admin): it keeps its events and takes no changes.
@@ -415,8 +425,7 @@ pub async fn archive(
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Archive {
@@ -424,7 +433,7 @@ pub async fn archive(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Ok().json(stream))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -650,8 +659,7 @@ pub async fn thread(
     body: web::Json<EventRef>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
-    let user = actor.name.clone();
-    let done = operate(
+    let (done, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Thread {
@@ -660,7 +668,7 @@ pub async fn thread(
         },
     )
     .await?;
-    let thread = stream_object(&state, done.stream, Some(user)).await?;
+    let thread = stream;
     Ok(if done.created {
         HttpResponse::Created().json(thread)
     } else {
@@ -702,8 +710,7 @@ pub async fn promote(
     let b = body.into_inner();
     let kind = StreamKind::from(b.kind);
     name_rule(kind, &b.name)?;
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Promote {
@@ -713,7 +720,7 @@ pub async fn promote(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Ok().json(stream))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -798,8 +805,7 @@ pub async fn join(
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Join {
@@ -807,7 +813,7 @@ pub async fn join(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Ok().json(stream))
 }
 
 /// Leaves a stream (logs `member_left`).
@@ -826,8 +832,7 @@ pub async fn leave(
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
-    let user = actor.name.clone();
-    let done = operate(
+    let (_, stream) = operate_on_stream(
         &state,
         actor,
         StreamOp::Leave {
@@ -835,7 +840,7 @@ pub async fn leave(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream_object(&state, done.stream, Some(user)).await?))
+    Ok(HttpResponse::Ok().json(stream))
 }
 
 /// A stream's members.
