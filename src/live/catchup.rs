@@ -174,6 +174,14 @@ impl Catchup {
                     user_id: None,
                     rows: Rows::Events,
                 });
+                // Reply counts that moved since: the threads branched from its messages.
+                if let Some(after) = after_id {
+                    let threads = store::streams::threads_changed_after(&mut conn, *id, after, max + 1)?;
+                    if threads.len() as i64 > max {
+                        return Ok(Err(Status::BacklogTooLarge));
+                    }
+                    ready.extend(threads.iter().map(protocol::reply_count_event));
+                }
             }
         }
         let mut next_after = None;

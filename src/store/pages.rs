@@ -8,8 +8,8 @@ use super::ids::{Cursor, MessageId, UserId};
 use super::schema::{channels, messages};
 use super::DbConnection;
 
-/// Messages per second of `sent_at` from `since_ms` on, as `(unix second, count)` in
-/// ascending order. Only the newest `max_rows` messages are looked at, so a busy store
+/// Messages (not deleted) per second of `sent_at` from `since_ms` on, as `(unix second,
+/// count)` in ascending order. Only the newest `max_rows` messages are looked at, so a busy store
 /// costs the home page a bounded scan (the chart then starts later, never lies about
 /// the seconds it shows).
 pub fn rate_per_second(
@@ -25,18 +25,23 @@ pub fn rate_per_second(
         .filter(messages::id.gt(MessageId(newest.0 - max_rows)))
         .filter(messages::id.le(newest))
         .filter(messages::sent_at.ge(since_ms))
+        .filter(messages::kind.eq("message"))
+        .filter(diesel::dsl::not(messages::deleted))
         .group_by(second())
         .select((second(), count_star()))
         .order(second())
         .load(conn)
 }
 
-/// The channels a user wrote in, with how many messages, most first; at most `limit`.
+/// The streams a user wrote messages in (not deleted), with how many, most first; at most
+/// `limit`.
 pub fn user_channels(conn: &mut DbConnection, user_id: UserId, limit: i64) -> QueryResult<Vec<(String, i64)>> {
     let _timer = crate::metrics::read_timer("user_channels");
     messages::table
         .inner_join(channels::table)
         .filter(messages::user_id.eq(user_id))
+        .filter(messages::kind.eq("message"))
+        .filter(diesel::dsl::not(messages::deleted))
         .group_by(channels::id)
         .select((channels::name, count_star()))
         .order((count_star().desc(), channels::name.asc()))

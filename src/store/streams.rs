@@ -147,6 +147,23 @@ pub fn list_streams(
     q.load(conn)
 }
 
+/// Threads of `parent` whose count changed after `after`, oldest change first; at most
+/// `limit` (a stream view's catch-up of reply counts).
+pub fn threads_changed_after(
+    conn: &mut DbConnection,
+    parent: ChannelId,
+    after: Cursor,
+    limit: i64,
+) -> QueryResult<Vec<super::Channel>> {
+    channels::table
+        .filter(channels::parent_stream_id.eq(parent))
+        .filter(channels::last_message_id.gt(after))
+        .order(channels::last_message_id.asc())
+        .limit(limit)
+        .select(super::Channel::as_select())
+        .load(conn)
+}
+
 /// The thread branched from `event`, if any.
 pub fn thread_of(conn: &mut DbConnection, event: MessageId) -> QueryResult<Option<Stream>> {
     channels::table

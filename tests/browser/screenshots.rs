@@ -11,6 +11,12 @@ const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
 
 async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
+    let shots: Vec<_> = shots.iter().map(|(name, path)| (*name, *path, "")).collect();
+    shoot_after(app, size, &shots).await
+}
+
+/// Like [`shoot`], each page after a script of its own (e.g. opening a thread) has run.
+async fn shoot_after(app: &TestApp, size: (u32, u32), shots: &[(&str, &str, &str)]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).expect("create docs/screenshots");
     let b = if size == PHONE {
@@ -18,10 +24,13 @@ async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
     } else {
         Browser::with_size(size.0, size.1).await
     };
-    for (name, path) in shots {
+    for (name, path, script) in shots {
         b.goto(&app.url(path)).await;
         if !b.state().await.is_empty() {
             b.wait_state("live", PAGE_WAIT).await;
+        }
+        if !script.is_empty() {
+            b.js(script).await;
         }
         // Let arrival highlights fade and the chart take its first samples.
         actix_rt::time::sleep(Duration::from_millis(1800)).await;
@@ -62,6 +71,141 @@ fn light_data() -> Vec<Value> {
     ]
 }
 
+const SECRET: &str = "screenshots-secret-0123";
+
+/// The seed story (PROTOCOL.md section 8) told through the stream API: a channel, a thread
+/// from one of its messages promoted to an incident, an edit, a delete, the incident
+/// resolved and shared back, and two incidents still open. Returns the channel's id and
+/// the incident's.
+async fn story(app: &TestApp) -> (i64, i64) {
+    let (alice, bob, carol) = (
+        user_token(SECRET, "alice", false),
+        user_token(SECRET, "bob", false),
+        user_token(SECRET, "carol", false),
+    );
+    let call = |method: &'static str, path: String, token: String, body: Value| async move {
+        let body = (!body.is_null()).then_some(body);
+        let r = app.request(method, &path, Some(&token), body.as_ref()).await;
+        assert!((200..300).contains(&r.status), "{method} {path}: {r}");
+        r.json
+    };
+    let create = |token: &String, kind: &str, name: &str, description: &str| {
+        call(
+            "POST",
+            "/api/streams".into(),
+            token.clone(),
+            json!({"kind": kind, "name": name, "description": description}),
+        )
+    };
+    let post = |token: &String, stream: i64, text: &str| {
+        call(
+            "POST",
+            format!("/api/streams/{stream}/events"),
+            token.clone(),
+            json!({"text": text}),
+        )
+    };
+    let id = |v: Value, key: &str| v[key].as_i64().unwrap();
+
+    let eng = id(
+        create(
+            &alice,
+            "channel",
+            "engineering",
+            "Deploys, builds and the on-call rota.",
+        )
+        .await,
+        "id",
+    );
+    for t in [&bob, &carol] {
+        call("POST", format!("/api/streams/{eng}/join"), t.clone(), Value::Null).await;
+    }
+    post(&alice, eng, "Deploy of 2.4 starts at 10:00 UTC.").await;
+    let errors = id(
+        post(&bob, eng, "Seeing 500s on checkout in Sentry since the deploy.").await,
+        "event_id",
+    );
+    let th = id(
+        call(
+            "POST",
+            format!("/api/streams/{eng}/thread"),
+            alice.clone(),
+            json!({"event_id": errors}),
+        )
+        .await,
+        "id",
+    );
+    post(&alice, th, "Which endpoint?").await;
+    post(&bob, th, "POST /api/checkout, about 3 % of requests.").await;
+    let cause = id(
+        post(&carol, th, "DB pool exhausted: 20 of 20 connections busy.").await,
+        "event_id",
+    );
+    call(
+        "POST",
+        format!("/api/streams/{th}/promote"),
+        alice.clone(),
+        json!({"kind": "incident", "name": "Checkout 500s after 2.4"}),
+    )
+    .await;
+    let fix = id(
+        post(&alice, th, "Mitigation deployd: pool size 20 → 80.").await,
+        "event_id",
+    );
+    call(
+        "PATCH",
+        format!("/api/streams/{th}/events/{fix}"),
+        alice.clone(),
+        json!({"text": "Mitigation deployed: pool size 20 → 80."}),
+    )
+    .await;
+    let oops = id(post(&bob, th, "wrong window, sorry").await, "event_id");
+    call(
+        "DELETE",
+        format!("/api/streams/{th}/events/{oops}"),
+        bob.clone(),
+        Value::Null,
+    )
+    .await;
+    post(&carol, th, "Error rate back to 0.01 %. Closing.").await;
+    call(
+        "PATCH",
+        format!("/api/streams/{th}"),
+        alice.clone(),
+        json!({"status": "resolved"}),
+    )
+    .await;
+    call(
+        "POST",
+        format!("/api/streams/{eng}/share"),
+        alice.clone(),
+        json!({"event_id": cause, "context": "Root cause, for Thursday's postmortem."}),
+    )
+    .await;
+    post(&carol, eng, "Postmortem on Thursday at 14:00, invite sent.").await;
+    let search = id(
+        create(
+            &bob,
+            "incident",
+            "Search latency above 2 s",
+            "p99 of /api/search over the SLO since 09:40.",
+        )
+        .await,
+        "id",
+    );
+    post(&bob, search, "Looking into it; the FTS index is rebuilding.").await;
+    let mail = id(
+        create(&carol, "incident", "Login emails delayed", "Reported by support.").await,
+        "id",
+    );
+    post(&carol, mail, "Queue depth 12k and falling.").await;
+    (eng, th)
+}
+
+/// Opens the first thread of a stream page in place (its replies are read meanwhile).
+const OPEN_THREAD: &str =
+    "const t = document.querySelector('.ev-thread:not([hidden]) [data-thread-toggle]'); if (t) t.click(); return true";
+
 #[actix_rt::test]
 #[ignore = "writes docs/screenshots; run on purpose"]
 async fn screenshots() {
@@ -87,6 +231,23 @@ async fn screenshots() {
     )
     .await;
 
+    let streams = TestApp::builder().token_secret(SECRET).start().await;
+    streams.ingest(&light_data()).await;
+    let (eng, th) = story(&streams).await;
+    let (stream, incident) = (format!("/streams/{eng}"), format!("/streams/{th}"));
+    for (size, prefix) in [(DESKTOP, "light"), (PHONE, "phone")] {
+        shoot_after(
+            &streams,
+            size,
+            &[
+                (&format!("{prefix}-stream"), &stream, OPEN_THREAD),
+                (&format!("{prefix}-incident"), &incident, ""),
+                (&format!("{prefix}-incidents"), "/incidents", ""),
+            ],
+        )
+        .await;
+    }
+
     let busy = TestApp::builder().demo().start().await;
     // Long enough for the chart to have a shape and the long tail of users to show.
     actix_rt::time::sleep(Duration::from_secs(40)).await;
@@ -101,6 +262,7 @@ async fn screenshots() {
             ("busy-users", "/users"),
             ("busy-user", "/users/viewer1"),
             ("busy-search", "/search?q=rust%20comp*"),
+            ("busy-incidents", "/incidents"),
         ],
     )
     .await;

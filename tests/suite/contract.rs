@@ -670,6 +670,8 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         get("/channels/{name}", 404, "/channels/nowhere"),
         get("/users/{name}", 404, "/users/nobody"),
         get("/static/{file}", 404, "/static/nope.js"),
+        get("/streams/{id}", 404, "/streams/999999"),
+        get("/streams/{id}", 400, "/streams/1?before_id=0"),
     ];
 
     let client = awc::Client::default();

@@ -262,8 +262,29 @@ async fn seed_story(t: Transport) {
         "[{t}] reply counts are merged, not one per reply: {replies:?}"
     );
 
-    // Resuming from every cursor of the incident's log replays the rest, edits and deletes.
+    // The parent's view, resumed from before the thread, is told its reply count.
     let epoch = team.app.epoch().await;
+    let mut resumed = team
+        .app
+        .live(t, &format!("stream/{eng}"), Some(errors), Some(&epoch))
+        .await;
+    let (backlog, _) = resumed.until_connected(WAIT).await;
+    let count = backlog
+        .iter()
+        .find(|e| e["type"] == "reply_count")
+        .expect("a reply count on resume");
+    assert_eq!(
+        (&count["thread_stream_id"], &count["reply_count"]),
+        (&json!(th), &json!(5)),
+        "[{t}]"
+    );
+    assert_eq!(
+        cursors(&backlog),
+        cursors(&eng_log[3..]),
+        "[{t}] and the events after it"
+    );
+
+    // Resuming from every cursor of the incident's log replays the rest, edits and deletes.
     for (i, e) in th_log.iter().enumerate() {
         let after = e["cursor"].as_i64().unwrap();
         let mut resumed = team

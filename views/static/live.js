@@ -4,6 +4,11 @@
 // The page says what it shows: <body data-view data-cursor data-epoch> is the live view and
 // the point it was rendered at; [data-list], [data-rows], [data-figure] and [data-chart]
 // are what events update; <template> elements hold the markup of new rows.
+//
+// The pages of the stream model (a stream's log, the incidents) bring their own script,
+// loaded before this one: it registers window.chatpulseViews[<view kind>], a function that
+// takes this script's helpers and returns what its view's events mean (bind, apply, frame,
+// poll). The connection, catch-up, fallback and polling schedule stay here, one for all.
 'use strict';
 (function () {
   // Limits (README, "Pages").
@@ -15,7 +20,17 @@
   const POLL_LIMIT = 500; // messages per poll request
   const POLL_PAGES_MAX = 10; // a poll further behind than this many pages reloads instead
   const WS_FAILURES_FOR_SSE = 2; // WebSocket failures (while HTTP works) before SSE is used
-  const EVENT_TYPES = ['message', 'metrics', 'channel_count', 'user_count', 'user_profile', 'status'];
+  const STREAM_LABELS_MAX = 500; // names of threads and incidents kept for v1 rows
+  const EVENT_TYPES = [
+    'message',
+    'message_edited',
+    'message_deleted',
+    'metrics',
+    'channel_count',
+    'user_count',
+    'user_profile',
+    'status',
+  ];
   const STATE_LABELS = {
     connecting: 'Connecting',
     live: 'Live',
@@ -47,6 +62,7 @@
   let listCap = LIST_MAX;
   let listChannel = null; // /messages with both filters: the user's view, narrowed here
   let chart = null;
+  let custom = null; // the view's own meaning of events, from its page's script
 
   // What arrived since the last frame.
   let pendingMsgs = [];
@@ -55,6 +71,7 @@
   let pendingChans = new Set();
   let pendingFigures = false;
   let pendingEntity = null;
+  let pendingChanges = new Map(); // edits and deletes of shown messages: id -> change
   let frameQueued = false;
 
   // Connection.
@@ -83,6 +100,10 @@
   const tplMsg = document.getElementById('tpl-msg');
   const tplRow = document.getElementById('tpl-row');
   const tplChan = document.getElementById('tpl-chan');
+
+  // Threads and incidents by id: how v1 rows name them (their v1 channel is `~<id>`).
+  const streamLabels = new Map();
+  const streamLookups = new Set();
 
   // ---------------------------------------------------------------------------
   // Formatting
@@ -150,7 +171,11 @@
       if (first) cursor = Math.max(cursor, Number(first.dataset.id));
     }
     chart = els.chart ? newChart(els.chart) : null;
+    for (const a of document.querySelectorAll('a[data-stream]')) {
+      if (!a.dataset.unnamed && !streamLabels.has(a.dataset.stream)) streamLabels.set(a.dataset.stream, a.textContent);
+    }
     pendingMsgs = [];
+    pendingChanges = new Map();
     pendingDropped = false;
     pendingRows = new Map();
     pendingChans = new Set();
@@ -159,6 +184,7 @@
     pausedCount = 0;
     if (els.pause) els.pause.hidden = false;
     updatePauseLabel();
+    if (custom) custom.bind();
   }
 
   // ---------------------------------------------------------------------------
@@ -170,6 +196,10 @@
       case 'message':
         onMessage(ev);
         break;
+      case 'message_edited':
+      case 'message_deleted':
+        onChange(ev);
+        break;
       case 'metrics':
         if (ev.cursor >= figures.cursor) {
           figures.cursor = ev.cursor;
@@ -180,7 +210,7 @@
         }
         break;
       case 'channel_count':
-        if (view === 'channels') onRow(ev.channel, ev.total_messages, ev.last_message_at, ev.cursor);
+        if (view === 'channels') onRow(ev.channel, ev.total_messages, ev.last_message_at, ev.cursor, ev.channel_id);
         else onEntity(ev.total_messages, ev.last_message_at, ev.cursor);
         break;
       case 'user_count':
@@ -190,7 +220,7 @@
         onEntity(ev.total_messages, ev.last_seen_at, ev.cursor);
         break;
       default:
-        return;
+        if (!custom || !custom.apply(ev)) return;
     }
     // A count view resumes after the newest count it applied: counts arrive in cursor order.
     if (isCountView && ev.cursor > cursor) cursor = ev.cursor;
@@ -219,7 +249,27 @@
     }
   }
 
-  function onRow(name, total, last, c) {
+  // An edit or delete of a message: logged like messages (it moves the cursor), and shown
+  // only where the message is, drawn or about to be.
+  function onChange(ev) {
+    if (!hasMessages || ev.cursor <= cursor) return;
+    cursor = ev.cursor;
+    const deleted = ev.type === 'message_deleted';
+    const id = ev.message_id;
+    let pending = false;
+    for (let i = pendingMsgs.length - 1; i >= 0; i--) {
+      if (pendingMsgs[i].message_id !== id) continue;
+      pending = true;
+      if (deleted) pendingMsgs.splice(i, 1);
+      else pendingMsgs[i] = Object.assign({}, pendingMsgs[i], { text: ev.text, edited_at: ev.edited_at });
+    }
+    if (pending || !els.list || !els.list.querySelector('li[data-id="' + id + '"]')) return;
+    const before = pendingChanges.get(id);
+    if (before && before.deleted) return;
+    pendingChanges.set(id, { deleted, text: ev.text, edited_at: ev.edited_at });
+  }
+
+  function onRow(name, total, last, c, id) {
     const r = rows.get(name);
     if (r && (c < r.cursor || total < r.total)) return; // older than what is shown
     // Not on this page and no room for it: nothing to keep (a users page is one of many).
@@ -228,7 +278,7 @@
       r.cursor = Math.max(r.cursor, c || 0);
       r.total = total;
     }
-    pendingRows.set(name, { total, last, cursor: c || 0 });
+    pendingRows.set(name, { total, last, cursor: c || 0, id });
   }
 
   function onEntity(total, last, c) {
@@ -247,10 +297,12 @@
   function frame() {
     frameQueued = false;
     if (pendingMsgs.length && !paused) drawMessages();
+    if (pendingChanges.size && !paused) drawChanges();
     if (pendingRows.size) drawRows();
     if (pendingChans.size) drawChans();
     if (pendingFigures) drawFigures();
     if (pendingEntity) drawEntity();
+    if (custom) custom.frame();
     updatePauseLabel();
   }
 
@@ -258,15 +310,92 @@
     const li = tplMsg.content.firstElementChild.cloneNode(true);
     li.dataset.id = m.message_id;
     setTime(li.querySelector('.msg-time'), m.sent_at);
-    const ch = li.querySelector('.msg-channel');
-    ch.href = '/channels/' + encodeURIComponent(m.channel);
-    ch.textContent = '#' + m.channel;
+    channelLink(li.querySelector('.msg-channel'), m.channel);
     const u = li.querySelector('.msg-user');
     u.href = '/users/' + encodeURIComponent(m.user);
     u.textContent = m.display_name || m.user;
-    li.querySelector('.msg-text').textContent = m.text;
+    const text = li.querySelector('.msg-text');
+    text.textContent = m.text;
+    if (m.edited_at) markEdited(text, m.edited_at);
     li.classList.add('is-new');
     return li;
+  }
+
+  function markEdited(el, at) {
+    let mark = el.querySelector('.edited');
+    if (!mark) {
+      mark = document.createElement('span');
+      mark.className = 'edited';
+      mark.textContent = 'edited';
+      el.appendChild(mark);
+    }
+    mark.hidden = false;
+    mark.title = 'edited ' + new Date(at).toString();
+  }
+
+  function drawChanges() {
+    for (const [id, c] of pendingChanges) {
+      const li = els.list.querySelector('li[data-id="' + id + '"]');
+      if (!li) continue;
+      if (c.deleted) {
+        li.remove(); // as the page is rendered: deleted messages are not listed
+        continue;
+      }
+      const text = li.querySelector('.msg-text');
+      text.textContent = c.text;
+      markEdited(text, c.edited_at);
+      li.classList.remove('is-new');
+      flash(li);
+    }
+    pendingChanges = new Map();
+  }
+
+  // A v1 row's channel: a channel's page, or for a thread or incident (`~<id>`) its
+  // stream page, named as the stream is (read once per stream, then kept).
+  function channelLink(a, channel) {
+    if (channel.startsWith('~')) streamLink(a, channel.slice(1));
+    else {
+      a.href = '/channels/' + encodeURIComponent(channel);
+      a.textContent = '#' + channel;
+    }
+  }
+
+  function streamLink(a, id) {
+    id = String(id);
+    a.href = '/streams/' + encodeURIComponent(id);
+    a.dataset.stream = id;
+    a.classList.add('msg-stream');
+    const known = streamLabels.get(id);
+    a.textContent = a.title = known || 'stream ' + id;
+    if (known) delete a.dataset.unnamed;
+    else {
+      a.dataset.unnamed = '1';
+      lookupStream(id);
+    }
+  }
+
+  function streamLabel(kind, name, id) {
+    if (kind === 'channel' && name) return '#' + name;
+    return name || kind + ' ' + id;
+  }
+
+  async function lookupStream(id) {
+    if (streamLookups.has(id)) return;
+    streamLookups.add(id);
+    let label = null;
+    try {
+      const s = await getJSON('/api/streams/' + encodeURIComponent(id));
+      label = streamLabel(s.kind, s.name, s.id);
+    } catch (e) {
+      streamLookups.delete(id); // tried again with the next row that names it
+      return;
+    }
+    if (streamLabels.size >= STREAM_LABELS_MAX) streamLabels.clear();
+    streamLabels.set(id, label);
+    for (const a of document.querySelectorAll('a[data-stream="' + id + '"][data-unnamed]')) {
+      a.textContent = a.title = label;
+      delete a.dataset.unnamed;
+    }
   }
 
   function drawMessages() {
@@ -306,6 +435,9 @@
         const base = view === 'channels' ? '/channels/' : '/users/';
         a.href = base + encodeURIComponent(name);
         a.textContent = (view === 'channels' ? '#' : '') + name;
+        const log = tr.querySelector('[data-stream-link]');
+        if (log && u.id) log.href = '/streams/' + u.id;
+        if (log) log.querySelector('.visually-hidden').textContent = ' of #' + name;
         tbody.appendChild(tr);
         room -= 1;
         r = { tr, cursor: u.cursor, total: u.total };
@@ -332,9 +464,7 @@
         if (room <= 0) continue;
         const tr = tplChan.content.querySelector('tr').cloneNode(true);
         tr.dataset.key = name;
-        const a = tr.querySelector('.row-name');
-        a.href = '/channels/' + encodeURIComponent(name);
-        a.textContent = '#' + name;
+        channelLink(tr.querySelector('.row-name'), name);
         tbody.appendChild(tr);
         room -= 1;
         c.tr = tr;
@@ -523,7 +653,7 @@
       es.onopen = () => {
         c.opened = true;
       };
-      for (const t of EVENT_TYPES) {
+      for (const t of EVENT_TYPES.concat(custom ? custom.types : [])) {
         es.addEventListener(t, (e) => {
           if (conn === c) receive(c, e.data);
         });
@@ -680,6 +810,11 @@
 
   async function pollOnce() {
     if (reloading) return;
+    if (custom) {
+      await custom.poll();
+      schedule();
+      return;
+    }
     if (hasMessages) {
       for (let page = 0; ; page++) {
         const r = await getJSON('/api/messages?after_id=' + cursor + '&limit=' + POLL_LIMIT + messageQuery());
@@ -724,6 +859,7 @@
           total: row.total_messages,
           last: view === 'channels' ? row.last_message_at : row.last_seen_at,
           cursor: shown ? shown.cursor : 0,
+          id: row.id,
         });
         if (shown) shown.total = row.total_messages;
       }
@@ -833,6 +969,32 @@
   // ---------------------------------------------------------------------------
   // Start
   // ---------------------------------------------------------------------------
+
+  // What a page's own script (see the top) may use.
+  const helpers = {
+    view,
+    entityName,
+    get cursor() {
+      return cursor;
+    },
+    advance(c) {
+      if (c > cursor) cursor = c;
+    },
+    epoch: () => epoch,
+    schedule,
+    reload,
+    getJSON,
+    fmtNumber,
+    setTime,
+    flash,
+    hideEmpty,
+    streamLink,
+    streamLabel,
+    POLL_LIMIT,
+    POLL_PAGES_MAX,
+  };
+  const factory = (window.chatpulseViews || {})[view.split('/')[0]];
+  custom = factory ? factory(helpers) : null;
 
   bind();
   setState('connecting', '');

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::views::Part;
-use crate::store::SearchQuery;
+use crate::store::{ChannelId, SearchQuery, StreamKind};
 
 /// What a query value keeps as is: RFC 3986's unreserved characters. Everything else,
 /// including every non-ASCII byte, is percent-encoded.
@@ -34,6 +34,21 @@ pub fn short_time(ms: i64) -> String {
         t.format("%H:%M:%S").to_string()
     } else {
         t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// A stream's page.
+pub fn stream_href(id: ChannelId) -> String {
+    format!("/streams/{id}")
+}
+
+/// A stream as a link to it reads: `#slug` for a channel, its name for an incident or a
+/// named thread, else its kind and id ("thread 7"). The script's `streamLabel` is the same.
+pub fn stream_label(kind: StreamKind, name: Option<&str>, id: ChannelId) -> String {
+    match (kind, name) {
+        (StreamKind::Channel, Some(n)) => format!("#{n}"),
+        (_, Some(n)) => n.to_owned(),
+        (k, None) => format!("{} {id}", k.as_str()),
     }
 }
 

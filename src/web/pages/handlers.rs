@@ -6,16 +6,21 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use tera::Context;
 
-use super::format::{group, highlight, pager, query, short_time};
-use super::views::{ChannelCount, CountRow, MessageView};
+use std::collections::hash_map::{Entry, HashMap};
+
+use super::format::{group, highlight, pager, query, short_time, stream_href, stream_label};
+use super::views::{ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView};
 use super::{
-    CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES, SEARCH_RESULTS,
-    TEMPLATES, USERS_PAGE,
+    CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES,
+    SEARCH_RESULTS, STREAM_EVENTS, TEMPLATES, USERS_PAGE,
 };
 use crate::domain::valid_name;
 use crate::error::ApiError;
 use crate::store::pages as queries;
-use crate::store::{self, MessageFilter, MessageId, Totals, UserSort};
+use crate::store::streams::{self, EventObject, Stream};
+use crate::store::{
+    self, ChannelId, DbConnection, Message, MessageFilter, MessageId, StreamKind, StreamStatus, Totals, UserSort,
+};
 use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
 use crate::web::AppState;
 
@@ -107,6 +112,33 @@ fn page(title: &str, nav: &str, view: &str, totals: &Totals, state: &AppState) -
     ctx.insert("row_base", "/users/");
     ctx.insert("row_prefix", "");
     ctx
+}
+
+/// How the threads and incidents among `channels` (v1 rows name them by their key,
+/// `~<id>`) read, from the page's own transaction: at most one read per stream a page shows.
+fn stream_labels<'a>(
+    c: &mut DbConnection,
+    channels: impl IntoIterator<Item = &'a str>,
+) -> Result<StreamLabels, ApiError> {
+    let mut out = StreamLabels::new();
+    for key in channels {
+        if out.contains_key(key) {
+            continue;
+        }
+        let Some(id) = key.strip_prefix('~').and_then(|n| n.parse::<i64>().ok()) else {
+            continue;
+        };
+        if let Some(s) = streams::stream_by_id(c, ChannelId(id))? {
+            out.insert(key.to_owned(), stream_label(s.kind(), s.display_name(), s.id));
+        }
+    }
+    Ok(out)
+}
+
+/// Messages as their rows, with the labels of the streams they were written in.
+fn message_views(c: &mut DbConnection, messages: Vec<Message>) -> Result<Vec<MessageView>, ApiError> {
+    let labels = stream_labels(c, messages.iter().map(|m| m.channel.as_str()))?;
+    Ok(messages.into_iter().map(|m| MessageView::new(m, &labels)).collect())
 }
 
 /// Runs `f` in one read transaction on the pool.
@@ -209,6 +241,7 @@ async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
     let (totals, messages, rate) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
         let m = store::list_messages(c, MessageFilter::default(), None, None, RECENT_MESSAGES)?;
+        let m = message_views(c, m)?;
         let r = queries::rate_per_second(c, since, t.cursor, CHART_SEED_ROWS)?;
         Ok((t, m, r))
     })
@@ -224,10 +257,7 @@ async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
             group(totals.total_users),
         ],
     );
-    ctx.insert(
-        "messages",
-        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
-    );
+    ctx.insert("messages", &messages);
     let seed: Vec<String> = rate.iter().map(|(s, n)| format!("{s}:{n}")).collect();
     ctx.insert("chart_seed", &seed.join(","));
     ctx.insert("chart_seconds", &CHART_SECONDS);
@@ -268,7 +298,10 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     let (totals, messages) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
         let m = match MessageFilter::by_names(c, ch.as_deref(), us.as_deref())? {
-            Some(f) => Some(store::list_messages(c, f, None, before_id, PAGE_MESSAGES)?),
+            Some(f) => {
+                let m = store::list_messages(c, f, None, before_id, PAGE_MESSAGES)?;
+                Some(message_views(c, m)?)
+            }
             None => None,
         };
         Ok((t, m))
@@ -284,7 +317,7 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     let mut ctx = page("Messages", "messages", &view, &totals, &state);
     ctx.insert("origin", &origin(&req));
     let unknown = messages.is_none();
-    let messages: Vec<MessageView> = messages.unwrap_or_default().into_iter().map(MessageView::new).collect();
+    let messages: Vec<MessageView> = messages.unwrap_or_default();
     let older = (messages.len() as i64 == PAGE_MESSAGES)
         .then(|| messages.last().map(|m| m.id))
         .flatten()
@@ -386,7 +419,7 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
             ..Default::default()
         };
         let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
-        Ok((t, Some((ch, m))))
+        Ok((t, Some((ch, message_views(c, m)?))))
     })
     .await?;
     let Some((ch, messages)) = found else {
@@ -400,10 +433,7 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
         &state,
     );
     ctx.insert("channel", &CountRow::channel(&ch));
-    ctx.insert(
-        "messages",
-        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
-    );
+    ctx.insert("messages", &messages);
     Ok(render(StatusCode::OK, "channel.html", &ctx))
 }
 
@@ -475,7 +505,13 @@ async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
             ..Default::default()
         };
         let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
+        let m = message_views(c, m)?;
         let chans = queries::user_channels(c, u.id, PROFILE_CHANNELS)?;
+        let labels = stream_labels(c, chans.iter().map(|(name, _)| name.as_str()))?;
+        let chans: Vec<ChannelCount> = chans
+            .into_iter()
+            .map(|(name, n)| ChannelCount::new(name, n, &labels))
+            .collect();
         Ok((t, Some((u, m, chans))))
     })
     .await?;
@@ -487,20 +523,9 @@ async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
     ctx.insert("profile", &CountRow::user(&u));
     ctx.insert("first_seen_at", &u.first_seen_at.map(format_ms));
     ctx.insert("first_seen", &u.first_seen_at.map_or_else(|| "—".into(), short_time));
-    let chans: Vec<ChannelCount> = chans
-        .into_iter()
-        .map(|(name, n)| ChannelCount {
-            name,
-            total: group(n),
-            total_n: n,
-        })
-        .collect();
     ctx.insert("room", &(PROFILE_CHANNELS - chans.len() as i64).max(0));
     ctx.insert("channels", &chans);
-    ctx.insert(
-        "messages",
-        &messages.into_iter().map(MessageView::new).collect::<Vec<_>>(),
-    );
+    ctx.insert("messages", &messages);
     Ok(render(StatusCode::OK, "user.html", &ctx))
 }
 
@@ -598,10 +623,11 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
             return Ok(Vec::new());
         };
         let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)?;
+        let labels = stream_labels(c, rows.iter().map(|m| m.channel.as_str()))?;
         Ok(rows
             .into_iter()
             .map(|m| {
-                let mut v = MessageView::new(m);
+                let mut v = MessageView::new(m, &labels);
                 v.parts = Some(highlight(&v.text, &fts));
                 v
             })
@@ -620,6 +646,174 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
         }
         Err(e) => Err(e),
     }
+}
+
+/// What a stream's page answers.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum StreamPageResponses {
+    #[response(status = 200, description = "The page", content_type = "text/html; charset=utf-8")]
+    Ok(String),
+    #[response(
+        status = 400,
+        description = "`before_id` is not valid: the page says why",
+        content_type = "text/html; charset=utf-8"
+    )]
+    BadRequest(String),
+    #[response(
+        status = 404,
+        description = "No such stream",
+        content_type = "text/html; charset=utf-8"
+    )]
+    NotFound(String),
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Older events: those before this id (the page is then not live).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    before_id: Option<String>,
+}
+
+/// What a stream's page is rendered from, read in one transaction.
+struct StreamData {
+    stream: Stream,
+    /// Oldest first, each in its current state.
+    events: Vec<EventObject>,
+    /// Whether older events than these exist (the read was full).
+    full: bool,
+    /// The streams it links to: its parent, the streams of shared originals.
+    linked: HashMap<ChannelId, Stream>,
+    /// The message a thread branched from, in its current state.
+    origin: Option<Message>,
+}
+
+/// A stream id in a path: digits only, as the live view's `stream/<id>`.
+fn stream_id(s: &str) -> Option<ChannelId> {
+    (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+        .map(ChannelId)
+}
+
+/// One stream's event log: messages, shares, threads, the stream's own changes; live.
+#[utoipa::path(get, path = "/streams/{id}", tag = "pages",
+    params(("id" = i64, Path, description = "The stream's id"), StreamParams),
+    responses(StreamPageResponses)
+)]
+pub async fn stream(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    respond(stream_page(state, req, id.into_inner()).await)
+}
+
+async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -> PageResult {
+    let not_found = || PageError::not_found("No such stream", format!("There is no stream with the id “{id}”."));
+    let Some(sid) = stream_id(&id) else {
+        return Err(not_found());
+    };
+    let p: StreamParams = params(&req)?;
+    let before_id = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
+    let (totals, found) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let Some(stream) = streams::stream_by_id(c, sid)? else {
+            return Ok((t, None));
+        };
+        let rows = streams::list_events(c, sid, None, before_id, STREAM_EVENTS)?;
+        let extras = streams::extras(c, &rows)?;
+        let events: Vec<EventObject> = rows.iter().map(|m| EventObject::new(m, Some(&extras))).collect();
+        let mut linked = HashMap::new();
+        let others = stream
+            .parent_stream_id
+            .into_iter()
+            .chain(events.iter().filter_map(|e| e.original_stream_id));
+        for other in others {
+            if let Entry::Vacant(slot) = linked.entry(other) {
+                if let Some(s) = streams::stream_by_id(c, other)? {
+                    slot.insert(s);
+                }
+            }
+        }
+        let origin = match stream.branched_from_event_id {
+            Some(e) => streams::event_by_id(c, e)?,
+            None => None,
+        };
+        let data = StreamData {
+            full: rows.len() as i64 == STREAM_EVENTS,
+            stream,
+            events,
+            linked,
+            origin,
+        };
+        Ok((t, Some(data)))
+    })
+    .await?;
+    let Some(d) = found else {
+        return Err(not_found());
+    };
+    let view = StreamView::new(&d.stream);
+    let live = match before_id {
+        None => format!("stream/{sid}"),
+        Some(_) => String::new(),
+    };
+    let nav = if d.stream.kind() == StreamKind::Incident {
+        "incidents"
+    } else {
+        "channels"
+    };
+    let mut ctx = page(&view.heading, nav, &live, &totals, &state);
+    let origin = d.stream.parent_stream_id.map(|parent| OriginView {
+        parent_href: stream_href(parent),
+        parent: d.linked.get(&parent).map_or_else(
+            || format!("stream {parent}"),
+            |s| stream_label(s.kind(), s.display_name(), s.id),
+        ),
+        message_href: d
+            .stream
+            .branched_from_event_id
+            .map(|e| format!("{}#e{e}", stream_href(parent))),
+        actor: d.origin.as_ref().map(|m| m.user.clone()),
+        text: d.origin.as_ref().filter(|m| !m.deleted).map(|m| m.text.clone()),
+    });
+    let events: Vec<EventView> = d.events.iter().filter_map(|e| EventView::new(e, &d.linked)).collect();
+    let earlier = d
+        .full
+        .then(|| d.events.first())
+        .flatten()
+        .map(|e| format!("/streams/{sid}?before_id={}", e.event_id));
+    ctx.insert("stream", &view);
+    ctx.insert("origin", &origin);
+    ctx.insert("events", &events);
+    ctx.insert("earlier", &earlier);
+    ctx.insert("before_id", &before_id);
+    ctx.insert("page_size", &STREAM_EVENTS);
+    ctx.insert("blank_message", &EventView::blank("message"));
+    ctx.insert("blank_shared", &EventView::blank("shared"));
+    ctx.insert("blank_system", &EventView::blank("system"));
+    Ok(render(StatusCode::OK, "stream.html", &ctx))
+}
+
+/// Open and resolved incidents, newest first; live.
+#[utoipa::path(get, path = "/incidents", tag = "pages", responses(Page))]
+pub async fn incidents(state: web::Data<AppState>) -> HttpResponse {
+    respond(incidents_page(state).await)
+}
+
+async fn incidents_page(state: web::Data<AppState>) -> PageResult {
+    let (totals, open, resolved) = snapshot(&state, move |c| {
+        let incident = Some(StreamKind::Incident);
+        Ok((
+            store::totals(c)?,
+            streams::list_streams(c, incident, Some(StreamStatus::Active), INCIDENTS_PAGE)?,
+            streams::list_streams(c, incident, Some(StreamStatus::Resolved), INCIDENTS_PAGE)?,
+        ))
+    })
+    .await?;
+    let mut ctx = page("Incidents", "incidents", "workspace", &totals, &state);
+    ctx.insert("open", &open.iter().map(IncidentRow::new).collect::<Vec<_>>());
+    ctx.insert("resolved", &resolved.iter().map(IncidentRow::new).collect::<Vec<_>>());
+    ctx.insert("page_size", &INCIDENTS_PAGE);
+    ctx.insert("blank_incident", &IncidentRow::blank());
+    Ok(render(StatusCode::OK, "incidents.html", &ctx))
 }
 
 /// One followed IRC channel as the page shows it.
@@ -664,6 +858,17 @@ async fn irc_page(state: web::Data<AppState>) -> PageResult {
     ctx.insert("node_id", &state.node_id);
     ctx.insert("token_required", &state.ingest_token.is_some());
     Ok(render(StatusCode::OK, "irc.html", &ctx))
+}
+
+/// The sign-in link's page (`/signin#token=...`): its script hands the token to
+/// `POST /api/session`. The token stays in the fragment, which no request carries.
+#[utoipa::path(get, path = "/signin", tag = "pages", responses(Page))]
+pub async fn signin() -> HttpResponse {
+    let mut ctx = Context::new();
+    ctx.insert("title", "Sign in");
+    ctx.insert("nav", "");
+    ctx.insert("view", "");
+    render(StatusCode::OK, "signin.html", &ctx)
 }
 
 /// Any path no route matched outside `/api` (which answers its own JSON 404).

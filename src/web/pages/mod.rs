@@ -31,6 +31,10 @@ pub const CHANNELS_PAGE: i64 = 100;
 pub const USERS_PAGE: i64 = 50;
 /// Channels listed on a profile (the busiest first).
 pub const PROFILE_CHANNELS: i64 = 50;
+/// Events of a stream's page, and per "load earlier" step (its script's `PAGE_EVENTS`).
+pub const STREAM_EVENTS: i64 = 100;
+/// Incidents per section of `/incidents` (the newest).
+pub const INCIDENTS_PAGE: i64 = 100;
 /// Search results shown (newest first).
 pub const SEARCH_RESULTS: i64 = 100;
 /// The home chart's window, and how many of the newest messages its history is read from.
@@ -54,6 +58,9 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
         ("user.html", include_str!("../../../views/user.html")),
         ("search.html", include_str!("../../../views/search.html")),
         ("irc.html", include_str!("../../../views/irc.html")),
+        ("stream.html", include_str!("../../../views/stream.html")),
+        ("incidents.html", include_str!("../../../views/incidents.html")),
+        ("signin.html", include_str!("../../../views/signin.html")),
         ("error.html", include_str!("../../../views/error.html")),
     ])
     .expect("the page templates parse");
@@ -90,8 +97,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/channels/{name}").get(handlers::channel))
             .service(web::resource("/users").get(handlers::users))
             .service(web::resource("/users/{name}").get(handlers::user))
+            .service(web::resource("/streams/{id}").get(handlers::stream))
+            .service(web::resource("/incidents").get(handlers::incidents))
             .service(web::resource("/search").get(handlers::search))
             .service(web::resource("/irc").get(handlers::irc))
+            .service(web::resource("/signin").get(handlers::signin))
             .default_service(web::to(handlers::not_found)),
     );
 }

@@ -1,9 +1,12 @@
 //! What the templates see: one view model per kind of row, with its numbers and times
 //! already formatted the way the script formats them.
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use super::format::{group, short_time};
-use crate::store::{Channel, Cursor, Message, MessageId, User};
+use super::format::{group, short_time, stream_href, stream_label};
+use crate::store::streams::{EventObject, Stream};
+use crate::store::{Channel, ChannelId, Cursor, Message, MessageId, User};
 use crate::time::format_ms;
 
 #[derive(Serialize)]
@@ -12,15 +15,39 @@ pub struct Part {
     pub mark: bool,
 }
 
+/// How the streams that are not channels read where a v1 row names them by their key
+/// (`~<id>`): by that key, the stream's label ("Checkout Outage", "thread 7").
+pub type StreamLabels = HashMap<String, String>;
+
+/// Where a v1 row's channel links, and how it reads: a channel's page, or the stream page
+/// of a thread or incident (whose v1 name is its key, `~<id>`).
+fn channel_link(channel: &str, labels: &StreamLabels) -> (String, String, Option<String>) {
+    match channel.strip_prefix('~') {
+        Some(id) => (
+            format!("/streams/{id}"),
+            labels.get(channel).cloned().unwrap_or_else(|| format!("stream {id}")),
+            Some(id.to_owned()),
+        ),
+        None => (format!("/channels/{channel}"), format!("#{channel}"), None),
+    }
+}
+
 #[derive(Serialize)]
 pub struct MessageView {
     pub id: MessageId,
     pub channel: String,
+    /// The channel's page, or a thread's or incident's stream page.
+    pub channel_href: String,
+    pub channel_label: String,
+    /// The stream id when the channel is a thread or incident (`~<id>`).
+    pub stream: Option<String>,
     pub user: String,
     pub name: String,
     pub text: String,
     pub sent_at: String,
     pub time: String,
+    /// When it was last edited, if it was.
+    pub edited_at: Option<String>,
     /// The text split at search matches, for `<mark>`; absent outside search.
     pub parts: Option<Vec<Part>>,
 }
@@ -30,22 +57,31 @@ impl MessageView {
         MessageView {
             id: MessageId::default(),
             channel: String::new(),
+            channel_href: String::new(),
+            channel_label: String::new(),
+            stream: None,
             user: String::new(),
             name: String::new(),
             text: String::new(),
             sent_at: String::new(),
             time: String::new(),
+            edited_at: None,
             parts: None,
         }
     }
-    pub fn new(m: Message) -> Self {
+    pub fn new(m: Message, labels: &StreamLabels) -> Self {
+        let (channel_href, channel_label, stream) = channel_link(&m.channel, labels);
         MessageView {
             id: m.id,
             name: m.display_name.clone().unwrap_or_else(|| m.user.clone()),
             channel: m.channel,
+            channel_href,
+            channel_label,
+            stream,
             user: m.user,
             sent_at: format_ms(m.sent_at),
             time: short_time(m.sent_at),
+            edited_at: m.edited_at.map(format_ms),
             text: m.text,
             parts: None,
         }
@@ -61,6 +97,8 @@ pub struct CountRow {
     pub last_at: Option<String>,
     pub last: String,
     pub cursor: Cursor,
+    /// A channel's stream id, for the link to its event log.
+    pub stream_id: Option<ChannelId>,
 }
 
 impl CountRow {
@@ -73,6 +111,7 @@ impl CountRow {
             last_at: None,
             last: "—".into(),
             cursor: Cursor::default(),
+            stream_id: None,
         }
     }
     pub fn channel(c: &Channel) -> Self {
@@ -84,6 +123,7 @@ impl CountRow {
             last_at: c.last_message_at.map(format_ms),
             last: c.last_message_at.map_or_else(|| "—".into(), short_time),
             cursor: c.last_message_id,
+            stream_id: Some(c.id),
         }
     }
     pub fn user(u: &User) -> Self {
@@ -95,6 +135,7 @@ impl CountRow {
             last_at: u.last_seen_at.map(format_ms),
             last: u.last_seen_at.map_or_else(|| "—".into(), short_time),
             cursor: u.last_message_id,
+            stream_id: None,
         }
     }
 }
@@ -103,6 +144,8 @@ impl CountRow {
 #[derive(Serialize)]
 pub struct ChannelCount {
     pub name: String,
+    pub href: String,
+    pub label: String,
     pub total: String,
     pub total_n: i64,
 }
@@ -111,8 +154,329 @@ impl ChannelCount {
     pub fn blank() -> Self {
         ChannelCount {
             name: String::new(),
+            href: String::new(),
+            label: String::new(),
             total: "0".into(),
             total_n: 0,
+        }
+    }
+    pub fn new(name: String, n: i64, labels: &StreamLabels) -> Self {
+        let (href, label, _) = channel_link(&name, labels);
+        ChannelCount {
+            name,
+            href,
+            label,
+            total: group(n),
+            total_n: n,
+        }
+    }
+}
+
+/// A piece of a sentence, a link when it has a target.
+#[derive(Serialize)]
+pub struct Phrase {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+impl Phrase {
+    fn text(t: impl Into<String>) -> Self {
+        Phrase {
+            text: t.into(),
+            href: None,
+        }
+    }
+    fn link(t: impl Into<String>, href: impl Into<String>) -> Self {
+        Phrase {
+            text: t.into(),
+            href: Some(href.into()),
+        }
+    }
+    fn user(name: &str) -> Self {
+        Phrase::link(name, format!("/users/{name}"))
+    }
+}
+
+/// The thread branched from a message.
+#[derive(Serialize)]
+pub struct ThreadView {
+    pub id: ChannelId,
+    pub replies: i64,
+    pub label: String,
+}
+
+/// Replies as the toggle reads them (the script words them the same).
+pub fn replies_label(n: i64) -> String {
+    match n {
+        0 => "No replies yet".into(),
+        1 => "1 reply".into(),
+        n => format!("{} replies", group(n)),
+    }
+}
+
+/// A shared event's original.
+#[derive(Serialize)]
+pub struct OriginalView {
+    pub event_id: MessageId,
+    pub stream_id: ChannelId,
+    pub href: String,
+    /// The original's stream as people read it.
+    pub stream: String,
+    pub deleted: bool,
+}
+
+/// One event of a stream's log as the stream page shows it. Edits and deletes are not
+/// rows: they show on the message they changed.
+#[derive(Serialize)]
+pub struct EventView {
+    pub id: MessageId,
+    /// Which markup it gets: `message`, `shared` or `system` (every other type).
+    pub shape: &'static str,
+    pub event_type: String,
+    pub actor: String,
+    pub created_at: String,
+    pub time: String,
+    pub text: Option<String>,
+    pub deleted: bool,
+    pub edited_at: Option<String>,
+    pub thread: Option<ThreadView>,
+    pub context: Option<String>,
+    pub original: Option<OriginalView>,
+    /// A system event's sentence; empty for the other shapes.
+    pub line: Vec<Phrase>,
+}
+
+impl EventView {
+    /// An empty row of `shape`, for the `<template>` the script clones.
+    pub fn blank(shape: &'static str) -> Self {
+        EventView {
+            id: MessageId::default(),
+            shape,
+            event_type: String::new(),
+            actor: String::new(),
+            created_at: String::new(),
+            time: String::new(),
+            text: Some(String::new()),
+            deleted: false,
+            edited_at: None,
+            thread: None,
+            context: None,
+            original: None,
+            line: Vec::new(),
+        }
+    }
+
+    /// The row of `e`, `None` for an edit or delete; `streams` names the other streams it
+    /// links to (a share's original, a thread).
+    pub fn new(e: &EventObject, streams: &HashMap<ChannelId, Stream>) -> Option<Self> {
+        let shape = match e.event_type {
+            "event_edited" | "event_deleted" => return None,
+            "message" => "message",
+            "shared" => "shared",
+            _ => "system",
+        };
+        let label = |id: ChannelId| {
+            streams.get(&id).map_or_else(
+                || format!("stream {id}"),
+                |s| stream_label(s.kind(), s.display_name(), s.id),
+            )
+        };
+        let thread = e.thread_stream_id.filter(|_| shape == "message").map(|id| {
+            let replies = e.reply_count.unwrap_or(0);
+            ThreadView {
+                id,
+                replies,
+                label: replies_label(replies),
+            }
+        });
+        let original = match (e.original_event_id, e.original_stream_id) {
+            (Some(event_id), Some(stream_id)) => Some(OriginalView {
+                event_id,
+                stream_id,
+                href: format!("{}#e{event_id}", stream_href(stream_id)),
+                stream: label(stream_id),
+                deleted: e.text.is_none(),
+            }),
+            _ => None,
+        };
+        Some(EventView {
+            id: e.event_id,
+            shape,
+            event_type: e.event_type.to_owned(),
+            actor: e.actor.clone(),
+            created_at: format_ms(e.created_at),
+            time: short_time(e.created_at),
+            text: e.text.clone(),
+            deleted: e.deleted == Some(true),
+            edited_at: e.edited_at.map(format_ms),
+            thread,
+            context: e.context.clone(),
+            original,
+            line: if shape == "system" { system_line(e) } else { Vec::new() },
+        })
+    }
+}
+
+fn quoted(s: &str) -> String {
+    format!("“{s}”")
+}
+
+/// A system event as a sentence. `views/static/streams.js` (`systemLine`) words live
+/// events the same way.
+fn system_line(e: &EventObject) -> Vec<Phrase> {
+    let actor = || Phrase::user(&e.actor);
+    let user = e.user.as_deref().unwrap_or(&e.actor);
+    match e.event_type {
+        "member_joined" => match e.added_by.as_deref() {
+            Some(by) if by != user => vec![Phrase::user(by), Phrase::text(" added "), Phrase::user(user)],
+            _ => vec![Phrase::user(user), Phrase::text(" joined")],
+        },
+        "member_left" => vec![Phrase::user(user), Phrase::text(" left")],
+        "thread_started" => {
+            let mut line = vec![actor(), Phrase::text(" started a ")];
+            line.push(match e.thread_stream_id {
+                Some(t) => Phrase::link("thread", stream_href(t)),
+                None => Phrase::text("thread"),
+            });
+            if let Some(from) = e.branched_from_event_id {
+                line.push(Phrase::text(" from "));
+                line.push(Phrase::link("this message", format!("#e{from}")));
+            }
+            line
+        }
+        "stream_promoted" => {
+            let to = match e.to_kind.as_deref() {
+                Some("incident") => "an incident",
+                Some("channel") => "a channel",
+                Some(other) => other,
+                None => "another kind",
+            };
+            let mut line = vec![actor(), Phrase::text(format!(" promoted this thread to {to}"))];
+            if let Some(n) = &e.name {
+                line.push(Phrase::text(format!(" {}", quoted(n))));
+            }
+            line
+        }
+        "stream_updated" => {
+            let mut said = Vec::new();
+            if let Some(n) = &e.name {
+                said.push(format!("renamed this stream to {}", quoted(n)));
+            }
+            if e.description.is_some() {
+                said.push("changed the description".to_owned());
+            }
+            match e.status.as_deref() {
+                Some("resolved") => said.push("marked it resolved".into()),
+                Some("active") => said.push("reopened it".into()),
+                Some("archived") => said.push("archived it".into()),
+                _ => {}
+            }
+            if said.is_empty() {
+                said.push("updated this stream".into());
+            }
+            vec![actor(), Phrase::text(format!(" {}", join_and(&said)))]
+        }
+        other => vec![actor(), Phrase::text(format!(" {}", other.replace('_', " ")))],
+    }
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_and(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// A stream as its page's header shows it.
+#[derive(Serialize)]
+pub struct StreamView {
+    pub id: ChannelId,
+    pub kind: &'static str,
+    pub status: &'static str,
+    /// The heading: `#slug`, an incident's or thread's name, or "Thread".
+    pub heading: String,
+    pub description: Option<String>,
+    pub total: String,
+    pub total_n: i64,
+    /// A channel's v1 page.
+    pub channel_page: Option<String>,
+}
+
+impl StreamView {
+    pub fn new(s: &Stream) -> Self {
+        let kind = s.kind();
+        StreamView {
+            id: s.id,
+            kind: kind.as_str(),
+            status: s.status().as_str(),
+            heading: heading(kind.as_str(), s.display_name()),
+            description: s.description.clone(),
+            total: group(s.total_messages),
+            total_n: s.total_messages,
+            channel_page: (kind == crate::store::StreamKind::Channel).then(|| format!("/channels/{}", s.name)),
+        }
+    }
+}
+
+/// A stream page's heading (the script's `heading` is the same).
+pub fn heading(kind: &str, name: Option<&str>) -> String {
+    match (kind, name) {
+        ("channel", Some(n)) => format!("#{n}"),
+        (_, Some(n)) => n.to_owned(),
+        ("incident", None) => "Incident".into(),
+        _ => "Thread".into(),
+    }
+}
+
+/// Where a thread (or a stream promoted from one) branched from.
+#[derive(Serialize)]
+pub struct OriginView {
+    pub parent_href: String,
+    pub parent: String,
+    pub message_href: Option<String>,
+    /// The message's author and current text (`None` once deleted).
+    pub actor: Option<String>,
+    pub text: Option<String>,
+}
+
+/// One incident on `/incidents`.
+#[derive(Serialize)]
+pub struct IncidentRow {
+    pub id: ChannelId,
+    pub name: String,
+    pub status: String,
+    pub total: String,
+    pub total_n: i64,
+    pub last_at: Option<String>,
+    pub last: String,
+    pub cursor: Cursor,
+}
+
+impl IncidentRow {
+    pub fn blank() -> Self {
+        IncidentRow {
+            id: ChannelId::default(),
+            name: String::new(),
+            status: String::new(),
+            total: "0".into(),
+            total_n: 0,
+            last_at: None,
+            last: "—".into(),
+            cursor: Cursor::default(),
+        }
+    }
+    pub fn new(s: &Stream) -> Self {
+        IncidentRow {
+            id: s.id,
+            name: heading(s.kind().as_str(), s.display_name()),
+            status: s.status().as_str().to_owned(),
+            total: group(s.total_messages),
+            total_n: s.total_messages,
+            last_at: s.last_message_at.map(format_ms),
+            last: s.last_message_at.map_or_else(|| "—".into(), short_time),
+            cursor: s.last_message_id,
         }
     }
 }

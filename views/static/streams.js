@@ -1,0 +1,619 @@
+// chatpulse stream pages: a stream's event log (/streams/<id>, view `stream/<id>`) and the
+// incidents (/incidents, view `workspace`). The project's own code.
+//
+// This file says what those views' events mean; live.js (loaded after it) keeps the
+// connection, catch-up, fallback and polling schedule, and calls what is registered here
+// with its helpers (see the top of live.js). Text is only ever set as text.
+'use strict';
+(function () {
+  const views = (window.chatpulseViews = window.chatpulseViews || {});
+  views.stream = streamPage;
+  views.workspace = incidentsPage;
+
+  // A page of older events (`?before_id=`) is not live, so live.js calls nothing: its
+  // threads still open in place, with these few helpers of its own.
+  document.addEventListener('DOMContentLoaded', () => {
+    const head = document.querySelector('.stream-head');
+    if (document.body.dataset.view || !head) return;
+    const getJSON = async (url) => {
+      const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
+      return r.json();
+    };
+    const setTime = (t, iso) => {
+      t.dateTime = iso || '';
+      t.textContent = iso ? new Date(iso).toLocaleString() : '—';
+    };
+    const page = streamPage({
+      entityName: head.dataset.stream,
+      cursor: 0,
+      advance() {},
+      epoch: () => '',
+      schedule() {},
+      reload() {},
+      getJSON,
+      fmtNumber: (n) => Number(n).toLocaleString('en-US'),
+      setTime,
+      flash() {},
+      hideEmpty() {},
+      streamLink(a, id) {
+        a.href = '/streams/' + id;
+        a.textContent = 'stream ' + id;
+      },
+      POLL_LIMIT: 0,
+      POLL_PAGES_MAX: 0,
+    });
+    page.bind();
+  });
+
+  // Limits (README, "Pages").
+  const PAGE_EVENTS = 100; // events per "load earlier" step and per opened thread (STREAM_EVENTS)
+  const EVENTS_MAX = 300; // event rows a live log keeps ...
+  const EVENTS_HARD_MAX = 2000; // ... however many earlier pages were loaded into it
+  const HASH_PAGES_MAX = 20; // earlier pages read to find the event a link points to
+
+  // ---------------------------------------------------------------------------
+  // Wording, the same as the server's (src/web/pages/views.rs)
+  // ---------------------------------------------------------------------------
+
+  function heading(kind, name) {
+    if (kind === 'channel' && name) return '#' + name;
+    if (name) return name;
+    return kind === 'incident' ? 'Incident' : 'Thread';
+  }
+
+  function repliesLabel(n) {
+    if (n === 0) return 'No replies yet';
+    if (n === 1) return '1 reply';
+    return Number(n).toLocaleString('en-US') + ' replies';
+  }
+
+  function joinAnd(items) {
+    if (items.length < 2) return items.join('');
+    return items.slice(0, -1).join(', ') + ' and ' + items[items.length - 1];
+  }
+
+  // A system event as a sentence: [{text, href?}].
+  function systemLine(ev) {
+    const t = (text) => ({ text });
+    const user = (name) => ({ text: name, href: '/users/' + encodeURIComponent(name) });
+    const who = ev.user || ev.actor;
+    switch (ev.event_type) {
+      case 'member_joined':
+        return ev.added_by && ev.added_by !== who ? [user(ev.added_by), t(' added '), user(who)] : [user(who), t(' joined')];
+      case 'member_left':
+        return [user(who), t(' left')];
+      case 'thread_started': {
+        const line = [user(ev.actor), t(' started a ')];
+        line.push(ev.thread_stream_id ? { text: 'thread', href: '/streams/' + ev.thread_stream_id } : t('thread'));
+        if (ev.branched_from_event_id) line.push(t(' from '), { text: 'this message', href: '#e' + ev.branched_from_event_id });
+        return line;
+      }
+      case 'stream_promoted': {
+        const to = { incident: 'an incident', channel: 'a channel' }[ev.to_kind] || ev.to_kind || 'another kind';
+        const line = [user(ev.actor), t(' promoted this thread to ' + to)];
+        if (ev.name) line.push(t(' “' + ev.name + '”'));
+        return line;
+      }
+      case 'stream_updated': {
+        const said = [];
+        if (ev.name) said.push('renamed this stream to “' + ev.name + '”');
+        if (ev.description != null) said.push('changed the description');
+        const status = { resolved: 'marked it resolved', active: 'reopened it', archived: 'archived it' }[ev.status];
+        if (status) said.push(status);
+        if (!said.length) said.push('updated this stream');
+        return [user(ev.actor), t(' ' + joinAnd(said))];
+      }
+      default:
+        return [user(ev.actor), t(' ' + String(ev.event_type).replace(/_/g, ' '))];
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // /streams/<id>
+  // ---------------------------------------------------------------------------
+
+  function streamPage(h) {
+    const streamId = h.entityName;
+    let els = {};
+    let pending = []; // events to draw, in cursor order
+    let pendingCounts = new Map(); // thread id -> newest reply_count envelope
+    const countCursors = new Map(); // thread id -> cursor of the reply count shown
+    let cap = EVENTS_MAX;
+
+    function bind() {
+      els = {
+        list: document.querySelector('[data-list="events"]'),
+        head: document.querySelector('.stream-head'),
+        name: document.querySelector('[data-stream-name]'),
+        kind: document.querySelector('[data-stream-kind]'),
+        status: document.querySelector('[data-stream-status]'),
+        desc: document.querySelector('[data-stream-desc]'),
+        total: document.querySelector('[data-stream-total]'),
+        earlier: document.querySelector('[data-earlier]'),
+        tpl: {
+          message: document.getElementById('tpl-ev-message'),
+          shared: document.getElementById('tpl-ev-shared'),
+          system: document.getElementById('tpl-ev-system'),
+        },
+      };
+      pending = [];
+      pendingCounts = new Map();
+      cap = EVENTS_MAX;
+    }
+
+    function apply(ev) {
+      if (ev.type === 'event') {
+        if (ev.cursor <= h.cursor) return false; // seen already
+        h.advance(ev.cursor);
+        if (String(ev.stream_id) !== streamId) return false;
+        pending.push(ev);
+        // Edits need the rows they change, so nothing is dropped: a long backlog (a hidden
+        // tab draws no frames) is drawn now instead.
+        if (pending.length > EVENTS_MAX) frame();
+        return true;
+      }
+      if (ev.type === 'reply_count') {
+        if (String(ev.stream_id) !== streamId) return false;
+        const before = pendingCounts.get(ev.thread_stream_id);
+        if (!before || ev.cursor >= before.cursor) pendingCounts.set(ev.thread_stream_id, ev);
+        return true;
+      }
+      return false;
+    }
+
+    function frame() {
+      if (!els.list) return;
+      if (pending.length) {
+        const atBottom = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
+        let added = 0;
+        for (const ev of pending) {
+          const li = drawEvent(els.list, ev, false);
+          if (li) {
+            li.classList.add('is-new');
+            added += 1;
+          }
+          changeStream(ev);
+        }
+        pending = [];
+        if (added) {
+          h.hideEmpty(els.list);
+          trim();
+          if (atBottom) window.scrollTo(0, document.documentElement.scrollHeight);
+        }
+      }
+      for (const c of pendingCounts.values()) {
+        const li = row(els.list, c.event_id);
+        if (li) setThread(li, c.thread_stream_id, c.reply_count, c.cursor);
+      }
+      pendingCounts = new Map();
+    }
+
+    // The row of event `id` directly in `list` (a log, or an opened thread).
+    function row(list, id) {
+      return list.querySelector(':scope > li[data-id="' + id + '"]');
+    }
+
+    // Draws one event into `list`: a new row, or a change to the row it is about.
+    function drawEvent(list, ev, nested) {
+      if (ev.event_type === 'event_edited') {
+        const li = row(list, ev.target_event_id);
+        if (li) showEdited(li, ev.text, ev.edited_at);
+        if (!nested) for (const q of originals(ev.target_event_id)) setQuote(q, ev.text);
+        return null;
+      }
+      if (ev.event_type === 'event_deleted') {
+        const li = row(list, ev.target_event_id);
+        if (li) showDeleted(li);
+        if (!nested) for (const q of originals(ev.target_event_id)) setQuote(q, null);
+        return null;
+      }
+      if (row(list, ev.event_id)) return null; // shown already
+      const li = eventEl(ev, nested);
+      list.appendChild(li);
+      return li;
+    }
+
+    // What an event changes beyond its own row: the header, a message's thread, the count.
+    function changeStream(ev) {
+      switch (ev.event_type) {
+        case 'message':
+          addTotal(1);
+          break;
+        case 'event_deleted':
+          addTotal(-1);
+          break;
+        case 'thread_started': {
+          const li = row(els.list, ev.branched_from_event_id);
+          if (li && ev.thread_stream_id && !li.querySelector('.ev-thread').dataset.thread) {
+            setThread(li, ev.thread_stream_id, 0, null);
+          }
+          break;
+        }
+        case 'stream_promoted':
+          if (ev.to_kind) setKind(ev.to_kind);
+          setName(heading(ev.to_kind || els.head.dataset.kind, ev.name));
+          break;
+        case 'stream_updated':
+          if (ev.name) setName(heading(els.head.dataset.kind, ev.name));
+          if (ev.description != null) {
+            els.desc.textContent = ev.description;
+            els.desc.hidden = !ev.description;
+          }
+          if (ev.status) {
+            els.status.textContent = ev.status;
+            els.status.className = 'badge badge-' + ev.status;
+          }
+          break;
+      }
+    }
+
+    function addTotal(n) {
+      const total = Math.max(0, Number(els.head.dataset.total) + n);
+      els.head.dataset.total = total;
+      els.total.textContent = h.fmtNumber(total);
+      els.total.nextSibling.textContent = total === 1 ? ' message' : ' messages';
+    }
+
+    function setKind(kind) {
+      els.head.dataset.kind = kind;
+      els.kind.textContent = kind;
+    }
+
+    function setName(text) {
+      els.name.textContent = text;
+      document.title = text + ' · chatpulse';
+    }
+
+    function eventEl(ev, nested) {
+      const shape = ev.event_type === 'message' || ev.event_type === 'shared' ? ev.event_type : 'system';
+      const li = els.tpl[shape].content.firstElementChild.cloneNode(true);
+      li.dataset.id = ev.event_id;
+      li.dataset.type = ev.event_type;
+      if (nested) li.removeAttribute('id');
+      else li.id = 'e' + ev.event_id;
+      const permalink = li.querySelector('.ev-time');
+      permalink.href = (nested ? '/streams/' + ev.stream_id : '') + '#e' + ev.event_id;
+      h.setTime(permalink.querySelector('time'), ev.created_at);
+      const actor = li.querySelector('.ev-actor');
+      if (actor) {
+        actor.href = '/users/' + encodeURIComponent(ev.actor);
+        actor.textContent = ev.actor;
+      }
+      if (shape === 'message') {
+        if (ev.deleted) showDeleted(li);
+        else {
+          li.querySelector('.ev-text').textContent = ev.text;
+          if (ev.edited_at) showEdited(li, ev.text, ev.edited_at);
+        }
+        if (ev.thread_stream_id) setThread(li, ev.thread_stream_id, ev.reply_count || 0, null);
+      } else if (shape === 'shared') {
+        li.dataset.original = ev.original_event_id;
+        h.streamLink(li.querySelector('.ev-from'), ev.original_stream_id);
+        const context = li.querySelector('.ev-context');
+        context.textContent = ev.context || '';
+        context.hidden = !ev.context;
+        setQuote(li, ev.text == null ? null : ev.text);
+        li.querySelector('.ev-quote-link').href = '/streams/' + ev.original_stream_id + '#e' + ev.original_event_id;
+      } else {
+        const says = li.querySelector('.ev-says');
+        for (const p of systemLine(ev)) {
+          if (p.href) {
+            const a = document.createElement('a');
+            a.href = p.href;
+            a.textContent = p.text;
+            says.appendChild(a);
+          } else says.appendChild(document.createTextNode(p.text));
+        }
+      }
+      return li;
+    }
+
+    function showEdited(li, text, at) {
+      if (li.classList.contains('is-deleted')) return;
+      li.querySelector('.ev-text').textContent = text;
+      const mark = li.querySelector('.edited');
+      mark.hidden = false;
+      mark.title = 'edited ' + new Date(at).toString();
+      h.flash(li);
+    }
+
+    function showDeleted(li) {
+      li.classList.add('is-deleted');
+      li.querySelector('.ev-text').textContent = 'message deleted';
+      li.querySelector('.edited').hidden = true;
+    }
+
+    // Shares on this page of the message `id` (in this stream).
+    function originals(id) {
+      return els.list.querySelectorAll('li[data-original="' + id + '"]');
+    }
+
+    function setQuote(li, text) {
+      const q = li.querySelector('.ev-quote-text');
+      q.textContent = text == null ? 'original message deleted' : text;
+      q.classList.toggle('is-deleted', text == null);
+    }
+
+    // ------------------------------------------------------------------------
+    // Threads: the reply count on the message they branched from; opened in place
+    // ------------------------------------------------------------------------
+
+    function setThread(li, thread, replies, cursor) {
+      const box = li.querySelector('.ev-thread');
+      if (!box) return;
+      if (cursor != null) {
+        const shown = countCursors.get(thread);
+        if (shown != null && cursor < shown) return; // older than what is shown
+        countCursors.set(thread, cursor);
+      }
+      const grew = box.dataset.thread === String(thread) && Number(box.dataset.replies) !== replies;
+      box.hidden = false;
+      box.dataset.thread = thread;
+      box.dataset.replies = replies;
+      const toggle = box.querySelector('[data-thread-toggle]');
+      toggle.textContent = repliesLabel(replies);
+      toggle.setAttribute('aria-controls', 'thread-' + thread);
+      box.querySelector('.thread-open').href = '/streams/' + thread;
+      box.querySelector('.thread-events').id = 'thread-' + thread;
+      if (grew) h.flash(box);
+      if (grew && toggle.getAttribute('aria-expanded') === 'true') loadThread(box, true);
+    }
+
+    function toggleThread(box) {
+      const toggle = box.querySelector('[data-thread-toggle]');
+      const list = box.querySelector('.thread-events');
+      const open = toggle.getAttribute('aria-expanded') !== 'true';
+      toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+      list.hidden = !open;
+      if (open) loadThread(box, false);
+    }
+
+    // Reads an opened thread: all of it again (`newer` false), or what came after what
+    // it shows. One read at a time; a change meanwhile reads again after it.
+    async function loadThread(box, newer) {
+      if (box.dataset.busy) {
+        box.dataset.again = '1';
+        return;
+      }
+      box.dataset.busy = '1';
+      const list = box.querySelector('.thread-events');
+      const after = newer && box.dataset.after ? '&after_id=' + box.dataset.after : '';
+      try {
+        const r = await h.getJSON('/api/streams/' + encodeURIComponent(box.dataset.thread) + '/events?limit=' + PAGE_EVENTS + after);
+        if (!after) {
+          list.textContent = '';
+          if (r.events.length === PAGE_EVENTS) {
+            const more = document.createElement('li');
+            more.className = 'thread-more';
+            const a = document.createElement('a');
+            a.href = '/streams/' + box.dataset.thread;
+            a.textContent = 'Earlier replies are on the thread’s page';
+            more.appendChild(a);
+            list.appendChild(more);
+          }
+        }
+        for (const ev of r.events) {
+          const li = drawEvent(list, ev, true);
+          if (li && after) li.classList.add('is-new');
+        }
+        if (r.events.length) box.dataset.after = r.events[r.events.length - 1].cursor;
+        box.classList.remove('is-failed');
+      } catch (e) {
+        box.classList.add('is-failed');
+        if (!after) list.textContent = 'The replies could not be read; close and open to try again.';
+      }
+      delete box.dataset.busy;
+      if (box.dataset.again) {
+        delete box.dataset.again;
+        loadThread(box, true);
+      }
+    }
+
+    // ------------------------------------------------------------------------
+    // Earlier events, and a link to one of them
+    // ------------------------------------------------------------------------
+
+    // Drops the oldest rows past the cap; "load earlier" brings them back.
+    function trim() {
+      const list = els.list;
+      let trimmed = false;
+      while (list.children.length > cap) {
+        list.firstElementChild.remove();
+        trimmed = true;
+      }
+      if (trimmed && els.earlier) earlierFrom(Number(list.firstElementChild.dataset.id));
+    }
+
+    function earlierFrom(id) {
+      const u = new URL(els.earlier.href, location.href);
+      u.searchParams.set('before_id', id);
+      els.earlier.href = u.pathname + u.search;
+      els.earlier.closest('[data-earlier-wrap]').hidden = false;
+    }
+
+    async function loadEarlier() {
+      const link = els.earlier;
+      const first = els.list.firstElementChild;
+      if (!link || !first || link.dataset.busy) return false;
+      link.dataset.busy = '1';
+      let more = false;
+      try {
+        const r = await h.getJSON('/api/streams/' + streamId + '/events?before_id=' + first.dataset.id + '&limit=' + PAGE_EVENTS);
+        const frag = document.createDocumentFragment();
+        for (const ev of r.events) {
+          // Reads give each message as it is now: its edits and deletes are no rows.
+          if (ev.event_type !== 'event_edited' && ev.event_type !== 'event_deleted') frag.appendChild(eventEl(ev, false));
+        }
+        els.list.insertBefore(frag, els.list.firstChild);
+        cap = Math.min(EVENTS_HARD_MAX, Math.max(cap, els.list.children.length + EVENTS_MAX));
+        if (r.events.length < PAGE_EVENTS) {
+          link.closest('[data-earlier-wrap]').textContent = 'The beginning of this stream.';
+          els.earlier = null;
+        } else {
+          earlierFrom(r.events[0].event_id);
+          more = true;
+        }
+      } catch (e) {
+        link.textContent = 'Load earlier (failed, try again)';
+      }
+      delete link.dataset.busy;
+      return more;
+    }
+
+    // A link to an event older than the page (#e<id>): earlier pages are read until it shows.
+    async function revealHash() {
+      const m = /^#e(\d+)$/.exec(location.hash);
+      if (!m || !els.list) return;
+      for (let i = 0; i < HASH_PAGES_MAX && !document.getElementById('e' + m[1]); i++) {
+        const first = els.list.firstElementChild;
+        if (!first || Number(first.dataset.id) < Number(m[1]) || !(await loadEarlier())) break;
+      }
+      const target = document.getElementById('e' + m[1]);
+      if (target) target.scrollIntoView({ block: 'center' });
+    }
+
+    document.addEventListener('click', (e) => {
+      const toggle = e.target.closest('[data-thread-toggle]');
+      if (toggle) {
+        toggleThread(toggle.closest('.ev-thread'));
+        return;
+      }
+      if (e.target.closest('[data-earlier]') && els.earlier) {
+        e.preventDefault();
+        loadEarlier();
+      }
+    });
+    window.addEventListener('hashchange', revealHash);
+    setTimeout(revealHash, 0);
+
+    // Polling: the log after the cursor, from the read API (the same objects).
+    async function poll() {
+      for (let page = 0; ; page++) {
+        const r = await h.getJSON('/api/streams/' + streamId + '/events?after_id=' + h.cursor + '&limit=' + h.POLL_LIMIT);
+        if (r.epoch !== h.epoch()) return h.reload();
+        for (const ev of r.events) apply(ev);
+        if (r.events.length < h.POLL_LIMIT) {
+          // The read was the whole rest of the log, as of its cursor.
+          h.advance(r.cursor);
+          return;
+        }
+        if (page + 1 >= h.POLL_PAGES_MAX) return h.reload();
+      }
+    }
+
+    return { types: ['event', 'reply_count'], bind, apply, frame, poll };
+  }
+
+  // ---------------------------------------------------------------------------
+  // /incidents
+  // ---------------------------------------------------------------------------
+
+  function incidentsPage(h) {
+    let els = {};
+    let shown = new Map(); // incident id -> {tr, cursor}
+    let pending = new Map(); // incident id -> its newest change
+
+    function bind() {
+      els = {
+        active: document.querySelector('[data-incidents="active"]'),
+        resolved: document.querySelector('[data-incidents="resolved"]'),
+        tpl: document.getElementById('tpl-incident'),
+      };
+      shown = new Map();
+      for (const tbody of [els.active, els.resolved]) {
+        for (const tr of tbody.rows) shown.set(tr.dataset.id, { tr, cursor: Number(tr.dataset.cursor) });
+      }
+      pending = new Map();
+    }
+
+    function apply(ev) {
+      if (!['stream_created', 'stream_updated', 'stream_archived'].includes(ev.type)) return false;
+      h.advance(ev.cursor); // merged per stream like counts: the newest is the state
+      const id = String(ev.stream_id);
+      if (ev.kind !== 'incident' && !shown.has(id) && !pending.has(id)) return false; // not shown here
+      const r = shown.get(id);
+      const p = pending.get(id);
+      if ((r && ev.cursor < r.cursor) || (p && ev.cursor < p.cursor)) return false;
+      pending.set(id, {
+        kind: ev.kind,
+        name: ev.name,
+        status: ev.type === 'stream_archived' ? 'archived' : ev.status,
+        total: ev.total_events,
+        last: ev.last_event_at,
+        cursor: ev.cursor,
+      });
+      return true;
+    }
+
+    function frame() {
+      if (!pending.size) return;
+      for (const [id, u] of pending) place(id, u);
+      pending = new Map();
+      for (const tbody of [els.active, els.resolved]) {
+        const n = tbody.rows.length;
+        const section = tbody.closest('section');
+        section.querySelector('[data-incident-count]').textContent = h.fmtNumber(n);
+        section.querySelector('[data-empty]').hidden = n > 0;
+        section.querySelector('.table-wrap').hidden = n === 0;
+      }
+    }
+
+    // Puts an incident where its status says (open, resolved) or takes it away
+    // (archived, or no longer an incident); each section newest first.
+    function place(id, u) {
+      let r = shown.get(id);
+      const where = u.kind !== 'incident' || u.status === 'archived' ? null : u.status === 'resolved' ? els.resolved : els.active;
+      if (!where) {
+        if (r) {
+          r.tr.remove();
+          shown.delete(id);
+        }
+        return;
+      }
+      if (!r) {
+        r = { tr: els.tpl.content.querySelector('tr').cloneNode(true), cursor: 0 };
+        r.tr.dataset.id = id;
+        r.tr.querySelector('.row-name').href = '/streams/' + id;
+        shown.set(id, r);
+      }
+      const tr = r.tr;
+      r.cursor = Math.max(r.cursor, u.cursor || 0);
+      tr.dataset.cursor = r.cursor;
+      tr.dataset.status = u.status;
+      tr.querySelector('.row-name').textContent = heading('incident', u.name);
+      const badge = tr.querySelector('.badge');
+      badge.textContent = u.status;
+      badge.className = 'badge badge-' + u.status;
+      if (u.total != null) tr.querySelector('[data-cell="total"]').textContent = h.fmtNumber(u.total);
+      if (u.last) h.setTime(tr.querySelector('[data-cell="last"] time'), u.last);
+      if (tr.parentElement !== where) {
+        const before = Array.from(where.rows).find((o) => Number(o.dataset.id) < Number(id));
+        where.insertBefore(tr, before || null);
+      }
+      const limit = Number(where.dataset.limit) || 100;
+      while (where.rows.length > limit) {
+        shown.delete(where.lastElementChild.dataset.id);
+        where.lastElementChild.remove();
+      }
+      h.flash(tr);
+    }
+
+    // Polling: every incident, as the read API has it now.
+    async function poll() {
+      const limit = (Number(els.active.dataset.limit) || 100) + (Number(els.resolved.dataset.limit) || 100);
+      const r = await h.getJSON('/api/streams?kind=incident&limit=' + limit);
+      if (r.epoch !== h.epoch()) return h.reload();
+      for (const s of r.streams) {
+        const id = String(s.id);
+        const was = shown.get(id);
+        const u = { kind: s.kind, name: s.name, status: s.status, total: s.total_events, last: s.last_event_at, cursor: was ? was.cursor : 0 };
+        if (was && was.tr.dataset.status === u.status && was.tr.querySelector('.row-name').textContent === heading('incident', u.name) && was.tr.querySelector('[data-cell="total"]').textContent === h.fmtNumber(u.total)) continue;
+        pending.set(id, u);
+      }
+      h.advance(r.cursor);
+    }
+
+    return { types: ['stream_created', 'stream_updated', 'stream_archived'], bind, apply, frame, poll };
+  }
+})();
