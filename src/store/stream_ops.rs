@@ -81,11 +81,14 @@ pub enum StreamOp {
 
 /// What a change did: the stream and event it is about, and whether it made them (a
 /// repeated post or thread finds the first).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OpOutcome {
     pub stream: ChannelId,
     pub event: Option<MessageId>,
     pub created: bool,
+    /// The event as committed, when this change logged it (filled in by the write path
+    /// from what the transaction read back for the live views).
+    pub row: Option<Message>,
 }
 
 /// Why a change was refused; the API answers each with its status (PROTOCOL.md section 8).
@@ -223,6 +226,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
                     stream: thread.id,
                     event: None,
                     created: false,
+                    row: None,
                 });
             }
             thread(conn, tx, me, &s, &target)
@@ -298,6 +302,7 @@ fn done(stream: ChannelId, event: MessageId, created: bool) -> OpResult<OpOutcom
         stream,
         event: Some(event),
         created,
+        row: None,
     })
 }
 
@@ -468,6 +473,7 @@ fn join(
             stream,
             event: None,
             created: false,
+            row: None,
         });
     }
     diesel::insert_into(stream_members::table)
@@ -529,6 +535,7 @@ fn update(
             stream: s.id,
             event: None,
             created: false,
+            row: None,
         });
     }
     let event = append(conn, tx, s.id, me, EventType::StreamUpdated, changed, None, "")?;
@@ -601,6 +608,7 @@ fn post(
                 stream: s.id,
                 event: Some(id),
                 created: false,
+                row: None,
             });
         }
     }
@@ -766,6 +774,7 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
         stream: id,
         event: None,
         created: true,
+        row: None,
     })
 }
 

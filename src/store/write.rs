@@ -116,6 +116,20 @@ impl Store {
                 .collect::<Vec<_>>();
             apply_counts(conn, &rows)?;
             let committed = read_committed(conn, &rows)?;
+            // A change that logged its event answers with it as committed: no read-back.
+            let outcomes = outcomes
+                .into_iter()
+                .map(|o| match o {
+                    Ok(Done::Stream(mut op)) if op.created => {
+                        op.row = op.event.and_then(|id| {
+                            let at = committed.messages.binary_search_by_key(&id, |m| m.id).ok()?;
+                            Some(committed.messages[at].clone())
+                        });
+                        Ok(Done::Stream(op))
+                    }
+                    other => other,
+                })
+                .collect();
             Ok::<_, diesel::result::Error>((outcomes, committed))
         })
         .map_err(StoreError::from)

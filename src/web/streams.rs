@@ -86,7 +86,8 @@ async fn operate_on_stream(
 ) -> Result<(OpOutcome, StreamObject), ApiError> {
     let user = actor.name.clone();
     let done = operate(state, actor, op).await?;
-    Ok((done, stream_object(state, done.stream, Some(user)).await?))
+    let stream = stream_object(state, done.stream, Some(user)).await?;
+    Ok((done, stream))
 }
 
 /// A stream as `name` (a user, or anonymous) sees it, or 404.
@@ -550,7 +551,11 @@ pub async fn post(
         },
     )
     .await?;
-    let event = event_object(&state, done.event.expect("a post names its event")).await?;
+    let event = match &done.row {
+        // Just posted: no thread, no replies yet.
+        Some(row) => EventObject::new(row, None),
+        None => event_object(&state, done.event.expect("a post names its event")).await?,
+    };
     Ok(if done.created {
         HttpResponse::Created().json(event)
     } else {
@@ -767,7 +772,11 @@ pub async fn share(
         },
     )
     .await?;
-    let event = event_object(&state, done.event.expect("a share names its event")).await?;
+    // Just shared: its text is the original's, as of now.
+    let event = match &done.row {
+        Some(row) => EventObject::new(row, None),
+        None => event_object(&state, done.event.expect("a share names its event")).await?,
+    };
     Ok(HttpResponse::Created().json(event))
 }
 
