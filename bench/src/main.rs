@@ -188,7 +188,8 @@ enum Scenario {
         transport: Transport,
     },
     /// S subscribers on one busy stream (posts, edits, thread replies through the stream
-    /// API) against S on the v1 `messages` view in the same run: CPU per delivery of each.
+    /// API) against S on the v1 `messages` view in the same run, one event per request on
+    /// both: CPU per delivery of each.
     Stream {
         #[arg(long, default_value_t = 1000)]
         subscribers: usize,

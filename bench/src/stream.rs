@@ -2,7 +2,8 @@
 //! through the stream API — posts, with edits of earlier posts and replies in a thread
 //! branched from it mixed in — and, on the same server in the same run, S subscribers on
 //! the v1 `messages` view while R msg/s are ingested: server CPU per delivery of each, and
-//! their ratio.
+//! their ratio. Both get one event per request, as a chat client sends them (so one
+//! commit, and one live batch, per event on both sides).
 use crate::prelude::*;
 
 const SECRET: &str = "chatpulse-bench-token-secret";
@@ -22,8 +23,8 @@ pub(crate) async fn run(common: &Common, subscribers: usize, rate: u64, duration
     // The v1 firehose, for comparison.
     let v1 = phase(&common, &server, subscribers, transport, "messages", None, || async {
         let base = api_metrics(&client, &server).await["cursor"].as_i64().unwrap_or(0);
-        let sent = send_steady(&server, rate, duration, 0, 0).await;
-        (base, sent.ids, sent.errors)
+        let (ids, errors) = send_singly(&server, rate, duration).await;
+        (base, ids, errors)
     })
     .await;
 
@@ -183,6 +184,36 @@ async fn send(
     let status = res.status().as_u16();
     let bytes = res.body().await.map_err(|e| e.to_string())?;
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
+/// `rate` v1 messages/s for `duration`, one per request, stamped with the time of sending.
+/// Returns the stored ids, ascending, and failed requests.
+async fn send_singly(server: &Server, rate: u64, duration: f64) -> (Vec<i64>, u64) {
+    let client = http_client(64, Some(Duration::from_secs(30)), None);
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let total = (duration * rate as f64).round() as u64;
+    let ids: Rc<RefCell<Vec<i64>>> = Rc::default();
+    let errors: Rc<RefCell<u64>> = Rc::default();
+    let start = actix_rt::time::Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..total {
+        actix_rt::time::sleep_until(start + interval * k as u32).await;
+        let body = Bytes::from(message_json(k, Some(now_us()), 0));
+        let (client, url, ids, errors) = (client.clone(), server.url("/api/messages"), ids.clone(), errors.clone());
+        tasks.push(actix_rt::spawn(async move {
+            match post(&client, &url, body).await {
+                Ok((201, v)) => ids.borrow_mut().extend(v["ids"][0].as_i64()),
+                _ => *errors.borrow_mut() += 1,
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut ids = Rc::try_unwrap(ids).ok().unwrap().into_inner();
+    ids.sort_unstable();
+    let n = *errors.borrow();
+    (ids, n)
 }
 
 /// `rate` events/s into stream `id` for `duration`: posts stamped with the time of
