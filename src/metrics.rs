@@ -75,6 +75,8 @@ pub const READ_QUERIES: &[&str] = &[
     "stream_by_id",
     "list_streams",
     "list_events",
+    "count_matches",
+    "export_page",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query

@@ -28,6 +28,8 @@ struct WireMessage {
     #[serde(default = "message_kind")]
     kind: String,
     #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
     payload: Option<String>,
     #[serde(default)]
     target_id: Option<i64>,
@@ -97,6 +99,7 @@ impl From<&Committed> for Payload {
                     sent_at: m.sent_at,
                     tags: m.tags.clone(),
                     kind: m.kind.clone(),
+                    event_id: m.event_id.clone(),
                     payload: m.payload.clone(),
                     target_id: m.target_id.map(|t| t.0),
                     edited_at: m.edited_at,
@@ -161,6 +164,7 @@ impl From<Payload> for Committed {
                     sent_at: m.sent_at,
                     tags: m.tags,
                     kind: m.kind,
+                    event_id: m.event_id,
                     payload: m.payload,
                     target_id: m.target_id.map(MessageId),
                     edited_at: m.edited_at,

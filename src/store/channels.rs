@@ -57,20 +57,41 @@ impl Channel {
     }
 }
 
-pub fn list_channels(conn: &mut DbConnection, limit: i64, offset: i64, by_name: bool) -> QueryResult<Vec<Channel>> {
+/// Channels whose name starts with `prefix` (any case), or all.
+fn named<'a>(prefix: Option<&str>) -> channels::BoxedQuery<'a, crate::store::DbBackend> {
+    let mut q = channels::table.filter(channels::kind.eq(CHANNEL)).into_boxed();
+    if let Some(p) = prefix {
+        q = q.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(channels.name) LIKE ")
+                .bind::<diesel::sql_types::Text, _>(super::pages::starts_with_pattern(p))
+                .sql(" ESCAPE '\\'"),
+        );
+    }
+    q
+}
+
+/// A page of channels (whose name starts with `prefix`, when given).
+pub fn list_channels(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+    by_name: bool,
+    prefix: Option<&str>,
+) -> QueryResult<Vec<Channel>> {
     let _timer = crate::metrics::read_timer("list_channels");
-    let q = channels::table
-        .select(Channel::as_select())
-        .filter(channels::kind.eq(CHANNEL))
-        .limit(limit)
-        .offset(offset)
-        .into_boxed();
+    let q = named(prefix).select(Channel::as_select()).limit(limit).offset(offset);
     let q = if by_name {
         q.order(channels::name.asc())
     } else {
         q.order((channels::total_messages.desc(), channels::name.asc()))
     };
     q.load(conn)
+}
+
+/// How many channels' names start with `prefix`.
+pub fn count_channels(conn: &mut DbConnection, prefix: &str) -> QueryResult<i64> {
+    let _timer = crate::metrics::read_timer("list_channels");
+    named(Some(prefix)).count().get_result(conn)
 }
 
 /// A name that breaks the rule was never stored: it is not looked up (PostgreSQL refuses a

@@ -43,6 +43,9 @@ pub struct Message {
     /// The event type (`message` for every v1 message); see [`EventType`].
     #[serde(skip)]
     pub kind: String,
+    /// Its idempotency key, if it was given one.
+    #[serde(skip)]
+    pub event_id: Option<String>,
     /// The event's own fields, a JSON object (mentions, a share's context, ...).
     #[serde(skip)]
     pub payload: Option<String>,
@@ -142,6 +145,7 @@ type MessageColumns = (
     messages::sent_at,
     messages::tags,
     messages::kind,
+    messages::event_id,
     messages::payload,
     messages::target_id,
     messages::edited_at,
@@ -158,6 +162,7 @@ pub(super) const MESSAGE_COLUMNS: MessageColumns = (
     messages::sent_at,
     messages::tags,
     messages::kind,
+    messages::event_id,
     messages::payload,
     messages::target_id,
     messages::edited_at,

@@ -31,14 +31,16 @@ use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 
-pub use channels::{channel_by_name, channels_changed_after, list_channels, Channel};
+pub use channels::{channel_by_name, channels_changed_after, count_channels, list_channels, Channel};
 pub use ids::{ChannelId, Cursor, MessageId, UserId};
 pub use messages::{backlog_exceeds, list_messages, EventType, Message, MessageFilter, NewMessage, Rows};
 pub use meta::{ping, totals, Totals};
-pub use search::{parse_query, search_messages, InvalidQuery, SearchQuery};
+pub use search::{
+    count_matches, export_page, parse_query, search_messages, Find, InvalidQuery, SearchQuery, SEARCH_COUNT_MAX,
+};
 pub use stream_ops::{Actor, OpOutcome, Refusal, StreamOp};
 pub use streams::{Stream, StreamKind, StreamStatus};
-pub use users::{list_users, user_by_name, users_changed_after, User, UserSort};
+pub use users::{count_users, list_users, user_by_name, users_changed_after, User, UserSort};
 pub use write::{committed_between, Committed, Done, RequestOutcome, Write, INSERT_ROWS};
 
 /// How long a connection waits for SQLite's write lock before failing.
@@ -54,6 +56,9 @@ pub enum DbConnection {
 }
 
 pub type Conn = PooledConnection<Manager>;
+
+/// The backend type of [`DbConnection`], for boxed queries.
+pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 
 /// Which database `--database` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

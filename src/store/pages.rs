@@ -8,6 +8,13 @@ use super::ids::{Cursor, MessageId, UserId};
 use super::schema::{channels, messages};
 use super::DbConnection;
 
+/// The LIKE pattern of names starting with `prefix`, lowercased (compared with the
+/// lowercased name: any case, on both backends); `_`, the one name character LIKE treats
+/// specially, is escaped with `\`.
+pub(super) fn starts_with_pattern(prefix: &str) -> String {
+    format!("{}%", prefix.to_lowercase().replace('_', "\\_"))
+}
+
 /// Messages (not deleted) per second of `sent_at` from `since_ms` on, as `(unix second,
 /// count)` in ascending order. Only the newest `max_rows` messages are looked at, so a busy store
 /// costs the home page a bounded scan (the chart then starts later, never lies about

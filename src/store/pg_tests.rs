@@ -10,6 +10,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
 use super::schema::messages;
+use super::search::Find;
 use super::*;
 
 /// A PostgreSQL server where the tests may create and drop databases (trust auth).
@@ -58,11 +59,19 @@ fn message(channel: &str, user: &str, text: &str, event_id: Option<String>) -> N
 fn search(store: &Store, q: &str) -> Vec<String> {
     let query = parse_query(q).unwrap();
     let mut conn = store.conn().unwrap();
-    let mut found: Vec<String> = search_messages(&mut conn, &query, MessageFilter::default(), None, None, 100)
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let mut found: Vec<String> = search_messages(
+        &mut conn,
+        &Find {
+            query: Some(&query),
+            ..Default::default()
+        },
+        None,
+        100,
+    )
+    .unwrap_or_else(|e| panic!("{q}: {e}"))
+    .into_iter()
+    .map(|m| m.text)
+    .collect();
     found.sort();
     found
 }
@@ -98,8 +107,16 @@ fn search_words_prefixes_and_phrases() {
     for hostile in [r"a\b", "'", "x:*", "!(a|b)", "good & !day", "<-> day", r"\'"] {
         if let Ok(q) = parse_query(hostile) {
             let mut conn = store.conn().unwrap();
-            search_messages(&mut conn, &q, MessageFilter::default(), None, None, 10)
-                .unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
+            search_messages(
+                &mut conn,
+                &Find {
+                    query: Some(&q),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
         }
     }
     assert_eq!(parse_query(r#""open"#), Err(InvalidQuery("unbalanced quote")));
@@ -107,10 +124,28 @@ fn search_words_prefixes_and_phrases() {
 
     let query = parse_query("hel* day").unwrap();
     let mut conn = store.conn().unwrap();
-    let found = search_messages(&mut conn, &query, MessageFilter::default(), None, None, 10).unwrap();
+    let found = search_messages(
+        &mut conn,
+        &Find {
+            query: Some(&query),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
     assert!(found.is_empty(), "every term must match");
     let query = parse_query("wor* hello").unwrap();
-    let found = search_messages(&mut conn, &query, MessageFilter::default(), None, None, 10).unwrap();
+    let found = search_messages(
+        &mut conn,
+        &Find {
+            query: Some(&query),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
     let texts: Vec<&str> = found.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["hello world"], "every term matches, a prefix included");
 }
@@ -184,7 +219,7 @@ fn two_nodes_writing_at_once_get_dense_ids_in_commit_order() {
     assert_eq!((t.total_channels, t.total_users), (5, 6));
     let counted: i64 = messages::table.count().get_result(&mut conn).unwrap();
     assert_eq!(counted, n);
-    let channel_sum: i64 = list_channels(&mut conn, 100, 0, true)
+    let channel_sum: i64 = list_channels(&mut conn, 100, 0, true, None)
         .unwrap()
         .iter()
         .map(|c| c.total_messages)

@@ -81,40 +81,117 @@ fn has_token(s: &str) -> bool {
     s.chars().any(char::is_alphanumeric)
 }
 
-/// Full-text search, newest first. `query` comes from [`parse_query`].
+/// Which messages a search or an export reads: those of `filter`, matching `query` when
+/// there is one, sent in `since..until`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Find<'a> {
+    pub query: Option<&'a SearchQuery>,
+    pub filter: MessageFilter,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Most matches a search counts exactly; beyond, its total says "more than" this.
+pub const SEARCH_COUNT_MAX: i64 = 10_000;
+
+/// Narrows a boxed query over `messages` to `$find` (the match rendered for `$conn`'s
+/// backend: FTS5 or a `tsvector`).
+macro_rules! narrow {
+    ($q:expr, $conn:expr, $find:expr) => {{
+        let find: &Find = $find;
+        let mut q = find.filter.apply($q);
+        if let Some(query) = find.query {
+            let ((before, after), rendered) = match $conn {
+                DbConnection::Sqlite(_) => (sqlite::MATCHES, sqlite::match_string(query)),
+                DbConnection::Pg(_) => (postgres::MATCHES, postgres::tsquery(query)),
+            };
+            q = q.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(before)
+                    .bind::<diesel::sql_types::Text, _>(rendered)
+                    .sql(after),
+            );
+        }
+        if let Some(s) = find.since {
+            q = q.filter(messages::sent_at.ge(s));
+        }
+        if let Some(u) = find.until {
+            q = q.filter(messages::sent_at.lt(u));
+        }
+        q
+    }};
+}
+
+/// Full-text search, newest first, before `before` when given. `query` comes from
+/// [`parse_query`].
 pub fn search_messages(
     conn: &mut DbConnection,
-    query: &SearchQuery,
-    filter: MessageFilter,
-    since: Option<i64>,
-    until: Option<i64>,
+    find: &Find,
+    before: Option<MessageId>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let _timer = crate::metrics::read_timer("search_messages");
-    let ((before, after), rendered) = match conn {
-        DbConnection::Sqlite(_) => (sqlite::MATCHES, sqlite::match_string(query)),
-        DbConnection::Pg(_) => (postgres::MATCHES, postgres::tsquery(query)),
-    };
-    let matching = diesel::dsl::sql::<diesel::sql_types::Bool>(before)
-        .bind::<diesel::sql_types::Text, _>(rendered)
-        .sql(after);
-    let mut q = filter.apply(
+    let mut q = narrow!(
         messages::table
             .inner_join(channels::table)
             .inner_join(users::table)
             .select(MESSAGE_COLUMNS)
-            .filter(matching)
             .order(messages::id.desc())
             .limit(limit)
             .into_boxed(),
+        conn,
+        find
     );
-    if let Some(s) = since {
-        q = q.filter(messages::sent_at.ge(s));
-    }
-    if let Some(u) = until {
-        q = q.filter(messages::sent_at.lt(u));
+    if let Some(b) = before {
+        q = q.filter(messages::id.lt(b));
     }
     q.load(conn)
+}
+
+/// How many messages `find` matches up to `upto` (the cursor a search was read at): the
+/// exact number up to [`SEARCH_COUNT_MAX`], and whether it is exact (beyond, the count
+/// stops there).
+pub fn count_matches(conn: &mut DbConnection, find: &Find, upto: MessageId) -> QueryResult<(i64, bool)> {
+    let _timer = crate::metrics::read_timer("count_matches");
+    let ids = narrow!(
+        messages::table
+            .select(messages::id)
+            .filter(messages::id.le(upto))
+            .limit(SEARCH_COUNT_MAX + 1)
+            .into_boxed(),
+        conn,
+        find
+    );
+    // At most SEARCH_COUNT_MAX + 1 ids (80 KB): the cap bounds the read, not just the answer.
+    let n = ids.load::<MessageId>(conn)?.len() as i64;
+    Ok((n.min(SEARCH_COUNT_MAX), n <= SEARCH_COUNT_MAX))
+}
+
+/// The messages of channels `find` matches after `after` up to `upto`, oldest first, at
+/// most `limit`: one page of an export.
+pub fn export_page(
+    conn: &mut DbConnection,
+    find: &Find,
+    after: MessageId,
+    upto: MessageId,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let _timer = crate::metrics::read_timer("export_page");
+    narrow!(
+        messages::table
+            .inner_join(channels::table)
+            .inner_join(users::table)
+            .select(MESSAGE_COLUMNS)
+            .filter(messages::id.gt(after))
+            .filter(messages::id.le(upto))
+            // Threads' and incidents' messages have no place in the ingest format.
+            .filter(channels::kind.eq(super::channels::CHANNEL))
+            .order(messages::id.asc())
+            .limit(limit)
+            .into_boxed(),
+        conn,
+        find
+    )
+    .load(conn)
 }
 
 /// Takes a message's text out of the search index before it is edited or deleted.

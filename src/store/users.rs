@@ -42,19 +42,41 @@ pub enum UserSort {
     Recent,
 }
 
-pub fn list_users(conn: &mut DbConnection, limit: i64, offset: i64, sort: UserSort) -> QueryResult<Vec<User>> {
+/// Users whose name starts with `prefix` (any case), or all.
+fn named<'a>(prefix: Option<&str>) -> users::BoxedQuery<'a, crate::store::DbBackend> {
+    let mut q = users::table.into_boxed();
+    if let Some(p) = prefix {
+        q = q.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(users.username) LIKE ")
+                .bind::<diesel::sql_types::Text, _>(super::pages::starts_with_pattern(p))
+                .sql(" ESCAPE '\\'"),
+        );
+    }
+    q
+}
+
+/// A page of users (whose name starts with `prefix`, when given).
+pub fn list_users(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+    sort: UserSort,
+    prefix: Option<&str>,
+) -> QueryResult<Vec<User>> {
     let _timer = crate::metrics::read_timer("list_users");
-    let q = users::table
-        .select(User::as_select())
-        .limit(limit)
-        .offset(offset)
-        .into_boxed();
+    let q = named(prefix).select(User::as_select()).limit(limit).offset(offset);
     let q = match sort {
         UserSort::Count => q.order((users::total_messages.desc(), users::id.asc())),
         UserSort::Name => q.order(users::username.asc()),
         UserSort::Recent => q.order(users::last_message_id.desc()),
     };
     q.load(conn)
+}
+
+/// How many users' names start with `prefix`.
+pub fn count_users(conn: &mut DbConnection, prefix: &str) -> QueryResult<i64> {
+    let _timer = crate::metrics::read_timer("list_users");
+    named(Some(prefix)).count().get_result(conn)
 }
 
 /// Like [`super::channel_by_name`], an invalid name is not looked up.

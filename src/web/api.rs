@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(web::resource("/users").get(users))
             .service(web::resource("/users/{name}").get(user))
             .service(web::resource("/search").get(search))
+            .service(web::resource("/export").get(super::export::export))
             .service(web::resource("/openapi.json").get(super::openapi::document))
             .service(
                 web::resource("/irc/channels")
@@ -376,6 +377,9 @@ pub struct PageQuery<Sort: ToSchema> {
     /// `count` (most messages first) when absent.
     #[param(inline)]
     sort: Option<Sort>,
+    /// Only names that start with this, in any case.
+    #[param(schema_with = name_prefix_schema)]
+    prefix: Option<String>,
 }
 
 impl<Sort: ToSchema> PageQuery<Sort> {
@@ -386,6 +390,33 @@ impl<Sort: ToSchema> PageQuery<Sort> {
         }
         Ok((limit(self.limit)?, offset))
     }
+
+    /// The name prefix asked for: the start of a name (1-64 of its characters).
+    fn prefix(&self) -> Result<Option<String>, ApiError> {
+        match self.prefix.as_deref() {
+            None => Ok(None),
+            Some(p) if is_name_prefix(p) => Ok(Some(p.to_owned())),
+            Some(_) => Err(ApiError::InvalidParameter(
+                "prefix must be 1-64 characters of A-Z a-z 0-9 _ . -".into(),
+            )),
+        }
+    }
+}
+
+/// Whether `p` can start a name: 1-64 of the name rule's characters (`.` alone too: it
+/// starts `.a`).
+fn is_name_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= crate::domain::NAME_MAX
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn name_prefix_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[A-Za-z0-9_.-]{{1,{}}}$", crate::domain::NAME_MAX)))
+        .build()
 }
 
 /// How `/api/channels` orders its rows: most messages, or name.
@@ -399,6 +430,8 @@ pub enum ChannelSort {
 #[derive(Serialize, ToSchema)]
 pub struct ChannelList {
     pub channels: Vec<Channel>,
+    /// Channels in the whole list (every page; with `prefix`, those it matches).
+    pub total: i64,
     pub cursor: Cursor,
     pub epoch: String,
 }
@@ -413,15 +446,26 @@ pub async fn channels(
     q: web::Query<PageQuery<ChannelSort>>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.page()?;
+    let prefix = q.prefix()?;
     let by_name = q.sort == Some(ChannelSort::Name);
-    let (rows, t) = state
+    let (rows, total, t) = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            Ok((store::list_channels(c, limit, offset, by_name)?, store::totals(c)?))
+            let t = store::totals(c)?;
+            let total = match prefix.as_deref() {
+                Some(p) => store::count_channels(c, p)?,
+                None => t.total_channels,
+            };
+            Ok((
+                store::list_channels(c, limit, offset, by_name, prefix.as_deref())?,
+                total,
+                t,
+            ))
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChannelList {
         channels: rows,
+        total,
         cursor: t.cursor,
         epoch: state.store.epoch().to_owned(),
     }))
@@ -430,6 +474,8 @@ pub async fn channels(
 #[derive(Serialize, ToSchema)]
 pub struct UserList {
     pub users: Vec<User>,
+    /// Users in the whole list (every page; with `prefix`, those it matches).
+    pub total: i64,
     pub cursor: Cursor,
     pub epoch: String,
 }
@@ -441,15 +487,22 @@ pub struct UserList {
 ))]
 pub async fn users(state: web::Data<AppState>, q: web::Query<PageQuery<UserSort>>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = q.page()?;
+    let prefix = q.prefix()?;
     let sort = q.sort.unwrap_or(UserSort::Count);
-    let (rows, t) = state
+    let (rows, total, t) = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            Ok((store::list_users(c, limit, offset, sort)?, store::totals(c)?))
+            let t = store::totals(c)?;
+            let total = match prefix.as_deref() {
+                Some(p) => store::count_users(c, p)?,
+                None => t.total_users,
+            };
+            Ok((store::list_users(c, limit, offset, sort, prefix.as_deref())?, total, t))
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserList {
         users: rows,
+        total,
         cursor: t.cursor,
         epoch: state.store.epoch().to_owned(),
     }))
@@ -532,42 +585,80 @@ pub struct SearchQuery {
     /// Only messages sent before this time.
     #[param(schema_with = crate::json_schema::time)]
     until: Option<String>,
+    /// The next page: matches older than this id (a page's `next_before_id`). Pages are
+    /// stable while messages arrive: a new match is newer than every page already read.
+    before_id: Option<MessageId>,
 }
 
-/// Full-text search, newest first.
+/// A page of search results, with the total of matches.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    /// Newest first.
+    pub messages: Vec<Message>,
+    /// Matches up to `cursor`, every page included: exact up to 10,000 (`total_exact`);
+    /// beyond, 10,000 and `total_exact: false` ("more than 10,000").
+    pub total: i64,
+    pub total_exact: bool,
+    /// Where the next page starts (its `before_id`); `null` on the last page.
+    pub next_before_id: Option<MessageId>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// An RFC 3339 query parameter, as milliseconds.
+pub(super) fn time_param(s: &Option<String>, field: &str) -> Result<Option<i64>, ApiError> {
+    s.as_deref()
+        .map(|s| {
+            parse_rfc3339_ms(s).ok_or_else(|| ApiError::InvalidParameter(format!("{field} must be an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// Full-text search, newest first, a page at a time, with the total of matches.
 #[utoipa::path(get, path = "/api/search", tag = "read", params(SearchQuery), responses(
-    (status = 200, body = MessageList),
+    (status = 200, body = SearchResults),
     (status = 400, description = "`invalid_query` (the search words) or `invalid_parameter`", body = ErrorBody),
 ))]
 pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = limit(q.limit)?;
     let fts = store::parse_query(q.q.as_deref().unwrap_or("")).map_err(|e| ApiError::InvalidQuery(e.0.into()))?;
-    let time = |s: &Option<String>, field: &str| -> Result<Option<i64>, ApiError> {
-        s.as_deref()
-            .map(|s| {
-                parse_rfc3339_ms(s)
-                    .ok_or_else(|| ApiError::InvalidParameter(format!("{field} must be an RFC 3339 time")))
-            })
-            .transpose()
-    };
-    let (since, until) = (time(&q.since, "since")?, time(&q.until, "until")?);
-    let (messages, t) = state
+    let (since, until) = (time_param(&q.since, "since")?, time_param(&q.until, "until")?);
+    let before = q.before_id;
+    let epoch = state.store.epoch().to_owned();
+    let results = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
             let t = store::totals(c)?;
-            let messages = match MessageFilter::by_names(c, q.channel.as_deref(), q.user.as_deref())? {
-                Some(f) => store::search_messages(c, &fts, f, since, until, limit)?,
-                None => Vec::new(),
+            let mut results = SearchResults {
+                messages: Vec::new(),
+                total: 0,
+                total_exact: true,
+                next_before_id: None,
+                cursor: t.cursor,
+                epoch,
             };
-            Ok((messages, t))
+            let Some(filter) = MessageFilter::by_names(c, q.channel.as_deref(), q.user.as_deref())? else {
+                return Ok(results);
+            };
+            let find = store::Find {
+                query: Some(&fts),
+                filter,
+                since,
+                until,
+            };
+            // One more than asked: whether there is a next page.
+            let mut messages = store::search_messages(c, &find, before, limit + 1)?;
+            if messages.len() as i64 > limit {
+                messages.truncate(limit as usize);
+                results.next_before_id = messages.last().map(|m| m.id);
+            }
+            (results.total, results.total_exact) = store::count_matches(c, &find, t.cursor)?;
+            results.messages = messages;
+            Ok(results)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(MessageList {
-        messages,
-        cursor: t.cursor,
-        epoch: state.store.epoch().to_owned(),
-    }))
+    Ok(HttpResponse::Ok().json(results))
 }
 
 /// What `/healthz` answers.

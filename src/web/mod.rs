@@ -1,5 +1,6 @@
 //! HTTP: routes, shared state, and the server itself.
 pub mod api;
+pub mod export;
 pub mod irc;
 pub mod live;
 pub mod observe;

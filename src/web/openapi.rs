@@ -25,6 +25,7 @@ use super::{api, live, pages, AppState};
         api::users,
         api::user,
         api::search,
+        super::export::export,
         document,
         super::irc::list,
         super::irc::follow,

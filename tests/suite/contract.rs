@@ -657,6 +657,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         get("/api/users/{name}", 400, "/api/users/alice?limit=1001"),
         get("/api/users/{name}", 404, "/api/users/nobody"),
         get("/api/search", 400, "/api/search?q=%22open"),
+        get("/api/export", 400, "/api/export?since=yesterday"),
         get("/live/ws", 400, "/live/ws?view=nowhere"),
         Provoke {
             headers: &[("Origin", "http://evil.example")],

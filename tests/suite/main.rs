@@ -3,6 +3,7 @@
 
 use chatpulse_testkit as common;
 
+mod analytics;
 mod catchup;
 mod cli;
 mod concurrency;

@@ -372,7 +372,7 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     let (totals, rows) = snapshot(&state, move |c| {
         Ok((
             store::totals(c)?,
-            store::list_channels(c, CHANNELS_PAGE, offset, by_name)?,
+            store::list_channels(c, CHANNELS_PAGE, offset, by_name, None)?,
         ))
     })
     .await?;
@@ -459,7 +459,7 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
     };
     let offset = int_param(&p.offset, "offset", 0)?.unwrap_or(0);
     let (totals, rows) = snapshot(&state, move |c| {
-        Ok((store::totals(c)?, store::list_users(c, USERS_PAGE, offset, sort)?))
+        Ok((store::totals(c)?, store::list_users(c, USERS_PAGE, offset, sort, None)?))
     })
     .await?;
     let mut ctx = page("Users", "users", "users", &totals, &state);
@@ -622,7 +622,13 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
         let Some(f) = MessageFilter::by_names(c, channel.as_deref(), user.as_deref())? else {
             return Ok(Vec::new());
         };
-        let rows = store::search_messages(c, &fts, f, since, until, SEARCH_RESULTS)?;
+        let find = store::Find {
+            query: Some(&fts),
+            filter: f,
+            since,
+            until,
+        };
+        let rows = store::search_messages(c, &find, None, SEARCH_RESULTS)?;
         let labels = stream_labels(c, rows.iter().map(|m| m.channel.as_str()))?;
         Ok(rows
             .into_iter()

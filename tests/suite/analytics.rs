@@ -1,0 +1,209 @@
+//! Search that says its total and pages with a stable cursor; exports that round-trip
+//! (issue 16, items 5 and 8).
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// 120 matches in pages of 50, while 10 more arrive between the pages: the pages hold the
+/// 120 that were there at the first, each once, newest first; the total counts every match.
+#[actix_rt::test]
+async fn search_pages_with_a_stable_cursor_and_says_its_total() {
+    let app = TestApp::start().await;
+    let mut matching = app.ingest_ids(&numbered("general", "ann", "kiwi", 120)).await;
+    app.ingest(&numbered("general", "ben", "plum", 30)).await;
+    let first = app.get_json("/api/search?q=kiwi&limit=50").await;
+    assert_eq!(
+        (&first["total"], &first["total_exact"]),
+        (&json!(120), &json!(true)),
+        "{first}"
+    );
+    app.ingest(&numbered("general", "ann", "kiwi late", 10)).await;
+    let mut seen = ids(&first);
+    let mut next = first["next_before_id"].clone();
+    let mut pages = 1;
+    while let Some(before) = next.as_i64() {
+        let page = app
+            .get_json(&format!("/api/search?q=kiwi&limit=50&before_id={before}"))
+            .await;
+        assert_eq!(page["total"], 130, "the total follows what arrived: {page}");
+        seen.extend(ids(&page));
+        next = page["next_before_id"].clone();
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    matching.reverse();
+    assert_eq!(
+        seen, matching,
+        "every match of the first page's time, once, newest first"
+    );
+
+    // Past the counting cap the total says "more than".
+    for _ in 0..3 {
+        app.ingest(&numbered("bulk", "cat", "fig", 3400)).await;
+    }
+    let many = app.get_json("/api/search?q=fig&limit=1").await;
+    assert_eq!(
+        (&many["total"], &many["total_exact"]),
+        (&json!(chatpulse::store::SEARCH_COUNT_MAX), &json!(false)),
+        "{many}"
+    );
+    let none = app.get_json("/api/search?q=kiwi&channel=nowhere").await;
+    assert_eq!((&none["total"], &none["next_before_id"]), (&json!(0), &Value::Null));
+}
+
+/// Reads an export as lines.
+async fn export(app: &TestApp, query: &str) -> Vec<String> {
+    let r = app.get(&format!("/api/export{query}")).await;
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    assert!(
+        r.header("content-disposition").unwrap().starts_with("attachment"),
+        "{r:?}"
+    );
+    r.text.lines().map(str::to_owned).collect()
+}
+
+/// An export of 2,500 messages (three pages) posted to a fresh server and exported again is
+/// the same, line for line; importing it twice stores nothing twice; filters narrow it.
+#[actix_rt::test]
+async fn an_export_round_trips_into_a_fresh_server() {
+    const SECRET: &str = "export-test-secret-0123";
+    let a = TestApp::builder().token_secret(SECRET).start().await;
+    let mut sent: Vec<Value> = numbered("general", "ann", "apple", 1200);
+    sent.extend(numbered("random", "ben", "pear", 1200));
+    for (i, m) in sent.iter_mut().enumerate().step_by(7) {
+        m["tags"] = json!({"badge": format!("b{i}")});
+        m["display_name"] = json!("Ann A.");
+    }
+    for m in sent.iter_mut().step_by(11) {
+        m["event_id"] = json!(format!("own-{}", m["text"].as_str().unwrap()));
+    }
+    sent.push(json!({"channel": "general", "user": "zoe", "text": "naïve “quotes” \\ and \u{1F600}", "sent_at": "2026-01-02T03:04:05.678Z"}));
+    for chunk in sent.chunks(1000) {
+        a.ingest(chunk).await;
+    }
+    // A thread's message is the stream API's, not the ingest format's: not exported.
+    let token = user_token(SECRET, "ann", false);
+    let thread = a
+        .request(
+            "POST",
+            "/api/streams/1/thread",
+            Some(&token),
+            Some(&json!({"event_id": 1})),
+        )
+        .await;
+    assert_eq!(thread.status, 201, "{thread}");
+    let path = format!("/api/streams/{}/events", thread.json["id"]);
+    let reply = a
+        .request("POST", &path, Some(&token), Some(&json!({"text": "in a thread"})))
+        .await;
+    assert_eq!(reply.status, 201, "{reply}");
+    let lines = export(&a, "").await;
+    assert_eq!(lines.len(), sent.len());
+    let parsed: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(parsed.last().unwrap()["text"], "naïve “quotes” \\ and \u{1F600}");
+    assert_eq!(parsed.last().unwrap()["sent_at"], "2026-01-02T03:04:05.678Z");
+    assert_eq!(parsed[7]["tags"], json!({"badge": "b7"}));
+    assert_eq!(
+        parsed[11]["event_id"],
+        json!(format!("own-{}", sent[11]["text"].as_str().unwrap()))
+    );
+
+    let b = TestApp::start().await;
+    let body = lines.join("\n") + "\n";
+    for _ in 0..2 {
+        let r = b.post_raw(body.clone(), "application/x-ndjson", &[]).await;
+        assert_eq!(r.status, 201, "{r}");
+    }
+    assert_eq!(
+        b.total_messages().await,
+        sent.len() as i64,
+        "the second import stored nothing"
+    );
+    assert_eq!(export(&b, "").await, lines, "exported again, the same lines");
+
+    let apples = export(&a, "?channel=general&q=apple").await;
+    assert_eq!(apples.len(), 1200);
+    let ben = export(&a, "?user=ben&since=2000-01-01T00:00:00Z").await;
+    assert!(ben.len() == 1200 && ben.iter().all(|l| l.contains(r#""user":"ben""#)));
+    assert!(export(&a, "?channel=nowhere").await.is_empty());
+    a.get("/api/export?q=%22open").await.assert_error(400, "invalid_query");
+    a.get("/api/export?since=yesterday")
+        .await
+        .assert_error(400, "invalid_parameter");
+    let distinct: BTreeSet<&String> = lines.iter().collect();
+    assert_eq!(distinct.len(), lines.len(), "every message once");
+}
+
+/// `/api/users` and `/api/channels` find names by their start, in any case (`_` is a
+/// character, not a wildcard), and every list says its total.
+#[actix_rt::test]
+async fn lists_find_names_by_their_start_and_say_their_total() {
+    let app = TestApp::start().await;
+    let mut sent = Vec::new();
+    for (channel, user) in [
+        ("general", "alice"),
+        ("gaming", "alicia"),
+        ("Go_lang", "Albert"),
+        ("random", "bob"),
+        ("random", "al_x"),
+        ("random", "alXy"),
+    ] {
+        sent.push(msg(channel, user, "hi"));
+    }
+    app.ingest(&sent).await;
+    // Sorted here: the database's collation orders names its own way.
+    let names = |v: &Value, list: &str, key: &str| -> Vec<String> {
+        let mut n: Vec<String> = v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[key].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let al = app.get_json("/api/users?prefix=AL&sort=name").await;
+    assert_eq!(
+        names(&al, "users", "username"),
+        ["Albert", "alXy", "al_x", "alice", "alicia"],
+        "{al}"
+    );
+    assert_eq!(al["total"], 5);
+    let under = app.get_json("/api/users?prefix=al_").await;
+    assert_eq!(
+        names(&under, "users", "username"),
+        ["al_x"],
+        "`_` is a character: {under}"
+    );
+    let page = app.get_json("/api/users?prefix=al&limit=2").await;
+    assert_eq!(
+        (page["users"].as_array().unwrap().len(), &page["total"]),
+        (2, &json!(5)),
+        "the total is every page's"
+    );
+    let g = app.get_json("/api/channels?prefix=g&sort=name").await;
+    assert_eq!(names(&g, "channels", "name"), ["Go_lang", "gaming", "general"], "{g}");
+    assert_eq!(g["total"], 3);
+    assert_eq!(app.get_json("/api/channels").await["total"], 4);
+    assert_eq!(app.get_json("/api/users").await["total"], 6);
+    assert_eq!(app.get_json("/api/users?prefix=zz").await["total"], 0);
+    app.get("/api/users?prefix=a%20b")
+        .await
+        .assert_error(400, "invalid_parameter");
+    app.get("/api/channels?prefix=")
+        .await
+        .assert_error(400, "invalid_parameter");
+}
