@@ -18,9 +18,9 @@ use tokio::time::{sleep, sleep_until, Instant};
 use super::follow::{State, Status};
 use super::line::{parse, Line};
 use crate::ingest::validate::message;
-use crate::ingest::{Ingest, IngestActor, IngestError};
+use crate::ingest::{Ingest, IngestActor, IngestError, Operate};
 use crate::metrics::METRICS;
-use crate::store::NewMessage;
+use crate::store::{Actor as StreamActor, NewMessage, StreamOp};
 use crate::time::now_ms;
 
 /// Longest line read: IRCv3 allows 8191 bytes of tags and 512 of message.
@@ -393,7 +393,10 @@ pub(super) async fn write_to_ingest(mut rx: mpsc::Receiver<NewMessage>, ingest: 
                 Err(_) => return,
             };
             match outcome {
-                Ok(_) => break,
+                Ok(_) => {
+                    moderate(&batch, &ingest).await;
+                    break;
+                }
                 Err(e) => {
                     log::warn!("irc ingest failed messages={} error={e}; retrying", batch.len());
                     sleep(wait).await;
@@ -403,6 +406,43 @@ pub(super) async fn write_to_ingest(mut rx: mpsc::Receiver<NewMessage>, ingest: 
         }
         batch.clear();
     }
+}
+
+/// The messages a committed batch's `CLEARMSG` lines removed are deleted (a delete event
+/// each, as a moderator's): by their `irc:<id>` key, once they are stored. A message that
+/// was never stored here (sent before the channel was followed) is left alone.
+async fn moderate(batch: &[NewMessage], ingest: &Addr<IngestActor>) {
+    for m in batch {
+        let Some(target) = cleared_message(m) else {
+            continue;
+        };
+        let actor = StreamActor {
+            name: m.user.clone(),
+            admin: true,
+        };
+        let event_id = format!("irc:{target}");
+        let outcome = match ingest.send(Operate(actor, StreamOp::DeleteByKey { event_id })).await {
+            Ok(Ok(answer)) => answer
+                .await
+                .map_err(|_| "interrupted".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            Ok(Err(e)) => Err(format!("{e:?}")),
+            Err(_) => return,
+        };
+        match outcome {
+            Ok(_) => log::info!("irc CLEARMSG applied target={target}"),
+            Err(e) => log::info!("irc CLEARMSG not applied target={target} reason={e}"),
+        }
+    }
+}
+
+/// The Twitch id of the message a `CLEARMSG` line removed (see `line.rs`).
+fn cleared_message(m: &NewMessage) -> Option<String> {
+    let tags: serde_json::Map<String, serde_json::Value> = serde_json::from_str(m.tags.as_deref()?).ok()?;
+    if tags.get("irc_command")?.as_str()? != "CLEARMSG" {
+        return None;
+    }
+    Some(tags.get("target-msg-id")?.as_str()?.to_owned())
 }
 
 #[cfg(test)]

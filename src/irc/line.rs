@@ -8,10 +8,12 @@
 //! - `USERNOTICE` (subscriptions, raids) is a message of the `login` tag's user: the
 //!   `system-msg` text, then the user's own words if any, with the `msg-id` and every
 //!   other tag.
-//! - `CLEARMSG` and `CLEARCHAT` (moderation) are recorded, until the stream model gives
-//!   messages delete events, as messages of the server (the line's prefix, for Twitch
-//!   `tmi.twitch.tv`) in that channel saying what was removed, with `irc_command`,
-//!   `login` / `target-msg-id` or the ban's tags; nothing stored is deleted.
+//! - `CLEARMSG` and `CLEARCHAT` (moderation) are recorded as messages of the server (the
+//!   line's prefix, for Twitch `tmi.twitch.tv`) in that channel saying what was removed,
+//!   with `irc_command`, `login` / `target-msg-id` or the ban's tags. A `CLEARMSG` also
+//!   deletes the message it names, once its record is stored (`client::moderate`: an
+//!   `event_deleted` by the server's user, as a moderator); a `CLEARCHAT` deletes nothing
+//!   (a timeout hides a user's messages in Twitch's own client, it does not remove them).
 //!
 //! Every message then goes through the same validation as an ingest request.
 use irc_proto::{Command, Message, Prefix};

@@ -53,6 +53,11 @@ pub enum StreamOp {
         stream: ChannelId,
         event: MessageId,
     },
+    /// Deletes the message stored with this idempotency key, wherever it is (a moderation
+    /// line of IRC ingest names the message it removes by its id).
+    DeleteByKey {
+        event_id: String,
+    },
     Thread {
         stream: ChannelId,
         event: MessageId,
@@ -217,6 +222,18 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
                 ));
             }
             delete(conn, tx, me, &s, &target)
+        }
+        StreamOp::DeleteByKey { event_id } => {
+            let stored: Option<MessageId> = messages::table
+                .filter(messages::event_id.eq(event_id))
+                .select(messages::id)
+                .first(conn)
+                .optional()?;
+            let Some(id) = stored else {
+                return not_found("message with this event_id");
+            };
+            let stream: ChannelId = messages::table.find(id).select(messages::channel_id).first(conn)?;
+            apply(conn, tx, actor, &StreamOp::Delete { stream, event: id })
         }
         StreamOp::Thread { stream, event } => {
             let s = writable(conn, *stream)?;

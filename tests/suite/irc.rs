@@ -48,8 +48,10 @@ const SUB: &str = "@id=11111111-aaaa-4bbb-8ccc-000000000004;login=dave;display-n
                    :tmi.twitch.tv USERNOTICE #dallas :first sub!";
 const CLEARCHAT: &str = "@ban-duration=600;room-id=1337;target-user-id=99;tmi-sent-ts=1700000000950 \
                          :tmi.twitch.tv CLEARCHAT #dallas :spammer";
-const CLEARMSG: &str = "@login=alice;target-msg-id=11111111-aaaa-4bbb-8ccc-000000000001;tmi-sent-ts=1700000000900 \
-                        :tmi.twitch.tv CLEARMSG #dallas :Kappa hello chat";
+const SPAM: &str = "@display-name=Mallory;id=11111111-aaaa-4bbb-8ccc-000000000005;tmi-sent-ts=1700000000800 \
+                    :mallory!mallory@mallory.tmi.twitch.tv PRIVMSG #dallas :buy followers";
+const CLEARMSG: &str = "@login=mallory;target-msg-id=11111111-aaaa-4bbb-8ccc-000000000005;tmi-sent-ts=1700000000900 \
+                        :tmi.twitch.tv CLEARMSG #dallas :buy followers";
 
 #[actix_rt::test]
 async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
@@ -67,6 +69,7 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
                 ":tmi.twitch.tv 001 justinfan1 :Welcome, GLHF!",
                 A1,
                 SUB,
+                SPAM,
                 CLEARMSG,
                 CLEARCHAT,
                 ":::",
@@ -108,10 +111,33 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
     );
     assert_eq!(hello.last().map(String::as_str), Some("JOIN #dallas"), "{hello:?}");
 
-    eventually("all six IRC messages stored", WAIT, || async {
-        (app.total_messages().await == 6).then_some(())
+    // Seven stored; the CLEARMSG deleted the spam once its record was committed.
+    eventually("all seven IRC messages stored, one of them deleted", WAIT, || async {
+        let stored = app.get_json("/api/streams/1/events?after_id=0").await["events"]
+            .as_array()
+            .unwrap()
+            .len();
+        (stored == 8 && app.total_messages().await == 6).then_some(())
     })
     .await;
+    let log = app.get_json("/api/streams/1/events?after_id=0").await["events"].clone();
+    let spam = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["deleted"] == true)
+        .expect("the spam, deleted");
+    let deleted = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "event_deleted")
+        .unwrap();
+    assert_eq!(
+        (&deleted["target_event_id"], &deleted["actor"]),
+        (&spam["event_id"], &json!("tmi.twitch.tv"))
+    );
+    assert!(spam.get("text").is_none(), "{spam}");
     let pong = actix_rt::task::spawn_blocking(move || seen_rx.recv_timeout(WAIT).unwrap())
         .await
         .unwrap();
@@ -129,7 +155,7 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
         [
             ("alice", "Kappa hello chat"),
             ("dave", "Dave subscribed at Tier 1. first sub!"),
-            ("tmi.twitch.tv", "a message by alice was deleted: Kappa hello chat"),
+            ("tmi.twitch.tv", "a message by mallory was deleted: buy followers"),
             (
                 "tmi.twitch.tv",
                 "spammer was timed out for 600 s; their messages were cleared"
@@ -152,7 +178,7 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
     assert_eq!(messages[2]["tags"]["irc_command"], "CLEARMSG");
     assert_eq!(
         messages[2]["tags"]["target-msg-id"],
-        "11111111-aaaa-4bbb-8ccc-000000000001"
+        "11111111-aaaa-4bbb-8ccc-000000000005"
     );
     assert_eq!(messages[3]["tags"]["irc_command"], "CLEARCHAT");
     assert_eq!(messages[3]["tags"]["target-user-id"], "99");
@@ -160,8 +186,8 @@ async fn irc_lines_are_stored_exactly_and_reconnects_repeat_and_lose_nothing() {
     assert_eq!(app.metric("chatpulse_irc_lines_total{kind=\"malformed\"}").await, 1.0);
     assert_eq!(
         app.metric("chatpulse_irc_lines_total{kind=\"message\"}").await,
-        4.0,
-        "A1 twice, A2, A3"
+        5.0,
+        "A1 twice, the spam, A2, A3"
     );
     assert_eq!(
         app.metric("chatpulse_irc_reconnects_total{reason=\"reconnect_command\"}")
