@@ -129,13 +129,16 @@ fn user_name(req: &HttpRequest, state: &AppState) -> Result<Option<String>, ApiE
 }
 
 /// A JSON integer, as JSON Schema has it: `7` and `7.0` alike (a whole number written
-/// with a fraction is still an integer), within i64.
+/// with a fraction is still an integer), within i64. A number written with a fraction or
+/// an exponent is taken only where a double holds it exactly (below 2^53): beyond, it may
+/// not be the integer that was written.
 fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     let n = serde_json::Number::deserialize(d)?;
     n.as_i64()
         .or_else(|| {
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+                .filter(|f| f.fract() == 0.0 && f.abs() < EXACT)
                 .map(|f| f as i64)
         })
         .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a 64-bit integer")))
@@ -984,4 +987,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/streams/{id}/leave").post(leave))
         .service(web::resource("/streams/{id}/members").get(members).post(add_member))
         .service(web::resource("/session").post(sign_in).delete(sign_out));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integers_as_json_schema_has_them() {
+        let id = |json: &str| serde_json::from_str::<super::EventRef>(json).map(|r| r.event_id);
+        assert_eq!(id(r#"{"event_id": 7}"#).unwrap(), 7);
+        assert_eq!(id(r#"{"event_id": 7.0}"#).unwrap(), 7);
+        assert_eq!(id(r#"{"event_id": -2034.0}"#).unwrap(), -2034);
+        assert!(id(r#"{"event_id": 7.5}"#).is_err());
+        assert!(id(r#"{"event_id": -9223372036854775809}"#).is_err(), "below i64");
+        assert!(id(r#"{"event_id": 1e300}"#).is_err());
+        assert!(id(r#"{"event_id": "7"}"#).is_err());
+    }
 }
