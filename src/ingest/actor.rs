@@ -74,7 +74,7 @@ impl Reply {
     fn send(self, outcome: StoreResult<Done>) {
         match (self, outcome) {
             (Reply::Messages(tx), Ok(Done::Messages(o))) => drop(tx.send(Ok(o))),
-            (Reply::Stream(tx), Ok(Done::Stream(o))) => drop(tx.send(Ok(o))),
+            (Reply::Stream(tx), Ok(Done::Stream(o))) => drop(tx.send(Ok(*o))),
             (Reply::Messages(tx), Err(e)) => drop(tx.send(Err(e))),
             (Reply::Stream(tx), Err(e)) => drop(tx.send(Err(e))),
             (_, Ok(_)) => unreachable!("every request is answered in its own kind"),

@@ -51,7 +51,8 @@ pub enum Write {
 #[derive(Debug, Clone)]
 pub enum Done {
     Messages(RequestOutcome),
-    Stream(OpOutcome),
+    /// Boxed: it carries the committed event row.
+    Stream(Box<OpOutcome>),
 }
 
 impl Store {
@@ -102,7 +103,7 @@ impl Store {
                                 };
                                 stream_ops::apply(conn, &mut tx, actor, op)
                             })
-                            .map(Done::Stream)
+                            .map(|o| Done::Stream(Box::new(o)))
                             .map_err(StoreError::from),
                     };
                     // A request rolled back to its savepoint leaves no row and no name behind.

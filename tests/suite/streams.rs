@@ -326,7 +326,9 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
     let other = team.channel("other", &bob).await;
     let before = team.app.cursor().await;
 
-    let refusals: Vec<(&str, String, Option<&str>, Value, u16, &str)> = vec![
+    // Method, path, token, body, status, code.
+    type Refusal<'a> = (&'a str, String, Option<&'a str>, Value, u16, &'a str);
+    let refusals: Vec<Refusal> = vec![
         // Identity.
         (
             "POST",
@@ -1009,8 +1011,7 @@ async fn the_workspace_view_follows_every_stream() {
     let latest = |events: &[Value], id: i64| {
         events
             .iter()
-            .filter(|e| e["stream_id"] == id && e["type"].as_str().is_some_and(|t| t.starts_with("stream_")))
-            .next_back()
+            .rfind(|e| e["stream_id"] == id && e["type"].as_str().is_some_and(|t| t.starts_with("stream_")))
             .cloned()
             .unwrap_or(Value::Null)
     };
