@@ -77,6 +77,7 @@ pub const READ_QUERIES: &[&str] = &[
     "list_events",
     "count_matches",
     "export_page",
+    "activity",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query

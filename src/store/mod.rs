@@ -11,6 +11,7 @@ pub mod ids;
 pub mod irc;
 pub mod messages;
 pub mod meta;
+pub mod minutes;
 pub mod pages;
 #[cfg(test)]
 mod pg_tests;

@@ -82,7 +82,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    channel_minutes (channel_id, minute) {
+        channel_id -> BigInt,
+        minute -> BigInt,
+        messages -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_minutes (user_id, minute) {
+        user_id -> BigInt,
+        minute -> BigInt,
+        messages -> BigInt,
+    }
+}
+
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (user_id));
 diesel::joinable!(stream_members -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(meta, channels, users, messages, irc_channels, stream_members);
+diesel::allow_tables_to_appear_in_same_query!(
+    meta,
+    channels,
+    users,
+    messages,
+    irc_channels,
+    stream_members,
+    channel_minutes,
+    user_minutes
+);

@@ -737,6 +737,9 @@ fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: 
         diesel::update(meta::table.filter(meta::id.eq(1)))
             .set(meta::total_messages.eq(meta::total_messages - 1))
             .execute(conn)?;
+        let minute = super::minutes::minute_of(target.sent_at);
+        let one = |id: i64| super::minutes::Deltas::from([((id, minute), -1)]);
+        super::minutes::apply(conn, &one(s.id.0), &one(target.user_id.0))?;
     }
     touch(conn, s.id, target.user_id, event)?;
     if let Some(row) = tx.rows.iter_mut().find(|r| r.id == target.id) {

@@ -13,6 +13,7 @@ use super::channels::{self, find_or_create_channel, Channel};
 use super::ids::{ChannelId, MessageId, UserId};
 use super::messages::{self, Message, NewMessage};
 use super::meta::{self, Totals};
+use super::minutes;
 use super::schema::messages as messages_table;
 use super::stream_ops::{self, Actor, OpOutcome, StreamOp, Tx};
 use super::users::{self, find_or_create_user, User};
@@ -296,8 +297,8 @@ fn activity_by<K: Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserted) -> K) ->
     map
 }
 
-/// Adds the rows to the channel, user and total counts (and SQLite's FTS mirror), with
-/// one statement each.
+/// Adds the rows to the channel, user, per-minute and total counts (and SQLite's FTS
+/// mirror), with one statement each.
 fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
@@ -308,6 +309,13 @@ fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
         DbConnection::Sqlite(c) => sqlite::apply_counts(c, first.id, last.id, &channels, &users)?,
         DbConnection::Pg(c) => postgres::apply_counts(c, &channels, &users)?,
     }
+    let (mut channel_minutes, mut user_minutes) = (minutes::Deltas::new(), minutes::Deltas::new());
+    for r in rows.iter().filter(|r| r.counts) {
+        let minute = minutes::minute_of(r.sent_at);
+        *channel_minutes.entry((r.channel_id.0, minute)).or_default() += 1;
+        *user_minutes.entry((r.user_id.0, minute)).or_default() += 1;
+    }
+    minutes::apply(conn, &channel_minutes, &user_minutes)?;
     meta::add_messages(conn, rows.iter().filter(|r| r.counts).count() as i64)
 }
 

@@ -1,4 +1,6 @@
 //! The JSON API: ingest (PROTOCOL.md section 2) and reads (section 3).
+use std::collections::HashMap;
+
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -62,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(web::resource("/users/{name}").get(user))
             .service(web::resource("/search").get(search))
             .service(web::resource("/export").get(super::export::export))
+            .service(web::resource("/activity").get(activity))
             .service(web::resource("/openapi.json").get(super::openapi::document))
             .service(
                 web::resource("/irc/channels")
@@ -659,6 +662,176 @@ pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> R
         })
         .await?;
     Ok(HttpResponse::Ok().json(results))
+}
+
+/// How wide an activity bucket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucket {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    fn minutes(self) -> i64 {
+        match self {
+            Bucket::Minute => 1,
+            Bucket::Hour => 60,
+            Bucket::Day => 1440,
+        }
+    }
+}
+
+/// A window back from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub enum Window {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
+impl Window {
+    fn minutes(self) -> i64 {
+        match self {
+            Window::FiveMinutes => 5,
+            Window::Hour => 60,
+            Window::Day => 1440,
+            Window::Week => 7 * 1440,
+            Window::Month => 30 * 1440,
+        }
+    }
+}
+
+/// Most buckets one activity answer holds.
+pub const ACTIVITY_BUCKETS_MAX: i64 = 10_000;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// The last 5 minutes, hour, 24 hours, 7 or 30 days, up to now; or give `since` (and
+    /// `until`, default now). Without either: the last hour.
+    #[param(inline)]
+    window: Option<Window>,
+    /// The window's start (with `until`, instead of `window`).
+    #[param(schema_with = crate::json_schema::time)]
+    since: Option<String>,
+    /// The window's end (exclusive; default now).
+    #[param(schema_with = crate::json_schema::time)]
+    until: Option<String>,
+    /// Bucket width; default: minutes up to 6 hours, hours up to 7 days, days beyond.
+    #[param(inline)]
+    bucket: Option<Bucket>,
+    /// Only this channel's messages.
+    channel: Option<String>,
+    /// Only this user's messages.
+    user: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityBucket {
+    #[serde(serialize_with = "crate::time::serialize_ms")]
+    #[schema(schema_with = crate::json_schema::time)]
+    pub start: i64,
+    pub messages: i64,
+}
+
+/// Messages over time, from the per-minute counts the write path keeps.
+#[derive(Serialize, ToSchema)]
+pub struct Activity {
+    /// Every bucket of the window, oldest first, empty ones with 0.
+    pub buckets: Vec<ActivityBucket>,
+    /// Their sum: the window's messages (live ones: a deleted message is not counted).
+    pub total: i64,
+    pub bucket: Bucket,
+    /// The window, whole buckets: `since` is the first bucket's start, `until` the end.
+    #[serde(serialize_with = "crate::time::serialize_ms")]
+    #[schema(schema_with = crate::json_schema::time)]
+    pub since: i64,
+    #[serde(serialize_with = "crate::time::serialize_ms")]
+    #[schema(schema_with = crate::json_schema::time)]
+    pub until: i64,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// Messages per minute, hour or day over a window: of everything, a channel or a user.
+#[utoipa::path(get, path = "/api/activity", tag = "read", params(ActivityQuery), responses(
+    (status = 200, body = Activity),
+    (status = 400, description = "`invalid_parameter`: a time that is not RFC 3339, an empty window, or more than 10,000 buckets", body = ErrorBody),
+))]
+pub async fn activity(state: web::Data<AppState>, q: web::Query<ActivityQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let now = crate::time::now_ms();
+    let until = time_param(&q.until, "until")?.unwrap_or(now);
+    let since = match (time_param(&q.since, "since")?, q.window) {
+        (Some(s), _) => s,
+        (None, w) => until.saturating_sub(w.unwrap_or(Window::Hour).minutes() * 60_000),
+    };
+    if until <= since {
+        return Err(ApiError::InvalidParameter(
+            "the window is empty: until is not after since".into(),
+        ));
+    }
+    let span = store::minutes::minute_of(until - 1) - store::minutes::minute_of(since) + 1;
+    let bucket = q.bucket.unwrap_or(match span {
+        s if s <= 360 => Bucket::Minute,
+        s if s <= 7 * 1440 => Bucket::Hour,
+        _ => Bucket::Day,
+    });
+    let width = bucket.minutes();
+    // Whole buckets: from the start of the one `since` falls in to the end of `until`'s.
+    let from = store::minutes::minute_of(since).div_euclid(width) * width;
+    let to = (store::minutes::minute_of(until - 1).div_euclid(width) + 1) * width;
+    let count = (to - from) / width;
+    if count > ACTIVITY_BUCKETS_MAX {
+        return Err(ApiError::InvalidParameter(format!(
+            "{count} buckets: at most {ACTIVITY_BUCKETS_MAX}; choose a wider bucket or a shorter window"
+        )));
+    }
+    let epoch = state.store.epoch().to_owned();
+    let answer = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let t = store::totals(c)?;
+            let of = match (q.channel.as_deref(), q.user.as_deref()) {
+                (Some(name), _) => store::channel_by_name(c, name)?.map(|ch| store::minutes::Of::Channel(ch.id)),
+                (None, Some(name)) => store::user_by_name(c, name)?.map(|u| store::minutes::Of::User(u.id)),
+                (None, None) => Some(store::minutes::Of::All),
+            };
+            let counted = match of {
+                Some(of) => store::minutes::activity(c, of, from, to, width)?,
+                None => Vec::new(),
+            };
+            let counted: HashMap<i64, i64> = counted.into_iter().collect();
+            let buckets: Vec<ActivityBucket> = (0..count)
+                .map(|i| {
+                    let start = from + i * width;
+                    ActivityBucket {
+                        start: start * 60_000,
+                        messages: counted.get(&start).copied().unwrap_or(0),
+                    }
+                })
+                .collect();
+            Ok(Activity {
+                total: buckets.iter().map(|b| b.messages).sum(),
+                buckets,
+                bucket,
+                since: from * 60_000,
+                until: to * 60_000,
+                cursor: t.cursor,
+                epoch,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// What `/healthz` answers.

@@ -26,6 +26,7 @@ use super::{api, live, pages, AppState};
         api::user,
         api::search,
         super::export::export,
+        api::activity,
         document,
         super::irc::list,
         super::irc::follow,

@@ -207,3 +207,90 @@ async fn lists_find_names_by_their_start_and_say_their_total() {
         .await
         .assert_error(400, "invalid_parameter");
 }
+
+/// Messages per minute from the rollups, exact against what was sent (across a minute
+/// boundary, per channel and per user), and after a delete.
+#[actix_rt::test]
+async fn activity_counts_each_minute_exactly_and_follows_a_delete() {
+    const SECRET: &str = "activity-test-secret-01";
+    let app = TestApp::builder().token_secret(SECRET).start().await;
+    let at = |channel: &str, user: &str, time: &str| json!({"channel": channel, "user": user, "text": "t", "sent_at": format!("2026-01-01T10:{time}Z")});
+    let ids = app
+        .ingest_ids(&[
+            at("a", "ann", "00:10.000"),
+            at("a", "ann", "00:20.000"),
+            at("a", "ann", "00:30.000"),
+            at("b", "ben", "00:59.999"),
+            at("a", "ben", "01:00.000"),
+            at("a", "ben", "01:00.001"),
+            at("a", "ann", "03:30.000"),
+        ])
+        .await;
+    let window = "since=2026-01-01T10:00:00Z&until=2026-01-01T10:05:00Z&bucket=minute";
+    let counts = |v: Value| -> Vec<i64> {
+        v["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["messages"].as_i64().unwrap())
+            .collect()
+    };
+    let all = app.get_json(&format!("/api/activity?{window}")).await;
+    assert_eq!(counts(all.clone()), [4, 2, 0, 1, 0], "{all}");
+    assert_eq!(
+        (&all["total"], &all["buckets"][1]["start"]),
+        (&json!(7), &json!("2026-01-01T10:01:00.000Z"))
+    );
+    assert_eq!(
+        counts(app.get_json(&format!("/api/activity?{window}&channel=a")).await),
+        [3, 2, 0, 1, 0]
+    );
+    assert_eq!(
+        counts(app.get_json(&format!("/api/activity?{window}&user=ben")).await),
+        [1, 2, 0, 0, 0]
+    );
+    assert_eq!(
+        counts(app.get_json(&format!("/api/activity?{window}&user=nobody")).await),
+        [0; 5]
+    );
+    let hour = app
+        .get_json("/api/activity?since=2026-01-01T10:00:00Z&until=2026-01-01T10:05:00Z&bucket=hour")
+        .await;
+    assert_eq!(
+        (counts(hour.clone()), &hour["since"], &hour["until"]),
+        (
+            vec![7],
+            &json!("2026-01-01T10:00:00.000Z"),
+            &json!("2026-01-01T11:00:00.000Z")
+        )
+    );
+
+    // A deleted message leaves its minute, its channel's and its user's.
+    let ben = user_token(SECRET, "ben", false);
+    let r = app
+        .request("DELETE", &format!("/api/streams/1/events/{}", ids[5]), Some(&ben), None)
+        .await;
+    assert_eq!(r.status, 204, "{r}");
+    assert_eq!(
+        counts(app.get_json(&format!("/api/activity?{window}")).await),
+        [4, 1, 0, 1, 0]
+    );
+    assert_eq!(
+        counts(app.get_json(&format!("/api/activity?{window}&user=ben")).await),
+        [1, 1, 0, 0, 0]
+    );
+
+    let recent = app.get_json("/api/activity?window=1h").await;
+    assert_eq!(
+        (recent["buckets"].as_array().unwrap().len(), &recent["bucket"]),
+        (61, &json!("minute")),
+        "whole minutes, both ends"
+    );
+    assert_eq!(app.get_json("/api/activity?window=30d").await["bucket"], "day");
+    app.get("/api/activity?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z")
+        .await
+        .assert_error(400, "invalid_parameter");
+    app.get("/api/activity?window=30d&bucket=minute")
+        .await
+        .assert_error(400, "invalid_parameter");
+}

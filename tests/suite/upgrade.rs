@@ -150,6 +150,22 @@ async fn a_v1_database_upgrades_in_place() {
     );
     let ann = app.get_json("/api/users/ann").await;
     assert_eq!(ann["user"]["total_messages"], 15);
+    // The per-minute counts were filled from what was stored (one message a second).
+    let minutes = "/api/activity?since=2026-05-28T20:26:00Z&until=2026-05-28T20:28:00Z&bucket=minute";
+    let activity = app.get_json(minutes).await;
+    let per_minute: Vec<i64> = activity["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["messages"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        (per_minute.iter().sum::<i64>(), &activity["total"]),
+        (60, &json!(60)),
+        "{activity}"
+    );
+    let general = app.get_json(&format!("{minutes}&channel=general")).await;
+    assert_eq!(general["total"], 20);
 
     // Every channel is a public channel stream with its id; every message an event with its id.
     let streams = app.get_json("/api/streams?kind=channel").await;

@@ -1,0 +1,2 @@
+DROP TABLE user_minutes;
+DROP TABLE channel_minutes;
