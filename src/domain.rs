@@ -36,6 +36,15 @@ pub fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Whether `p` can start a name: 1-64 of the name rule's characters (a name prefix of
+/// `/api/users` and `/users`; `.` alone too: it starts `.a`).
+pub fn valid_name_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= NAME_MAX
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// The rule [`valid_name`] checks, in words, for error messages.
 pub const NAME_RULE: &str = "1-64 characters of A-Z a-z 0-9 _ . -, not . or ..";
 

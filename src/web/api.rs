@@ -398,21 +398,12 @@ impl<Sort: ToSchema> PageQuery<Sort> {
     fn prefix(&self) -> Result<Option<String>, ApiError> {
         match self.prefix.as_deref() {
             None => Ok(None),
-            Some(p) if is_name_prefix(p) => Ok(Some(p.to_owned())),
+            Some(p) if crate::domain::valid_name_prefix(p) => Ok(Some(p.to_owned())),
             Some(_) => Err(ApiError::InvalidParameter(
                 "prefix must be 1-64 characters of A-Z a-z 0-9 _ . -".into(),
             )),
         }
     }
-}
-
-/// Whether `p` can start a name: 1-64 of the name rule's characters (`.` alone too: it
-/// starts `.a`).
-fn is_name_prefix(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= crate::domain::NAME_MAX
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn name_prefix_schema() -> Object {

@@ -74,22 +74,44 @@ impl Browser {
     }
 
     pub async fn with_size(width: u32, height: u32) -> Browser {
-        Browser::launch(width, height, None).await
+        Browser::launch(width, height, None, None).await
+    }
+
+    /// A desktop browser whose clock is in the time zone `tz` (an IANA name such as
+    /// `Asia/Kolkata`), in American English.
+    pub async fn in_zone(tz: &str) -> Browser {
+        Browser::launch(1280, 1000, None, Some(tz)).await
+    }
+
+    /// Like [`Browser::in_zone`], at a size of its own.
+    pub async fn in_zone_sized(tz: &str, width: u32, height: u32) -> Browser {
+        Browser::launch(width, height, None, Some(tz)).await
     }
 
     /// A phone: Chromium's mobile emulation at `width` x `height` CSS pixels (a plain
     /// window cannot be narrower than 500 pixels).
     pub async fn phone(width: u32, height: u32) -> Browser {
         let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}});
-        Browser::launch(width.max(500), height, Some(metrics)).await
+        Browser::launch(width.max(500), height, Some(metrics), None).await
     }
 
-    async fn launch(width: u32, height: u32, mobile: Option<Value>) -> Browser {
+    /// A phone in the time zone `tz`.
+    pub async fn phone_in_zone(width: u32, height: u32, tz: &str) -> Browser {
+        let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}});
+        Browser::launch(width.max(500), height, Some(metrics), Some(tz)).await
+    }
+
+    async fn launch(width: u32, height: u32, mobile: Option<Value>, tz: Option<&str>) -> Browser {
         let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
         let chromium = program("CHROMIUM", "/usr/bin/chromium", "chromium");
         let port = free_port();
+        let mut command = Command::new(&driver_bin);
+        // Chromium takes its zone from the environment chromedriver passes on.
+        if let Some(tz) = tz {
+            command.env("TZ", tz).env("LANG", "en_US.UTF-8");
+        }
         let driver = Driver(
-            Command::new(&driver_bin)
+            command
                 .arg(format!("--port={port}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -106,6 +128,9 @@ impl Browser {
         });
         if let Some(m) = mobile {
             options["mobileEmulation"] = m;
+        }
+        if tz.is_some() {
+            options["args"].as_array_mut().unwrap().push(json!("--lang=en-US"));
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);

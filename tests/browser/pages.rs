@@ -386,6 +386,9 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
         "/users",
         "/users/alice",
         "/search?q=hello",
+        "/search?q=hello&before_id=2&cursor=1",
+        "/users?prefix=AL",
+        "/channels?prefix=%23ge&sort=name",
         "/irc",
         "/incidents",
         "/streams/1",
@@ -412,6 +415,9 @@ async fn pages_send_a_strict_policy_and_answer_bad_input_with_a_clear_error() {
         ("/messages?channel=no%20spaces", 400, "not a valid channel name"),
         ("/search?q=%22open", 400, "unbalanced quote"),
         ("/search?q=hi&since=yesterday", 400, "From"),
+        ("/search?q=hi&before_id=0", 400, "before_id must be"),
+        ("/users?prefix=a%20b", 400, "cannot start a name"),
+        ("/channels?prefix=%23%23", 400, "cannot start a name"),
         ("/users/nobody", 404, "No such user"),
         ("/channels/nowhere", 404, "No such channel"),
         ("/streams/999", 404, "No such stream"),
@@ -1195,5 +1201,447 @@ async fn a_sign_in_link_signs_the_browser_in_and_hides_its_token() {
             .then_some(())
     })
     .await;
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------
+// Search totals and paging, name search with totals, the one time rule, export links
+// (issue 16, items 5, 6 and 8).
+// ---------------------------------------------------------------------------
+
+/// Clicks like a person (WebDriver waits for a navigation it starts).
+async fn click(b: &Browser, selector: &str) {
+    b.client
+        .find(fantoccini::Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("no `{selector}`: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click `{selector}`: {e}"));
+}
+
+/// The ids of the search results shown, top to bottom.
+async fn result_ids(b: &Browser) -> Vec<i64> {
+    let v = b
+        .js("return Array.from(document.querySelectorAll('[data-results] > li')).map(li => Number(li.dataset.id))")
+        .await;
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+async fn texts(b: &Browser, selector: &str) -> Vec<String> {
+    let v = b
+        .js(&format!(
+            "return Array.from(document.querySelectorAll({})).map(e => e.textContent)",
+            json!(selector)
+        ))
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// "I page through a search while people keep talking": the page says how many messages
+/// match, and its "Older results" pages hold every match the search began with exactly
+/// once, in order, whatever arrives meanwhile; the query and the filters stay.
+#[actix_rt::test]
+async fn search_says_its_total_and_pages_with_no_duplicate_and_no_gap_while_messages_arrive() {
+    let app = TestApp::start().await;
+    // 250 matches in #general; the same word in another channel (the filter must hold on
+    // every page) and other words between them.
+    let mut batch = Vec::new();
+    for i in 0..250 {
+        batch.push(msg("general", "alice", &format!("needle {i}")));
+        if i % 10 == 0 {
+            batch.push(msg("random", "bob", &format!("needle elsewhere {i}")));
+            batch.push(msg("general", "bob", "only hay"));
+        }
+    }
+    let ids = app.ingest_chunked(&batch, 500).await;
+    let matches: Vec<i64> = ids
+        .iter()
+        .zip(&batch)
+        .filter(|(_, m)| m["channel"] == "general" && m["text"].as_str().unwrap().starts_with("needle"))
+        .map(|(id, _)| *id)
+        .rev()
+        .collect();
+    assert_eq!(matches.len(), 250);
+
+    let b = Browser::start().await;
+    b.goto(&app.url("/search?q=needle&channel=general")).await;
+    assert_eq!(b.text("#results-h").await, "250 matches");
+    assert_eq!(b.text("[data-shown]").await, "1–100 shown, newest first");
+    let mut seen = result_ids(&b).await;
+    assert_eq!(seen.len(), 100);
+    let marks = texts(&b, "[data-results] mark").await;
+    assert_eq!(marks.len(), 100, "each result marks its matched word");
+    assert!(marks.iter().all(|m| m == "needle"), "{marks:?}");
+
+    for (shown, n) in [("101–200 shown, newest first", 100), ("201–250 shown, newest first", 50)] {
+        // New matches arrive between the pages: they are newer than every page.
+        app.ingest(&numbered("general", "carol", "needle new", 7)).await;
+        let href = attr(&b, "[data-older-results]", "href").await;
+        for kept in ["q=needle", "channel=general", "before_id=", "cursor="] {
+            assert!(href.contains(kept), "the older results keep `{kept}`: {href}");
+        }
+        click(&b, "[data-older-results]").await;
+        b.wait_text("[data-shown]", shown).await;
+        assert_eq!(
+            b.text("#results-h").await,
+            "250 matches",
+            "every page counts the matches its search began with"
+        );
+        assert_eq!(attr(&b, "#q", "value").await, "needle", "the query stays in the form");
+        let page = result_ids(&b).await;
+        assert_eq!(page.len(), n, "{shown}");
+        seen.extend(page);
+    }
+    assert_list("the pages, one after the other", &seen, &matches);
+    assert_eq!(
+        b.js("return document.querySelector('[data-older-results]') === null")
+            .await,
+        json!(true),
+        "the last page offers no older results"
+    );
+
+    // Back to the newest: what arrived meanwhile is counted and on top.
+    click(&b, ".note a").await;
+    b.wait_text("#results-h", "264 matches").await;
+    assert_eq!(b.text("[data-shown]").await, "1–100 shown, newest first");
+    assert_eq!(b.text("[data-results] > li:first-child .msg-text").await, "needle new 6");
+    b.close().await;
+}
+
+/// Past 10,000 matches the page says "more than 10,000" and still pages.
+#[actix_rt::test]
+async fn search_says_more_than_10000_matches_when_there_are_more() {
+    let app = TestApp::start().await;
+    app.ingest_chunked(&numbered("general", "bot", "plenty", 10_001), 1000)
+        .await;
+    app.ingest(&numbered("general", "bot", "scarce", 3)).await;
+    let r = app.get("/search?q=plenty").await;
+    assert_eq!(r.status, 200, "{r}");
+    assert!(r.text.contains(">More than 10,000 matches</h2>"), "{}", r.text);
+    assert!(r.text.contains("data-older-results"), "the next page is offered");
+    let r = app.get("/search?q=scarce").await;
+    assert!(r.text.contains(">3 matches</h2>"), "{}", r.text);
+    assert!(r.text.contains("1–3 shown, newest first"), "{}", r.text);
+    assert!(!r.text.contains("data-older-results"), "one page only");
+}
+
+/// The rows of a count table, top to bottom.
+async fn row_keys(b: &Browser, rows: &str) -> Vec<String> {
+    let v = b
+        .js(&format!(
+            "return Array.from(document.querySelectorAll('[data-rows=\"{rows}\"] tr')).map(tr => tr.dataset.key)"
+        ))
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// "I look for someone": /users and /channels find names by their start in any case, say
+/// how many there are (all, or those starting so), page and sort without losing the
+/// search, and live rows that do not match it stay out.
+#[actix_rt::test]
+async fn users_and_channels_find_names_by_prefix_and_every_list_says_its_total() {
+    let app = TestApp::start().await;
+    let mut batch: Vec<Value> = (0..55)
+        .map(|i| msg("gaming", &format!("gamer{i:02}"), "gg"))
+        .collect();
+    batch.extend([
+        msg("games", "Gandalf", "you shall not pass"),
+        msg("general", "alice", "hello"),
+        msg("rust", "bob", "hi"),
+        msg("Garage", "alice", "parked"),
+    ]);
+    app.ingest(&batch).await;
+
+    let b = Browser::start().await;
+    open_live(&b, &app, "/users").await;
+    assert_eq!(b.text("#table-h").await, "58 users");
+    open_live(&b, &app, "/channels").await;
+    assert_eq!(b.text("#table-h").await, "5 channels");
+
+    // Typed in the page's box, in another case, with the channel's `#`: the sort stays.
+    b.goto(&app.url("/channels?sort=name")).await;
+    b.js("document.querySelector('.find-name input[name=prefix]').value = '#GA'; return true")
+        .await;
+    click(&b, ".find-name button").await;
+    b.wait_text("#table-h", "3 channels starting with “GA”").await;
+    assert_eq!(row_keys(&b, "channels").await, ["Garage", "games", "gaming"]);
+    assert_eq!(
+        attr(&b, ".seg a[aria-current=\"true\"]", "href").await,
+        "/channels?sort=name&prefix=GA"
+    );
+    assert_eq!(
+        attr(&b, ".seg a[href^=\"/channels\"]:not([aria-current])", "href").await,
+        "/channels?prefix=GA",
+        "the other sort keeps the search"
+    );
+
+    // Users: a page of 50 of the 56 that start with "ga", and the next page keeps the search.
+    open_live(&b, &app, "/users?prefix=ga&sort=name").await;
+    assert_eq!(b.text("#table-h").await, "56 users starting with “ga”");
+    let first = row_keys(&b, "users").await;
+    assert_eq!(first.len(), 50);
+    assert_eq!(first[..2], ["Gandalf", "gamer00"], "by name as stored: capitals first");
+    let next = attr(&b, ".pager a[rel=next]", "href").await;
+    assert_eq!(next, "/users?sort=name&prefix=ga&offset=50");
+    b.goto(&app.url(&next)).await;
+    assert_eq!(
+        row_keys(&b, "users").await,
+        ["gamer49", "gamer50", "gamer51", "gamer52", "gamer53", "gamer54"]
+    );
+    assert!(b.text(".card-head .muted").await.starts_with("51–56 shown"));
+
+    // Live, on a list with room: a user who matches is added and counted; one who does
+    // not, never.
+    open_live(&b, &app, "/users?prefix=gan").await;
+    assert_eq!(b.text("#table-h").await, "1 user starting with “gan”");
+    app.ingest(&[msg("general", "zed", "not a gan"), msg("general", "GANESH", "hello")])
+        .await;
+    wait_row_total(&b, "users", "GANESH", "1").await;
+    b.wait_text("#table-h", "2 users starting with “gan”").await;
+    assert_eq!(row_keys(&b, "users").await.len(), 2, "only names that start with “gan”");
+    app.ingest(&[msg("general", "Gandalf", "again")]).await;
+    wait_row_total(&b, "users", "Gandalf", "2").await;
+    assert!(!row_keys(&b, "users").await.contains(&"zed".to_string()));
+    b.assert_not_reloaded("/users?prefix=gan").await;
+
+    // The channels' total follows new channels too; polling keeps the prefix.
+    b.goto(&app.url("/channels?prefix=ga&transport=poll")).await;
+    b.wait_state("polling", PAGE_WAIT).await;
+    assert_eq!(b.text("#table-h").await, "3 channels starting with “ga”");
+    app.ingest(&[msg("gardening", "alice", "roses"), msg("zoo", "alice", "lions")])
+        .await;
+    wait_row_total(&b, "channels", "gardening", "1").await;
+    b.wait_text("#table-h", "4 channels starting with “ga”").await;
+    assert!(!row_keys(&b, "channels").await.contains(&"zoo".to_string()));
+    b.close().await;
+}
+
+const KOLKATA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60) {
+    Some(z) => z,
+    None => unreachable!(),
+};
+
+/// How the page writes `sent_at` in the zone `+05:30` (Asia/Kolkata), by the pages' rule.
+fn in_kolkata(sent_at: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(sent_at).unwrap().with_timezone(&KOLKATA);
+    if t.date_naive() == chrono::Utc::now().with_timezone(&KOLKATA).date_naive() {
+        t.format("%H:%M:%S UTC+5:30").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC+5:30").to_string()
+    }
+}
+
+fn in_utc(sent_at: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(sent_at).unwrap().to_utc();
+    if t.date_naive() == chrono::Utc::now().date_naive() {
+        t.format("%H:%M:%S UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
+/// The `.msg-time` of message `id` in the page's list.
+async fn msg_time(b: &Browser, id: i64) -> String {
+    b.text(&format!("li[data-id=\"{id}\"] .msg-time")).await
+}
+
+/// "What time was that?": every time names its zone, shows its date when the day is not
+/// today (in the zone shown), and switches to UTC and back with the header's switch,
+/// which the next page remembers. Without the script the page says UTC.
+#[actix_rt::test]
+async fn times_name_their_zone_show_the_date_of_another_day_and_switch_to_utc() {
+    let app = TestApp::start().await;
+    // 20:45 UTC on 1 March is 02:15 on 2 March in Kolkata: the date is the zone's.
+    let old = app
+        .ingest_ids(&[json!({"channel": "general", "user": "alice", "text": "long ago", "sent_at": "2025-03-01T20:45:10Z"})])
+        .await[0];
+    let now = app.ingest_ids(&[msg("general", "alice", "just now")]).await[0];
+    let sent = |id: i64| {
+        let app = &app;
+        async move {
+            let m = app.get_json(&format!("/api/messages?before_id={}&limit=1", id + 1)).await;
+            m["messages"][0]["sent_at"].as_str().unwrap().to_owned()
+        }
+    };
+    let now_at = sent(now).await;
+
+    // Rendered without the script: UTC, named.
+    let r = app.get("/messages").await;
+    assert!(r.text.contains(">2025-03-01 20:45 UTC</time>"), "{}", r.text);
+    assert!(r.text.contains(&format!(">{}</time>", in_utc(&now_at))), "{}", r.text);
+
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    open_live(&b, &app, "/messages").await;
+    assert_eq!(msg_time(&b, old).await, "2025-03-02 02:15 UTC+5:30");
+    assert_eq!(msg_time(&b, now).await, in_kolkata(&now_at));
+    assert_eq!(
+        attr(&b, &format!("li[data-id=\"{old}\"] .msg-time"), "title").await,
+        "2025-03-02 02:15:10 UTC+5:30 (2025-03-01 20:45:10 UTC)"
+    );
+    assert_eq!(texts(&b, "[data-tz-switch] button").await, ["UTC+5:30", "UTC"]);
+    assert_eq!(attr(&b, "[data-tz=local]", "aria-pressed").await, "true");
+    let live = app.ingest_ids(&[msg("general", "bob", "live")]).await[0];
+    b.wait_top(live).await;
+    assert!(msg_time(&b, live).await.ends_with(" UTC+5:30"), "{}", msg_time(&b, live).await);
+
+    // To UTC: every time on the page, and the next page too.
+    click(&b, "[data-tz=utc]").await;
+    b.wait("times in UTC", PAGE_WAIT, || async {
+        (msg_time(&b, old).await == "2025-03-01 20:45 UTC").then_some(())
+    })
+    .await;
+    assert_eq!(msg_time(&b, now).await, in_utc(&now_at));
+    assert!(msg_time(&b, live).await.ends_with(" UTC"));
+    assert_eq!(attr(&b, "[data-tz=utc]", "aria-pressed").await, "true");
+    let later = app.ingest_ids(&[msg("general", "bob", "later")]).await[0];
+    b.wait_top(later).await;
+    assert!(msg_time(&b, later).await.ends_with(" UTC"), "a live row follows the switch");
+    b.assert_not_reloaded("switching zones").await;
+
+    open_live(&b, &app, "/users/alice").await;
+    assert_eq!(
+        b.text(".figure-time time:not([data-figure])").await,
+        "2025-03-01 20:45 UTC",
+        "first seen, in the zone chosen on another page"
+    );
+    click(&b, "[data-tz=local]").await;
+    b.wait_text(".figure-time time:not([data-figure])", "2025-03-02 02:15 UTC+5:30")
+        .await;
+    assert_eq!(b.text("[data-figure=entity_last]").await, in_kolkata(&now_at));
+    b.close().await;
+}
+
+/// "Messages from 10:00 on", typed in the zone the results are shown in, mean 10:00 there;
+/// switched to UTC, the fields show the same instants in UTC.
+#[actix_rt::test]
+async fn the_search_form_reads_its_times_in_the_zone_shown() {
+    let app = TestApp::start().await;
+    let ids = app
+        .ingest_ids(&[
+            json!({"channel": "general", "user": "alice", "text": "window alpha", "sent_at": "2026-01-10T04:00:00Z"}),
+            json!({"channel": "general", "user": "alice", "text": "window beta", "sent_at": "2026-01-10T06:00:00Z"}),
+        ])
+        .await;
+    let (alpha, beta) = (ids[0], ids[1]);
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    b.goto(&app.url("/search?q=window")).await;
+    assert_eq!(texts(&b, ".search-more label > span").await, ["From (UTC+5:30)", "Until (UTC+5:30)"]);
+    assert_eq!(result_ids(&b).await, [beta, alpha]);
+    assert_eq!(
+        msg_time(&b, alpha).await,
+        "2026-01-10 09:30 UTC+5:30",
+        "results in the zone of the form"
+    );
+
+    // 10:00 in Kolkata is 04:30 UTC: alpha (09:30 there) is before it.
+    let set = |name: &'static str, value: &'static str| {
+        let b = &b;
+        let field = if name == "since" { 0 } else { 1 };
+        async move {
+            b.js(&format!(
+                "document.querySelectorAll('input[data-zoned]')[{field}].value = '{value}'; return true"
+            ))
+            .await;
+        }
+    };
+    set("since", "2026-01-10T10:00").await;
+    click(&b, ".search-main button").await;
+    b.wait("the filtered results", PAGE_WAIT, || async {
+        (result_ids(&b).await == [beta]).then_some(())
+    })
+    .await;
+    let url = b.js_str("return location.search").await;
+    assert!(url.contains("since=2026-01-10T10%3A00%3A00%2B05%3A30"), "{url}");
+    assert!(!url.contains("until="), "an empty field sends nothing: {url}");
+    assert_eq!(
+        b.js_str("return document.querySelectorAll('input[data-zoned]')[0].value")
+            .await,
+        "2026-01-10T10:00",
+        "the field shows the instant read, in the zone shown"
+    );
+
+    // In UTC the same instant reads 04:30, and searching again finds the same.
+    click(&b, "[data-tz=utc]").await;
+    b.wait_text(".search-more label > span", "From (UTC)").await;
+    assert_eq!(
+        b.js_str("return document.querySelectorAll('input[data-zoned]')[0].value")
+            .await,
+        "2026-01-10T04:30"
+    );
+    assert_eq!(msg_time(&b, beta).await, "2026-01-10 06:00 UTC");
+    click(&b, ".search-main button").await;
+    b.wait("the same results", PAGE_WAIT, || async {
+        b.js_str("return location.search")
+            .await
+            .contains("since=2026-01-10T04%3A30%3A00Z")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(result_ids(&b).await, [beta]);
+
+    // Typed in UTC now: 03:59 UTC takes both; until 05:00 UTC only alpha.
+    set("since", "2026-01-10T03:59").await;
+    set("until", "2026-01-10T05:00").await;
+    click(&b, ".search-main button").await;
+    b.wait("alpha alone", PAGE_WAIT, || async {
+        (result_ids(&b).await == [alpha]).then_some(())
+    })
+    .await;
+    b.close().await;
+}
+
+/// The export as the browser downloads it: status, disposition and its NDJSON lines.
+async fn fetch_export(b: &Browser, href: &str) -> (u16, String, Vec<Value>) {
+    let v = b
+        .js(&format!(
+            "return fetch({}).then(r => r.text().then(t => [r.status, r.headers.get('content-disposition') || '', t]))",
+            json!(href)
+        ))
+        .await;
+    let lines = v[2]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    (v[0].as_u64().unwrap() as u16, v[1].as_str().unwrap().to_owned(), lines)
+}
+
+/// "Download (NDJSON)" on the search page exports what was searched (the words and the
+/// filters), on a channel's page that channel; both answer with the messages.
+#[actix_rt::test]
+async fn download_links_export_what_the_page_shows() {
+    let app = TestApp::start().await;
+    app.ingest(&[
+        json!({"channel": "general", "user": "alice", "text": "deploy one", "sent_at": "2026-01-10T04:00:00Z"}),
+        msg("general", "bob", "deploy two"),
+        msg("general", "carol", "lunch?"),
+        msg("random", "dave", "deploy elsewhere"),
+    ])
+    .await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/search?q=deploy&channel=general&since=2026-01-10T05%3A00%3A00Z"))
+        .await;
+    assert_eq!(b.text("#results-h").await, "1 match");
+    let href = attr(&b, "[data-download]", "href").await;
+    assert_eq!(href, "/api/export?q=deploy&channel=general&since=2026-01-10T05%3A00%3A00.000Z");
+    assert_eq!(b.text("[data-download]").await, "Download (NDJSON)");
+    let (status, disposition, lines) = fetch_export(&b, &href).await;
+    assert_eq!(status, 200);
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["text"], "deploy two");
+    assert_eq!(lines[0]["channel"], "general");
+
+    open_live(&b, &app, "/channels/general").await;
+    let href = attr(&b, "[data-download]", "href").await;
+    assert_eq!(href, "/api/export?channel=general");
+    let (status, _, lines) = fetch_export(&b, &href).await;
+    assert_eq!(status, 200);
+    let said: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(said, ["deploy one", "deploy two", "lunch?"], "oldest first, this channel only");
     b.close().await;
 }

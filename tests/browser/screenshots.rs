@@ -9,6 +9,8 @@ use crate::*;
 
 const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
+/// The zone the pictures' browser is in: its times read "09:30:05 EST".
+const ZONE: &str = "America/New_York";
 
 async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
     let shots: Vec<_> = shots.iter().map(|(name, path)| (*name, *path, "")).collect();
@@ -20,9 +22,9 @@ async fn shoot_after(app: &TestApp, size: (u32, u32), shots: &[(&str, &str, &str
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).expect("create docs/screenshots");
     let b = if size == PHONE {
-        Browser::phone(size.0, size.1).await
+        Browser::phone_in_zone(size.0, size.1, ZONE).await
     } else {
-        Browser::with_size(size.0, size.1).await
+        Browser::in_zone_sized(ZONE, size.0, size.1).await
     };
     for (name, path, script) in shots {
         b.goto(&app.url(path)).await;
@@ -44,7 +46,12 @@ async fn shoot_after(app: &TestApp, size: (u32, u32), shots: &[(&str, &str, &str
 
 fn light_data() -> Vec<Value> {
     let m = |c: &str, u: &str, d: &str, t: &str| json!({"channel": c, "user": u, "display_name": d, "text": t});
+    // Yesterday's message shows its date.
+    let yesterday = chrono::Utc::now() - chrono::Duration::hours(26);
+    let mut evening = m("general", "alice", "Alice", "Release notes for 2.4 are in the wiki.");
+    evening["sent_at"] = json!(yesterday.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     vec![
+        evening,
         m(
             "general",
             "alice",
@@ -206,6 +213,13 @@ async fn story(app: &TestApp) -> (i64, i64) {
 const OPEN_THREAD: &str =
     "const t = document.querySelector('.ev-thread:not([hidden]) [data-thread-toggle]'); if (t) t.click(); return true";
 
+/// The end of a page: a search's "Older results".
+const SCROLL_TO_END: &str = "window.scrollTo(0, document.body.scrollHeight); return true";
+
+/// A search's second page.
+const OLDER_RESULTS: &str =
+    "const a = document.querySelector('[data-older-results]'); if (a) a.click(); return true";
+
 #[actix_rt::test]
 #[ignore = "writes docs/screenshots; run on purpose"]
 async fn screenshots() {
@@ -225,6 +239,7 @@ async fn screenshots() {
             ("light-users", "/users"),
             ("light-user", "/users/alice"),
             ("light-search", "/search?q=deploy"),
+            ("light-users-prefix", "/users?prefix=a"),
             ("light-search-error", "/search?q=%22deploy"),
             ("light-not-found", "/users/nobody"),
         ],
@@ -251,29 +266,34 @@ async fn screenshots() {
     let busy = TestApp::builder().demo().start().await;
     // Long enough for the chart to have a shape and the long tail of users to show.
     actix_rt::time::sleep(Duration::from_secs(40)).await;
-    shoot(
+    const SEARCH: &str = "/search?q=rust%20comp*";
+    shoot_after(
         &busy,
         DESKTOP,
         &[
-            ("busy-home", "/"),
-            ("busy-messages", "/messages"),
-            ("busy-channels", "/channels"),
-            ("busy-channel", "/channels/general"),
-            ("busy-users", "/users"),
-            ("busy-user", "/users/viewer1"),
-            ("busy-search", "/search?q=rust%20comp*"),
-            ("busy-incidents", "/incidents"),
+            ("busy-home", "/", ""),
+            ("busy-messages", "/messages", ""),
+            ("busy-channels", "/channels", ""),
+            ("busy-channel", "/channels/general", ""),
+            ("busy-users", "/users", ""),
+            ("busy-users-prefix", "/users?prefix=viewer12&sort=recent", ""),
+            ("busy-user", "/users/viewer1", ""),
+            ("busy-search", SEARCH, ""),
+            ("busy-search-end", SEARCH, SCROLL_TO_END),
+            ("busy-search-older", SEARCH, OLDER_RESULTS),
+            ("busy-incidents", "/incidents", ""),
         ],
     )
     .await;
-    shoot(
+    shoot_after(
         &busy,
         PHONE,
         &[
-            ("phone-home", "/"),
-            ("phone-messages", "/messages"),
-            ("phone-users", "/users"),
-            ("phone-user", "/users/viewer1"),
+            ("phone-home", "/", ""),
+            ("phone-messages", "/messages", ""),
+            ("phone-users", "/users", ""),
+            ("phone-user", "/users/viewer1", ""),
+            ("phone-search", SEARCH, ""),
         ],
     )
     .await;

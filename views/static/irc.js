@@ -34,11 +34,17 @@
     }
   }
 
-  function time(iso) {
-    if (!iso) return "—";
-    const d = new Date(iso);
-    const today = new Date().toDateString() === d.toDateString();
-    return today ? d.toLocaleTimeString([], { hour12: false }) : d.toLocaleString([], { hour12: false });
+  // A time by the pages' one rule (time.js).
+  function timeCell(iso) {
+    const td = document.createElement("td");
+    if (!iso) {
+      td.textContent = "—";
+      return td;
+    }
+    const t = document.createElement("time");
+    window.chatpulseTime.set(t, iso);
+    td.append(t);
+    return td;
   }
 
   function cell(text, cls) {
@@ -82,13 +88,13 @@
       const rate = c.messages_per_second;
       const actions = cell("", "irc-actions");
       actions.append(button(c.paused ? "resume" : "pause", c.paused ? "Resume" : "Pause"), " ", button("remove", "Remove"));
-      tr.append(name, state, cell(c.reader || "—"), cell(rate == null ? "—" : rate.toFixed(1), "num"), cell(time(c.last_message_at)), actions);
+      tr.append(name, state, cell(c.reader || "—"), cell(rate == null ? "—" : rate.toFixed(1), "num"), timeCell(c.last_message_at), actions);
       body.append(tr);
     }
     rows.replaceChildren(body);
     document.getElementById("irc-empty").hidden = list.channels.length > 0;
     document.getElementById("irc-table").hidden = list.channels.length === 0;
-    updated.textContent = "updated " + new Date().toLocaleTimeString([], { hour12: false });
+    updated.textContent = "updated " + window.chatpulseTime.format(new Date().toISOString());
   }
 
   async function refresh() {

@@ -2,8 +2,9 @@
 // Events or polling of the read API, speaking PROTOCOL.md. The project's own code.
 //
 // The page says what it shows: <body data-view data-cursor data-epoch> is the live view and
-// the point it was rendered at; [data-list], [data-rows], [data-figure] and [data-chart]
-// are what events update; <template> elements hold the markup of new rows.
+// the point it was rendered at; [data-list], [data-rows] (with [data-list-total], its count),
+// [data-figure] and [data-chart] are what events update; <template> elements hold the
+// markup of new rows. Times are written by time.js's rule, which loads first.
 //
 // The pages of the stream model (a stream's log, the incidents) bring their own script,
 // loaded before this one: it registers window.chatpulseViews[<view kind>], a function that
@@ -21,6 +22,7 @@
   const POLL_PAGES_MAX = 10; // a poll further behind than this many pages reloads instead
   const WS_FAILURES_FOR_SSE = 2; // WebSocket failures (while HTTP works) before SSE is used
   const STREAM_LABELS_MAX = 500; // names of threads and incidents kept for v1 rows
+  const TOTAL_EVERY_MS = 5000; // a list's total is read again at most this often, after a row it may not show changed
   const EVENT_TYPES = [
     'message',
     'message_edited',
@@ -41,7 +43,6 @@
   };
 
   const body = document.body;
-  localizeTimes(document);
   const view = body.dataset.view;
   if (!view) return; // a page without a live view (search, errors, history)
 
@@ -73,6 +74,7 @@
   let pendingEntity = null;
   let pendingChanges = new Map(); // edits and deletes of shown messages: id -> change
   let frameQueued = false;
+  let totalTimer = null; // the next read of a list's total, once one is due
 
   // Connection.
   let conn = null;
@@ -113,28 +115,8 @@
     return Number(n).toLocaleString('en-US');
   }
 
-  function fmtTime(iso) {
-    const d = new Date(iso);
-    if (!iso || isNaN(d)) return '—';
-    const p = (n) => String(n).padStart(2, '0');
-    const time = p(d.getHours()) + ':' + p(d.getMinutes());
-    if (d.toDateString() === new Date().toDateString()) return time + ':' + p(d.getSeconds());
-    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + time;
-  }
-
-  function localizeTimes(root) {
-    for (const t of root.querySelectorAll('time[datetime]')) {
-      if (!t.dateTime) continue;
-      t.textContent = fmtTime(t.dateTime);
-      t.title = new Date(t.dateTime).toString();
-    }
-  }
-
-  function setTime(t, iso) {
-    t.dateTime = iso || '';
-    t.textContent = fmtTime(iso);
-    if (iso) t.title = new Date(iso).toString();
-  }
+  // Times follow the one rule of time.js (loaded before this script).
+  const setTime = window.chatpulseTime.set;
 
   // ---------------------------------------------------------------------------
   // The page's elements and the state they start with
@@ -149,6 +131,7 @@
       older: document.querySelector('[data-older]'),
       pause: document.querySelector('[data-pause]'),
       rendered: document.querySelector('[data-rendered-cursor]'),
+      total: document.querySelector('[data-list-total]'),
       figures: {},
     };
     for (const f of document.querySelectorAll('[data-figure]')) els.figures[f.dataset.figure] = f;
@@ -271,6 +254,9 @@
 
   function onRow(name, total, last, c, id) {
     const r = rows.get(name);
+    if (!r && !inList(name)) return; // a list of the names with a prefix, and not this one
+    // Perhaps a new name: the list may have grown.
+    if (!r) totalMayHaveGrown();
     if (r && (c < r.cursor || total < r.total)) return; // older than what is shown
     // Not on this page and no room for it: nothing to keep (a users page is one of many).
     if (!r && !pendingRows.has(name) && pendingRows.size >= Number(els.rows.dataset.room || 0) + rows.size) return;
@@ -279,6 +265,43 @@
       r.total = total;
     }
     pendingRows.set(name, { total, last, cursor: c || 0, id });
+  }
+
+  // Whether a count view's list holds `name`: with a prefix, names that start with it.
+  function inList(name) {
+    const p = els.rows.dataset.prefix;
+    return !p || name.toLowerCase().startsWith(p.toLowerCase());
+  }
+
+  function prefixQuery() {
+    const p = els.rows.dataset.prefix;
+    return p ? '&prefix=' + encodeURIComponent(p) : '';
+  }
+
+  // A count event cannot tell a new channel or user from one on another page, so the
+  // total is read, a short while after such an event (one read for many).
+  function totalMayHaveGrown() {
+    if (!els.total || totalTimer) return;
+    totalTimer = setTimeout(readTotal, TOTAL_EVERY_MS);
+  }
+
+  async function readTotal() {
+    totalTimer = null; // a change from now on reads again
+    try {
+      const r = await getJSON('/api/' + view + '?limit=1' + prefixQuery());
+      if (r.epoch === epoch) showTotal(r.total);
+    } catch (e) {
+      totalMayHaveGrown();
+    }
+  }
+
+  // "1,204 users", "3 channels starting with “ga”" (the server's words, src/web/pages/handlers.rs).
+  function showTotal(n) {
+    const el = els.total;
+    if (!el || n == null || Number(el.dataset.n) === n) return;
+    const d = el.dataset;
+    d.n = n;
+    el.textContent = fmtNumber(n) + ' ' + (n === 1 ? d.one : d.many) + (d.prefix ? ' starting with “' + d.prefix + '”' : '');
   }
 
   function onEntity(total, last, c) {
@@ -330,7 +353,8 @@
       el.appendChild(mark);
     }
     mark.hidden = false;
-    mark.title = 'edited ' + new Date(at).toString();
+    mark.dataset.editedAt = at;
+    mark.title = 'edited ' + window.chatpulseTime.full(at);
   }
 
   function drawChanges() {
@@ -846,9 +870,10 @@
     } else if (isCountView) {
       const tbody = els.rows;
       const limit = Number(tbody.dataset.limit) || 50;
-      const q = '?limit=' + limit + '&offset=' + (Number(params.get('offset')) || 0) + '&sort=' + tbody.dataset.sort;
+      const q = '?limit=' + limit + '&offset=' + (Number(params.get('offset')) || 0) + '&sort=' + tbody.dataset.sort + prefixQuery();
       const r = await getJSON('/api/' + view + q);
       if (r.epoch !== epoch) return reload();
+      showTotal(r.total);
       // Rows of the read API carry no cursor of their own: counts only grow, so the
       // larger total is the newer one.
       for (const row of r[view]) {
@@ -892,7 +917,7 @@
       body.dataset.cursor = cursor;
       bind();
       if (els.rendered) els.rendered.textContent = cursor;
-      localizeTimes(document);
+      window.chatpulseTime.localize(document);
       reloads += 1;
       body.dataset.reloads = reloads;
     } catch (e) {

@@ -20,10 +20,6 @@
       if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
       return r.json();
     };
-    const setTime = (t, iso) => {
-      t.dateTime = iso || '';
-      t.textContent = iso ? new Date(iso).toLocaleString() : '—';
-    };
     const page = streamPage({
       entityName: head.dataset.stream,
       cursor: 0,
@@ -33,7 +29,7 @@
       reload() {},
       getJSON,
       fmtNumber: (n) => Number(n).toLocaleString('en-US'),
-      setTime,
+      setTime: window.chatpulseTime.set,
       flash() {},
       hideEmpty() {},
       streamLink(a, id) {
@@ -314,7 +310,8 @@
       li.querySelector('.ev-text').textContent = text;
       const mark = li.querySelector('.edited');
       mark.hidden = false;
-      mark.title = 'edited ' + new Date(at).toString();
+      mark.dataset.editedAt = at;
+      mark.title = 'edited ' + window.chatpulseTime.full(at);
       h.flash(li);
     }
 

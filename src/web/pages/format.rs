@@ -26,15 +26,30 @@ pub fn group(n: i64) -> String {
     out
 }
 
-/// A time as the pages show it (UTC here; the script shows it in the reader's zone):
-/// the time of day for today, the date and minute otherwise.
+/// A time as the pages are rendered with it, by the rule the script (`views/static/time.js`)
+/// then applies in the reader's zone or UTC: the time of day when the day is today, the
+/// date and minute otherwise, the zone always named. Here the zone is UTC, so a page read
+/// without the script says the truth.
 pub fn short_time(ms: i64) -> String {
+    short_time_at(ms, Utc::now())
+}
+
+fn short_time_at(ms: i64, now: DateTime<Utc>) -> String {
     let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    if t.date_naive() == Utc::now().date_naive() {
-        t.format("%H:%M:%S").to_string()
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M:%S UTC").to_string()
     } else {
-        t.format("%Y-%m-%d %H:%M").to_string()
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
     }
+}
+
+/// `ms` as the value of an `<input type="datetime-local">` in UTC (the script shows it in
+/// the zone the page shows).
+pub fn datetime_local(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
 }
 
 /// A stream's page.
@@ -68,18 +83,29 @@ pub fn query(pairs: &[(&str, Option<&str>)]) -> String {
     }
 }
 
-/// Links to the previous and next page of a list, keeping its sort.
-pub fn pager(path: &str, sort: &str, offset: i64, size: i64, rows: usize) -> (Option<String>, Option<String>) {
+/// Links to the previous and next page of a list, keeping what it is asked with (`keep`:
+/// its sort, its name prefix).
+pub fn pager(
+    path: &str,
+    keep: &[(&str, Option<&str>)],
+    offset: i64,
+    size: i64,
+    rows: usize,
+) -> (Option<String>, Option<String>) {
     let link = |o: i64| {
         let o = o.to_string();
-        format!(
-            "{path}{}",
-            query(&[("sort", Some(sort)), ("offset", Some(o.as_str()).filter(|o| *o != "0"))])
-        )
+        let mut pairs = keep.to_vec();
+        pairs.push(("offset", Some(o.as_str()).filter(|o| *o != "0")));
+        format!("{path}{}", query(&pairs))
     };
     let prev = (offset > 0).then(|| link((offset - size).max(0)));
     let next = (rows as i64 == size && offset.checked_add(size).is_some()).then(|| link(offset + size));
     (prev, next)
+}
+
+/// "1 user", "1,204 users".
+pub fn count_of(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", group(n), if n == 1 { one } else { many })
 }
 
 /// The words of `text` as the search index sees them: runs of letters and digits, with
@@ -206,6 +232,30 @@ mod tests {
                 (" one".to_owned(), false)
             ]
         );
+    }
+
+    #[test]
+    fn times_name_their_zone_and_the_date_of_another_day() {
+        let now = DateTime::parse_from_rfc3339("2026-01-16T20:00:00Z").unwrap().to_utc();
+        let ms = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+        assert_eq!(short_time_at(ms("2026-01-16T09:30:05Z"), now), "09:30:05 UTC");
+        assert_eq!(short_time_at(ms("2026-01-15T23:59:59Z"), now), "2026-01-15 23:59 UTC");
+        assert_eq!(datetime_local(ms("2026-01-15T23:59:59.500Z")), "2026-01-15T23:59:59");
+    }
+
+    #[test]
+    fn pages_keep_what_the_list_is_asked_with() {
+        let keep = [("sort", Some("name")), ("prefix", Some("ga"))];
+        assert_eq!(
+            pager("/users", &keep, 50, 50, 50),
+            (
+                Some("/users?sort=name&prefix=ga".into()),
+                Some("/users?sort=name&prefix=ga&offset=100".into())
+            )
+        );
+        assert_eq!(pager("/users", &[("sort", None)], 0, 50, 3), (None, None));
+        assert_eq!(count_of(1, "user", "users"), "1 user");
+        assert_eq!(count_of(1204, "user", "users"), "1,204 users");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use tera::Context;
 
 use std::collections::hash_map::{Entry, HashMap};
 
-use super::format::{group, highlight, pager, query, short_time, stream_href, stream_label};
+use super::format::{count_of, datetime_local, group, highlight, pager, query, short_time, stream_href, stream_label};
 use super::views::{ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView};
 use super::{
     CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES,
@@ -347,13 +347,99 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 pub struct ListParams {
     sort: Option<String>,
     offset: Option<String>,
+    prefix: Option<String>,
 }
 
-/// Channels by message count or name; live.
+/// A name prefix from a list's search box: the start of a name, 1-64 of the name rule's
+/// characters, found in any case. An empty box is no filter; on the channels page a `#`
+/// before it is the channel's mark, as the page writes it, not part of the name.
+fn prefix_param(v: &Option<String>, channel_mark: bool) -> Result<Option<String>, PageError> {
+    let Some(p) = given(v) else { return Ok(None) };
+    let p = if channel_mark {
+        p.strip_prefix('#').unwrap_or(p)
+    } else {
+        p
+    };
+    if p.is_empty() {
+        return Ok(None);
+    }
+    if crate::domain::valid_name_prefix(p) {
+        Ok(Some(p.to_owned()))
+    } else {
+        Err(PageError::bad_request(format!(
+            "“{p}” cannot start a name: names are 1-64 letters, digits, “_”, “.” or “-”."
+        )))
+    }
+}
+
+/// What a list page of channels or users says about its rows: how many there are in all
+/// (with a prefix, how many it matches), which of them this page shows, and the links that
+/// keep its prefix.
+fn list_context(ctx: &mut Context, path: &str, what: (&str, &str), list: ListPage<'_>) {
+    let ListPage {
+        sort,
+        prefix,
+        offset,
+        size,
+        rows,
+        total,
+    } = list;
+    let mut said = count_of(total, what.0, what.1);
+    if let Some(p) = prefix {
+        said.push_str(&format!(" starting with “{p}”"));
+    }
+    ctx.insert("total_n", &total);
+    ctx.insert("total_label", &said);
+    ctx.insert("noun_one", what.0);
+    ctx.insert("noun_many", what.1);
+    ctx.insert("prefix", prefix.unwrap_or(""));
+    // An offset past every row is a page with none, not an overflow.
+    ctx.insert("first", &offset.saturating_add(1));
+    ctx.insert("last", &offset.saturating_add(rows as i64));
+    ctx.insert("shown", &(rows > 0 && (offset > 0 || rows as i64 != total)));
+    ctx.insert("offset", &offset);
+    ctx.insert("page_size", &size);
+    let keep = [("sort", Some(sort).filter(|s| *s != "count")), ("prefix", prefix)];
+    let (prev, next) = pager(path, &keep, offset, size, rows);
+    ctx.insert("prev", &prev);
+    ctx.insert("next", &next);
+    // The sort links keep the prefix; the search box keeps the sort.
+    let sort_href = |s: &str| {
+        format!(
+            "{path}{}",
+            query(&[("sort", Some(s).filter(|s| *s != "count")), ("prefix", prefix)])
+        )
+    };
+    let sorts: HashMap<&str, String> = ["count", "name", "recent"]
+        .into_iter()
+        .map(|s| (s, sort_href(s)))
+        .collect();
+    ctx.insert("sort_href", &sorts);
+    ctx.insert("sort", sort);
+    ctx.insert(
+        "clear_href",
+        &format!("{path}{}", query(&[("sort", Some(sort).filter(|s| *s != "count"))])),
+    );
+}
+
+/// A list page's rows and how it was asked for them.
+struct ListPage<'a> {
+    sort: &'a str,
+    prefix: Option<&'a str>,
+    offset: i64,
+    size: i64,
+    /// Rows on this page.
+    rows: usize,
+    /// Rows in the whole list (with a prefix, those it matches).
+    total: i64,
+}
+
+/// Channels by message count or name, or those whose name starts with `prefix`; live.
 #[utoipa::path(get, path = "/channels", tag = "pages",
     params(
         ("sort" = Option<crate::web::api::ChannelSort>, Query, description = "`count` when absent"),
         ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip"),
+        ("prefix" = Option<String>, Query, pattern = r"^#?[A-Za-z0-9_.-]{0,64}$", description = "only channels whose name starts with this, in any case (1-64 of `A-Z a-z 0-9 _ . -`; a `#` before it is ignored; empty: all)"),
     ),
     responses(PageWithParams)
 )]
@@ -369,26 +455,34 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
         Some(_) => return Err(PageError::bad_request("sort must be “count” or “name”.")),
     };
     let offset = int_param(&p.offset, "offset", 0)?.unwrap_or(0);
-    let (totals, rows) = snapshot(&state, move |c| {
-        Ok((
-            store::totals(c)?,
-            store::list_channels(c, CHANNELS_PAGE, offset, by_name, None)?,
-        ))
+    let prefix = prefix_param(&p.prefix, true)?;
+    let pf = prefix.clone();
+    let (totals, rows, total) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let total = match pf.as_deref() {
+            Some(p) => store::count_channels(c, p)?,
+            None => t.total_channels,
+        };
+        let rows = store::list_channels(c, CHANNELS_PAGE, offset, by_name, pf.as_deref())?;
+        Ok((t, rows, total))
     })
     .await?;
     let sort = if by_name { "name" } else { "count" };
     let mut ctx = page("Channels", "channels", "channels", &totals, &state);
     ctx.insert("row_base", "/channels/");
     ctx.insert("row_prefix", "#");
-    let (prev, next) = pager("/channels", sort, offset, CHANNELS_PAGE, rows.len());
+    let list = ListPage {
+        sort,
+        prefix: prefix.as_deref(),
+        offset,
+        size: CHANNELS_PAGE,
+        rows: rows.len(),
+        total,
+    };
+    list_context(&mut ctx, "/channels", ("channel", "channels"), list);
     // New channels are added live only where they belong: on a last page with room.
     ctx.insert("room", &(CHANNELS_PAGE - rows.len() as i64).max(0));
     ctx.insert("rows", &rows.iter().map(CountRow::channel).collect::<Vec<_>>());
-    ctx.insert("sort", sort);
-    ctx.insert("offset", &offset);
-    ctx.insert("page_size", &CHANNELS_PAGE);
-    ctx.insert("prev", &prev);
-    ctx.insert("next", &next);
     Ok(render(StatusCode::OK, "channels.html", &ctx))
 }
 
@@ -434,14 +528,20 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
     );
     ctx.insert("channel", &CountRow::channel(&ch));
     ctx.insert("messages", &messages);
+    ctx.insert(
+        "download",
+        &format!("/api/export{}", query(&[("channel", Some(name.as_str()))])),
+    );
     Ok(render(StatusCode::OK, "channel.html", &ctx))
 }
 
-/// Users by message count, name or latest message; live.
+/// Users by message count, name or latest message, or those whose name starts with
+/// `prefix`; live.
 #[utoipa::path(get, path = "/users", tag = "pages",
     params(
         ("sort" = Option<UserSort>, Query, description = "`count` when absent"),
         ("offset" = Option<i64>, Query, minimum = 0, description = "rows to skip"),
+        ("prefix" = Option<String>, Query, pattern = r"^[A-Za-z0-9_.-]{0,64}$", description = "only users whose name starts with this, in any case (1-64 of `A-Z a-z 0-9 _ . -`; empty: all)"),
     ),
     responses(PageWithParams)
 )]
@@ -458,12 +558,28 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
         Some(_) => return Err(PageError::bad_request("sort must be “count”, “name” or “recent”.")),
     };
     let offset = int_param(&p.offset, "offset", 0)?.unwrap_or(0);
-    let (totals, rows) = snapshot(&state, move |c| {
-        Ok((store::totals(c)?, store::list_users(c, USERS_PAGE, offset, sort, None)?))
+    let prefix = prefix_param(&p.prefix, false)?;
+    let pf = prefix.clone();
+    let (totals, rows, total) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let total = match pf.as_deref() {
+            Some(p) => store::count_users(c, p)?,
+            None => t.total_users,
+        };
+        let rows = store::list_users(c, USERS_PAGE, offset, sort, pf.as_deref())?;
+        Ok((t, rows, total))
     })
     .await?;
     let mut ctx = page("Users", "users", "users", &totals, &state);
-    let (prev, next) = pager("/users", name, offset, USERS_PAGE, rows.len());
+    let list = ListPage {
+        sort: name,
+        prefix: prefix.as_deref(),
+        offset,
+        size: USERS_PAGE,
+        rows: rows.len(),
+        total,
+    };
+    list_context(&mut ctx, "/users", ("user", "users"), list);
     // New users are added live only to a first page that is not full.
     let room = if offset == 0 {
         (USERS_PAGE - rows.len() as i64).max(0)
@@ -472,14 +588,6 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
     };
     ctx.insert("room", &room);
     ctx.insert("rows", &rows.iter().map(CountRow::user).collect::<Vec<_>>());
-    ctx.insert("sort", name);
-    ctx.insert("offset", &offset);
-    // An offset past every row is a page with none, not an overflow.
-    ctx.insert("first", &offset.saturating_add(1));
-    ctx.insert("last", &offset.saturating_add(rows.len() as i64));
-    ctx.insert("page_size", &USERS_PAGE);
-    ctx.insert("prev", &prev);
-    ctx.insert("next", &next);
     Ok(render(StatusCode::OK, "users.html", &ctx))
 }
 
@@ -538,11 +646,19 @@ pub struct SearchParams {
     channel: Option<String>,
     #[param(schema_with = crate::json_schema::name)]
     user: Option<String>,
-    /// RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` read as UTC.
+    /// RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` read as UTC (the page's script sends the form's
+    /// times as RFC 3339 in the zone it shows).
     #[param(schema_with = crate::json_schema::time)]
     since: Option<String>,
     #[param(schema_with = crate::json_schema::time)]
     until: Option<String>,
+    /// The next page: matches older than this id (the "Older results" link's).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    before_id: Option<String>,
+    /// With `before_id`: the cursor the search's first page was read at, so that every
+    /// page counts the same matches.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    cursor: Option<String>,
 }
 
 /// A time from the search form: RFC 3339, or the `YYYY-MM-DDTHH:MM[:SS]` of an
@@ -563,7 +679,20 @@ fn form_time(v: &Option<String>, what: &str) -> Result<Option<i64>, PageError> {
         })
 }
 
-/// Full-text search with filters.
+/// One page of a search, read in one transaction.
+struct SearchRead {
+    rows: Vec<MessageView>,
+    /// Whether older matches than these exist.
+    more: bool,
+    /// Matches up to `upto`, and whether that count is exact.
+    total: (i64, bool),
+    /// Matches older than this page's first row (with `before_id`, when the total is exact).
+    older: Option<i64>,
+    /// The cursor the matches are counted up to.
+    upto: MessageId,
+}
+
+/// Full-text search with filters: the total of matches, a page at a time, newest first.
 #[utoipa::path(
     get,
     path = "/search",
@@ -583,20 +712,28 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
     ctx.insert("nav", "search");
     ctx.insert("view", "");
     ctx.insert("q", &q);
-    for (k, v) in [
-        ("channel", &p.channel),
-        ("user", &p.user),
-        ("since", &p.since),
-        ("until", &p.until),
-    ] {
-        ctx.insert(k, given(v).unwrap_or(""));
+    ctx.insert("channel", given(&p.channel).unwrap_or(""));
+    ctx.insert("user", given(&p.user).unwrap_or(""));
+    let since = form_time(&p.since, "“From”");
+    let until = form_time(&p.until, "“Until”");
+    // A time that was read is shown as the instant it means (the script shows it in the
+    // page's zone); one that was not, as it was typed.
+    for (k, v, t) in [("since", &p.since, &since), ("until", &p.until, &until)] {
+        match t {
+            Ok(Some(ms)) => {
+                ctx.insert(k, &datetime_local(*ms));
+                ctx.insert(format!("{k}_at"), &format_ms(*ms));
+            }
+            _ => ctx.insert(k, given(v).unwrap_or("")),
+        }
     }
     // Every problem with the form is shown on the form itself, with a 400.
     let checked = (|| {
         let channel = name_param(&p.channel, "channel")?;
         let user = name_param(&p.user, "user")?;
-        let since = form_time(&p.since, "“From”")?;
-        let until = form_time(&p.until, "“Until”")?;
+        let (since, until) = (since?, until?);
+        let before = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
+        let upto = int_param(&p.cursor, "cursor", 0)?.map(MessageId);
         let fts = if q.is_empty() {
             None
         } else {
@@ -605,9 +742,9 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
                     .map_err(|e| PageError::bad_request(format!("The search cannot be read: {}.", e.0)))?,
             )
         };
-        Ok::<_, PageError>((channel, user, since, until, fts))
+        Ok::<_, PageError>((channel, user, since, until, before, upto, fts))
     })();
-    let (channel, user, since, until, fts) = match checked {
+    let (channel, user, since, until, before, upto, fts) = match checked {
         Ok(v) => v,
         Err(e) => {
             ctx.insert("error", &e.detail);
@@ -615,12 +752,26 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
         }
     };
     let Some(fts) = fts else {
-        ctx.insert("results", &Option::<Vec<MessageView>>::None);
+        ctx.insert("searched", &false);
         return Ok(render(StatusCode::OK, "search.html", &ctx));
     };
+    let (ch, us) = (channel.clone(), user.clone());
     let found = snapshot(&state, move |c| {
-        let Some(f) = MessageFilter::by_names(c, channel.as_deref(), user.as_deref())? else {
-            return Ok(Vec::new());
+        let t = store::totals(c)?;
+        // A later page counts up to where its first page did; a first page, up to now.
+        let upto = match (before, upto) {
+            (Some(_), Some(u)) => u.min(t.cursor),
+            _ => t.cursor,
+        };
+        let mut read = SearchRead {
+            rows: Vec::new(),
+            more: false,
+            total: (0, true),
+            older: None,
+            upto,
+        };
+        let Some(f) = MessageFilter::by_names(c, ch.as_deref(), us.as_deref())? else {
+            return Ok(read);
         };
         let find = store::Find {
             query: Some(&fts),
@@ -628,30 +779,77 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
             since,
             until,
         };
-        let rows = store::search_messages(c, &find, None, SEARCH_RESULTS)?;
+        // One more than shown: whether there is an older page.
+        let mut rows = store::search_messages(c, &find, before, SEARCH_RESULTS + 1)?;
+        read.more = rows.len() as i64 > SEARCH_RESULTS;
+        rows.truncate(SEARCH_RESULTS as usize);
+        read.total = store::count_matches(c, &find, upto)?;
+        if let (Some(b), true) = (before, read.total.1) {
+            let below = MessageId((b.0 - 1).min(upto.0));
+            read.older = Some(store::count_matches(c, &find, below)?.0);
+        }
         let labels = stream_labels(c, rows.iter().map(|m| m.channel.as_str()))?;
-        Ok(rows
+        read.rows = rows
             .into_iter()
             .map(|m| {
                 let mut v = MessageView::new(m, &labels);
                 v.parts = Some(highlight(&v.text, &fts));
                 v
             })
-            .collect::<Vec<_>>())
+            .collect();
+        Ok(read)
     })
     .await;
-    match found {
-        Ok(results) => {
-            ctx.insert("more", &(results.len() as i64 == SEARCH_RESULTS));
-            ctx.insert("results", &Some(results));
-            Ok(render(StatusCode::OK, "search.html", &ctx))
-        }
+    let read = match found {
+        Ok(read) => read,
         Err(e) if e.status == StatusCode::BAD_REQUEST => {
             ctx.insert("error", &e.detail);
-            Ok(render(e.status, "search.html", &ctx))
+            return Ok(render(e.status, "search.html", &ctx));
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    let (since, until) = (since.map(format_ms), until.map(format_ms));
+    let filters = [
+        ("q", Some(q.as_str())),
+        ("channel", channel.as_deref()),
+        ("user", user.as_deref()),
+        ("since", since.as_deref()),
+        ("until", until.as_deref()),
+    ];
+    let (total, exact) = read.total;
+    ctx.insert(
+        "total_label",
+        &if exact {
+            count_of(total, "match", "matches")
+        } else {
+            format!("More than {} matches", group(total))
+        },
+    );
+    // Where this page's rows stand among all the matches: known when the count is exact.
+    let first = match read.older {
+        Some(older) => (total - older).max(0) + 1,
+        None if before.is_none() && exact => 1,
+        None => 0,
+    };
+    let shown = match (first, read.rows.len()) {
+        (_, 0) => String::new(),
+        (0, _) => "newest first".into(),
+        (f, n) => format!("{}–{} shown, newest first", group(f), group(f + n as i64 - 1)),
+    };
+    ctx.insert("shown", &shown);
+    let older = read.more.then(|| read.rows.last()).flatten().map(|m| {
+        let (id, upto) = (m.id.to_string(), read.upto.to_string());
+        let mut pairs = filters.to_vec();
+        pairs.extend([("before_id", Some(id.as_str())), ("cursor", Some(upto.as_str()))]);
+        format!("/search{}", query(&pairs))
+    });
+    ctx.insert("older", &older);
+    ctx.insert("before_id", &before);
+    ctx.insert("newest", &format!("/search{}", query(&filters)));
+    ctx.insert("download", &format!("/api/export{}", query(&filters)));
+    ctx.insert("searched", &true);
+    ctx.insert("results", &read.rows);
+    Ok(render(StatusCode::OK, "search.html", &ctx))
 }
 
 /// What a stream's page answers.
@@ -832,6 +1030,7 @@ struct IrcRow {
     reason: Option<String>,
     reader: Option<String>,
     rate: Option<String>,
+    last_at: Option<String>,
     last: Option<String>,
 }
 
@@ -848,6 +1047,7 @@ async fn irc_page(state: web::Data<AppState>) -> PageResult {
         .map(|c| IrcRow {
             state: c.state,
             rate: c.messages_per_second.map(|r| format!("{r:.1}")),
+            last_at: c.last_message_at.map(format_ms),
             last: c.last_message_at.map(short_time),
             name: c.name,
             paused: c.paused,

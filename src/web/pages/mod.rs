@@ -6,6 +6,9 @@
 //! script subscribes from exactly there. Text is always escaped by Tera's autoescape;
 //! search highlights are marked after escaping, never by trusting the text.
 //!
+//! Times follow one rule (`format::short_time`): rendered in UTC and saying so, then
+//! rewritten by `views/static/time.js` in the reader's zone, or UTC if they choose.
+//!
 //! `views` is what templates see, `format` how numbers, times and links read,
 //! `handlers` one function per page, `assets` the script, stylesheet and icon.
 pub(crate) mod assets;
