@@ -27,9 +27,9 @@ struct PendingCounts {
     totals: Option<Totals>,
     channels: HashMap<ChannelId, Channel>,
     users: HashMap<UserId, User>,
-    /// Threads of a stream view's stream whose reply counts changed; on the workspace
-    /// view, every stream that changed.
-    threads: HashMap<ChannelId, Channel>,
+    /// Streams that changed: on a stream view its threads (their reply counts), on the
+    /// workspace view every stream.
+    streams: HashMap<ChannelId, Channel>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
@@ -116,9 +116,9 @@ impl Room {
             View::User(_) => protocol::user_profile_event(Some(u), &u.username),
             _ => protocol::user_count_event(u),
         }));
-        let mut threads: Vec<_> = pending.threads.into_values().collect();
-        threads.sort_by_key(|t| t.last_message_id);
-        events.extend(threads.iter().map(|t| match self.view {
+        let mut streams: Vec<_> = pending.streams.into_values().collect();
+        streams.sort_by_key(|t| t.last_message_id);
+        events.extend(streams.iter().map(|t| match self.view {
             View::Workspace => protocol::stream_state_event(t),
             _ => protocol::reply_count_event(t),
         }));
@@ -158,13 +158,13 @@ impl Handler<Inserted> for Room {
                     .filter(|ch| self.view.wants_channel(ch))
                     .map(|ch| (ch.id, ch.clone())),
             ),
-            View::Stream(id) => p.threads.extend(
+            View::Stream(id) => p.streams.extend(
                 c.channels
                     .iter()
                     .filter(|ch| ch.parent_stream_id == Some(*id))
                     .map(|ch| (ch.id, ch.clone())),
             ),
-            View::Workspace => p.threads.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
+            View::Workspace => p.streams.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
             View::Users | View::User(_) => p.users.extend(
                 c.users
                     .iter()
