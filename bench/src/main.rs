@@ -24,6 +24,7 @@ mod irc;
 mod live;
 mod messages;
 mod node_kill;
+mod pages;
 mod reconnect_storm;
 mod report;
 mod server;
@@ -187,6 +188,25 @@ enum Scenario {
         #[arg(long, value_enum, default_value_t = Transport::Ws)]
         transport: Transport,
     },
+    /// A database of N messages, then every page and analytics route read R times while R
+    /// msg/s are ingested: p50 and p99 per route.
+    Pages {
+        #[arg(long, default_value_t = 10_000_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 200)]
+        channels: u64,
+        #[arg(long, default_value_t = 200_000)]
+        users: u64,
+        /// Days the messages' `sent_at` spread over, up to now.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Messages per second ingested while the routes are read.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Reads of each route.
+        #[arg(long, default_value_t = 20)]
+        requests: usize,
+    },
     /// S subscribers on one busy stream (posts, edits, thread replies through the stream
     /// API) against S on the v1 `messages` view in the same run, one event per request on
     /// both: CPU per delivery of each.
@@ -281,6 +301,7 @@ impl Scenario {
             Scenario::Soak { .. } => "soak".to_owned(),
             Scenario::Irc { .. } => "irc".to_owned(),
             Scenario::Stream { transport, .. } => format!("stream ({})", tname(*transport)),
+            Scenario::Pages { .. } => "pages".to_owned(),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -358,6 +379,16 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             duration,
             transport,
         } => json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "transport": tname(*transport)}),
+        Scenario::Pages {
+            messages,
+            channels,
+            users,
+            days,
+            rate,
+            requests,
+        } => {
+            json!({"messages": messages, "channels": channels, "users": users, "days": days, "rate": rate, "requests": requests})
+        }
         Scenario::SlowConsumers {
             healthy,
             stalled,
@@ -472,6 +503,24 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
             duration,
             transport,
         } => stream::run(c, subscribers, rate, duration, transport).await,
+        Scenario::Pages {
+            messages,
+            channels,
+            users,
+            days,
+            rate,
+            requests,
+        } => {
+            let args = pages::PagesArgs {
+                messages,
+                channels,
+                users,
+                days,
+                rate,
+                requests,
+            };
+            pages::run(c, args).await
+        }
         Scenario::ReconnectStorm {
             clients,
             behind,

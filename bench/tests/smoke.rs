@@ -281,3 +281,22 @@ fn stream_delivers_every_event_of_the_stream_and_the_v1_view() {
         assert_zero(&r, &names.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn pages_reads_every_route_over_a_filled_database() {
+    let r = bench(&[
+        "pages",
+        "--messages",
+        "3000",
+        "--users",
+        "300",
+        "--requests",
+        "2",
+        "--rate",
+        "50",
+    ]);
+    assert_eq!(fig(&r, "messages stored"), 3000.0, "{r:#}");
+    assert!(fig(&r, "/api/activity?window=30d p99").is_finite(), "{r:#}");
+    assert!(fig(&r, "worst p99 (goal ≤ 100 ms on SQLite)").is_finite(), "{r:#}");
+    assert_zero(&r, &["failed reads", "failed ingest requests during the reads"]);
+}
