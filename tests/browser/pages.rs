@@ -1645,3 +1645,228 @@ async fn download_links_export_what_the_page_shows() {
     assert_eq!(said, ["deploy one", "deploy two", "lunch?"], "oldest first, this channel only");
     b.close().await;
 }
+
+/// The activity chart's bars as the page shows them: (bucket start in ms, messages).
+async fn chart_bars(b: &Browser) -> Vec<(i64, i64)> {
+    let v = b
+        .js("return Array.from(document.querySelectorAll('[data-chart] rect.chart-bar')).map(r => [Date.parse(r.dataset.start), Number(r.dataset.n)])")
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_i64().unwrap()))
+        .collect()
+}
+
+/// What each of `bars` should count: the times in `sent` that fall in it, counted here.
+fn expected_bars(bars: &[(i64, i64)], width_ms: i64, sent: &[i64]) -> Vec<(i64, i64)> {
+    bars.iter()
+        .map(|(start, _)| {
+            (
+                *start,
+                sent.iter().filter(|t| **t >= *start && **t < start + width_ms).count() as i64,
+            )
+        })
+        .collect()
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Checks the page's chart against `sent`: as many bars as the window has buckets of
+/// `width_ms`, each counting exactly the messages sent in it, the newest holding now.
+async fn assert_chart(b: &Browser, what: &str, buckets: usize, width_ms: i64, sent: &[i64]) {
+    let bars = chart_bars(b).await;
+    assert!(
+        bars.len() == buckets || bars.len() == buckets + 1,
+        "{what}: {} bars, expected {buckets} (+1 when the window starts inside a bucket)",
+        bars.len()
+    );
+    assert!(
+        bars.windows(2).all(|w| w[1].0 - w[0].0 == width_ms),
+        "{what}: bars are consecutive buckets of {width_ms} ms"
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let last = bars.last().unwrap().0;
+    assert!(
+        last <= now && now < last + width_ms + 5_000,
+        "{what}: the last bar holds now"
+    );
+    assert_eq!(
+        bars,
+        expected_bars(&bars, width_ms, sent),
+        "{what}: messages per bucket"
+    );
+    let total: i64 = bars.iter().map(|b| b.1).sum();
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-chart]').dataset.total")
+            .await,
+        total.to_string(),
+        "{what}: the chart's total"
+    );
+}
+
+#[actix_rt::test]
+async fn activity_charts_count_each_bucket_switch_windows_and_grow_live() {
+    let app = TestApp::start().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    // (channel, user, minutes ago)
+    let plan: [(&str, &str, i64); 7] = [
+        ("general", "alice", 2),
+        ("general", "alice", 2),
+        ("general", "bob", 17),
+        ("random", "alice", 45),
+        ("random", "alice", 3 * 60),
+        ("general", "alice", 2 * 1440),
+        ("general", "bob", 20 * 1440),
+    ];
+    let sent: Vec<(String, String, i64)> = plan
+        .iter()
+        .map(|(c, u, ago)| (c.to_string(), u.to_string(), now - ago * MIN - 1_000))
+        .collect();
+    let messages: Vec<Value> = sent
+        .iter()
+        .map(|(c, u, t)| json!({"channel": c, "user": u, "text": "chart", "sent_at": rfc3339(*t)}))
+        .collect();
+    app.ingest(&messages).await;
+    let times = |f: &dyn Fn(&str, &str) -> bool| -> Vec<i64> {
+        sent.iter().filter(|(c, u, _)| f(c, u)).map(|(_, _, t)| *t).collect()
+    };
+    let all = times(&|_, _| true);
+    let b = Browser::in_zone("Asia/Kolkata").await;
+
+    // Home: the last hour by default, per minute, saying so.
+    b.goto(&app.url("/")).await;
+    b.wait_state("live", PAGE_WAIT).await;
+    assert_eq!(b.text("[data-chart-window]").await, "· the last hour, per minute");
+    assert_eq!(
+        b.text(".card-head .seg a[aria-current]").await,
+        "1 h",
+        "the selector marks the window shown"
+    );
+    assert_chart(&b, "home, 1 h", 61, MIN, &all).await;
+    let caption = b.text("[data-chart-caption]").await;
+    assert!(
+        caption.starts_with("4 messages in all channels in the last hour; busiest minute: "),
+        "caption: {caption}"
+    );
+    assert!(caption.ends_with(", 2."), "the busiest minute has 2: {caption}");
+    // The time scale: round minutes in the reader's zone, which the axis names.
+    let ticks = b
+        .js("return Array.from(document.querySelectorAll('[data-chart] .chart-tick-x')).map(t => t.textContent)")
+        .await;
+    let ticks: Vec<String> = serde_json::from_value(ticks).unwrap();
+    assert!(ticks.len() >= 3, "the time axis has labels: {ticks:?}");
+    assert!(
+        ticks
+            .iter()
+            .all(|t| t.len() == 5 && t.ends_with('0') && t.as_bytes()[2] == b':'),
+        "ticks every ten minutes: {ticks:?}"
+    );
+    let kolkata_minute = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap())
+            .format("%H:%M")
+            .to_string()
+    };
+    let bar_minutes: Vec<String> = chart_bars(&b).await.iter().map(|(s, _)| kolkata_minute(*s)).collect();
+    assert!(
+        ticks.iter().all(|t| bar_minutes.contains(t)),
+        "ticks are bucket starts in the zone shown: {ticks:?}"
+    );
+    assert!(b.text("[data-chart] .chart-axis-title").await.contains("UTC+5:30"));
+
+    // Another window: the page says it and counts per hour, then per day.
+    b.mark_document().await;
+    click(&b, ".card-head .seg a[href=\"/?window=24h\"]").await;
+    b.wait_text("[data-chart-window]", "· the last 24 hours, per hour")
+        .await;
+    assert!(b.js("return new URL(location.href).search").await == json!("?window=24h"));
+    assert_chart(&b, "home, 24 h", 25, HOUR, &all).await;
+    assert!(b
+        .text("[data-chart-caption]")
+        .await
+        .starts_with("5 messages in all channels in the last 24 hours"));
+    b.goto(&app.url("/?window=30d")).await;
+    assert_eq!(b.text("[data-chart-window]").await, "· the last 30 days, per day");
+    assert_chart(&b, "home, 30 d", 31, DAY, &all).await;
+    b.goto(&app.url("/?window=5m")).await;
+    assert_chart(&b, "home, 5 min", 6, MIN, &all).await;
+
+    // A channel (24 h by default) and a profile (here 7 d): only theirs.
+    b.goto(&app.url("/channels/general")).await;
+    assert_eq!(b.text("[data-chart-window]").await, "· the last 24 hours, per hour");
+    assert_chart(&b, "#general, 24 h", 25, HOUR, &times(&|c, _| c == "general")).await;
+    assert!(b
+        .text("[data-chart-caption]")
+        .await
+        .starts_with("3 messages in #general in the last 24 hours"));
+    b.goto(&app.url("/users/alice?window=7d")).await;
+    assert_eq!(b.text("[data-chart-window]").await, "· the last 7 days, per hour");
+    assert_chart(&b, "alice, 7 d", 169, HOUR, &times(&|_, u| u == "alice")).await;
+    assert!(b
+        .text("[data-chart-caption]")
+        .await
+        .starts_with("5 messages by alice in the last 7 days"));
+
+    // Live: a new message of the channel adds to the bucket of its `sent_at`, another
+    // channel's does not, and the page is not reloaded.
+    open_live(&b, &app, "/channels/general?window=1h").await;
+    let mut general = times(&|c, _| c == "general");
+    assert_chart(&b, "#general, 1 h", 61, MIN, &general).await;
+    let live_at = chrono::Utc::now().timestamp_millis();
+    app.ingest(&[
+        json!({"channel": "random", "user": "carol", "text": "elsewhere", "sent_at": rfc3339(live_at)}),
+        json!({"channel": "general", "user": "carol", "text": "live", "sent_at": rfc3339(live_at)}),
+    ])
+    .await;
+    general.push(live_at);
+    let bucket = live_at - live_at.rem_euclid(MIN);
+    b.wait("the live message in its minute's bar", PAGE_WAIT, || async {
+        chart_bars(&b)
+            .await
+            .iter()
+            .any(|(s, n)| *s == bucket && *n == 1)
+            .then_some(())
+    })
+    .await;
+    assert_chart(&b, "#general, 1 h, live", 61, MIN, &general).await;
+    b.assert_not_reloaded("the live chart").await;
+
+    // Home, live too: the right-edge bar grows.
+    open_live(&b, &app, "/?window=5m").await;
+    let mut everything = all.clone();
+    everything.extend([live_at, live_at]); // the two of the channel step
+    assert_chart(&b, "home, 5 min", 6, MIN, &everything).await;
+    let t = chrono::Utc::now().timestamp_millis();
+    app.ingest(&[json!({"channel": "random", "user": "dave", "text": "now", "sent_at": rfc3339(t)})])
+        .await;
+    everything.push(t);
+    b.wait("the right-edge bar to count the new message", PAGE_WAIT, || async {
+        let bars = chart_bars(&b).await;
+        (bars == expected_bars(&bars, MIN, &everything)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        chart_bars(&b).await.last().unwrap().0,
+        t - t.rem_euclid(MIN),
+        "the newest bar holds now"
+    );
+    b.assert_not_reloaded("the live home chart").await;
+
+    // A window the pages do not offer: a clear 400.
+    b.goto(&app.url("/?window=2w")).await;
+    assert_eq!(b.text("h1").await, "That request cannot be answered");
+    assert!(b
+        .text("main")
+        .await
+        .contains("window must be one of 5m, 1h, 24h, 7d or 30d"));
+    b.close().await;
+}

@@ -78,6 +78,51 @@ fn light_data() -> Vec<Value> {
     ]
 }
 
+/// A week of the light data's team before it: a few messages an hour, busier in the
+/// pictures' working hours, so that the activity charts have a shape at every window.
+fn light_history() -> Vec<Value> {
+    const TEXTS: [&str; 6] = [
+        "Build is green again.",
+        "Who has the on-call pager this week?",
+        "PR for the cache fix is up.",
+        "Standup in five.",
+        "Coffee?",
+        "Dashboards look calm.",
+    ];
+    let people = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol Ops"), ("dave", "Dave")];
+    let channels = ["general", "ops", "random"];
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    let mut k = 0usize;
+    let mut at = |t: chrono::DateTime<chrono::Utc>, out: &mut Vec<Value>| {
+        let (user, name) = people[k % people.len()];
+        out.push(json!({
+            "channel": channels[(k / 2) % channels.len()], "user": user, "display_name": name,
+            "text": TEXTS[k % TEXTS.len()],
+            "sent_at": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }));
+        k += 1;
+    };
+    // Hours of the last 7 days (before the last one): New York's working day is busiest.
+    for h in 1..7 * 24 {
+        let t = now - chrono::Duration::hours(h);
+        let local = (t - chrono::Duration::hours(5)).format("%H").to_string().parse::<f64>().unwrap();
+        let day = (std::f64::consts::PI * (local - 8.0) / 11.0).sin().max(0.0);
+        let n = (1.0 + 20.0 * day + (h % 3) as f64) as i64;
+        for i in 0..n {
+            at(t - chrono::Duration::minutes(i * 53 % 60) - chrono::Duration::minutes(60), &mut out);
+        }
+    }
+    // Minutes of the last hour.
+    for m in 2..60 {
+        let n = i64::from(m % 3 == 0) + i64::from((m as f64 / 6.0).sin() > 0.3);
+        for i in 0..n {
+            at(now - chrono::Duration::minutes(m) - chrono::Duration::seconds(i * 7), &mut out);
+        }
+    }
+    out
+}
+
 const SECRET: &str = "screenshots-secret-0123";
 
 /// The seed story (PROTOCOL.md section 8) told through the stream API: a channel, a thread
@@ -227,6 +272,7 @@ async fn screenshots() {
     shoot(&empty, DESKTOP, &[("empty-home", "/"), ("empty-channels", "/channels")]).await;
 
     let light = TestApp::start().await;
+    light.ingest(&light_history()).await;
     light.ingest(&light_data()).await;
     shoot(
         &light,
@@ -236,8 +282,10 @@ async fn screenshots() {
             ("light-messages", "/messages"),
             ("light-channels", "/channels"),
             ("light-channel", "/channels/general"),
+            ("light-channel-7d", "/channels/general?window=7d"),
             ("light-users", "/users"),
             ("light-user", "/users/alice"),
+            ("light-home-30d", "/?window=30d"),
             ("light-search", "/search?q=deploy"),
             ("light-users-prefix", "/users?prefix=a"),
             ("light-search-error", "/search?q=%22deploy"),
@@ -290,6 +338,7 @@ async fn screenshots() {
         PHONE,
         &[
             ("phone-home", "/", ""),
+            ("phone-channel", "/channels/general?window=5m", ""),
             ("phone-messages", "/messages", ""),
             ("phone-users", "/users", ""),
             ("phone-user", "/users/viewer1", ""),

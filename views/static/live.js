@@ -62,7 +62,8 @@
   let entity = { cursor: -1, total: 0 };
   let listCap = LIST_MAX;
   let listChannel = null; // /messages with both filters: the user's view, narrowed here
-  let chart = null;
+  let chart = null; // the activity chart
+  let rate = null; // the home page's messages per second
   let custom = null; // the view's own meaning of events, from its page's script
 
   // What arrived since the last frame.
@@ -128,6 +129,7 @@
       rows: document.querySelector('[data-rows="channels"], [data-rows="users"]'),
       chans: document.querySelector('[data-rows="user-channels"]'),
       chart: document.querySelector('[data-chart]'),
+      rate: document.querySelector('[data-rate]'),
       older: document.querySelector('[data-older]'),
       pause: document.querySelector('[data-pause]'),
       rendered: document.querySelector('[data-rendered-cursor]'),
@@ -154,6 +156,7 @@
       if (first) cursor = Math.max(cursor, Number(first.dataset.id));
     }
     chart = els.chart ? newChart(els.chart) : null;
+    rate = els.rate ? newRate(els.rate) : null;
     for (const a of document.querySelectorAll('a[data-stream]')) {
       if (!a.dataset.unnamed && !streamLabels.has(a.dataset.stream)) streamLabels.set(a.dataset.stream, a.textContent);
     }
@@ -215,6 +218,7 @@
     cursor = m.cursor;
     if (listChannel && m.channel !== listChannel) return;
     if (chart) chartAdd(chart, m.sent_at);
+    if (rate) rateAdd(rate, m.sent_at);
     if (els.chans) {
       const c = chans.get(m.channel);
       if (c) c.total += 1;
@@ -325,6 +329,7 @@
     if (pendingChans.size) drawChans();
     if (pendingFigures) drawFigures();
     if (pendingEntity) drawEntity();
+    if (chart && chart.dirty) drawChart(chart);
     if (custom) custom.frame();
     updatePauseLabel();
   }
@@ -547,58 +552,225 @@
   }
 
   // ---------------------------------------------------------------------------
-  // The messages-per-second chart (home): seconds of `sent_at`, seeded by the server
-  // with the window before the page's cursor, then counted from message events.
+  // The home page's rate (messages per second over the last 10 s): seconds of `sent_at`,
+  // seeded by the server with the seconds before the page's cursor, then counted from
+  // message events.
   // ---------------------------------------------------------------------------
 
-  function newChart(el) {
-    const c = {
-      el,
-      seconds: Number(el.dataset.seconds) || 180,
-      buckets: new Map(),
-      area: el.querySelector('.chart-area'),
-      line: el.querySelector('.chart-line'),
-      peak: document.querySelector('[data-chart-peak]'),
-    };
+  function newRate(el) {
+    const r = { el, seconds: Number(el.dataset.seconds) || 15, buckets: new Map() };
     for (const pair of (el.dataset.seed || '').split(',')) {
       const [s, n] = pair.split(':').map(Number);
-      if (n) c.buckets.set(s, n);
+      if (n) r.buckets.set(s, n);
     }
+    drawRate(r);
+    return r;
+  }
+
+  function rateAdd(r, sentAt) {
+    const s = Math.floor(Date.parse(sentAt) / 1000);
+    const now = Math.floor(Date.now() / 1000);
+    if (!(s > now - r.seconds - 2 && s <= now + 5)) return; // outside what it keeps
+    r.buckets.set(s, (r.buckets.get(s) || 0) + 1);
+  }
+
+  function drawRate(r) {
+    const now = Math.floor(Date.now() / 1000);
+    let sum = 0;
+    for (let s = now - 10; s < now; s++) sum += r.buckets.get(s) || 0;
+    for (const s of r.buckets.keys()) if (s < now - r.seconds - 2) r.buckets.delete(s);
+    const last10 = sum / 10;
+    r.el.textContent = last10 >= 10 ? fmtNumber(Math.round(last10)) : last10.toFixed(1);
+  }
+
+  // ---------------------------------------------------------------------------
+  // The activity chart (home, channel, profile): messages per minute, hour or day over
+  // the page's window, every bucket rendered by the server (src/web/pages/chart.rs);
+  // message events add to the bucket of their `sent_at`, and the clock rolls the window
+  // when a new bucket begins. Drawn as SVG at the element's own pixel size, so the axis
+  // labels are text that is never stretched; every label is set as text.
+  // ---------------------------------------------------------------------------
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const CHART_HEIGHT = 200;
+  const CHART_PAD = { left: 44, right: 8, top: 10, bottom: 34 };
+
+  function newChart(el) {
+    const d = el.dataset;
+    const c = {
+      el,
+      svg: el.querySelector('svg'),
+      caption: el.querySelector('[data-chart-caption]'),
+      width: Number(d.bucketMinutes) * 60000, // a bucket, in ms
+      bucket: d.bucket,
+      label: d.windowLabel,
+      of: d.of,
+      since: Date.parse(d.since),
+      counts: (d.counts || '').split(',').filter((x) => x !== '').map(Number),
+      dirty: true,
+      shownWidth: 0,
+    };
+    if (isNaN(c.since) || !c.counts.length) return null;
+    roll(c, Date.now());
     drawChart(c);
     return c;
   }
 
+  // Starts the buckets up to the one holding `t`, dropping as many from the left.
+  function roll(c, t) {
+    const last = c.since + (c.counts.length - 1) * c.width;
+    const steps = Math.floor((t - last) / c.width);
+    if (steps <= 0) return;
+    const n = Math.min(steps, c.counts.length);
+    c.counts.splice(0, n);
+    for (let i = 0; i < n; i++) c.counts.push(0);
+    c.since += steps * c.width;
+    c.dirty = true;
+  }
+
   function chartAdd(c, sentAt) {
-    const s = Math.floor(Date.parse(sentAt) / 1000);
-    const now = Math.floor(Date.now() / 1000);
-    if (!(s > now - c.seconds - 2 && s <= now + 5)) return; // outside the window
-    c.buckets.set(s, (c.buckets.get(s) || 0) + 1);
+    const t = Date.parse(sentAt);
+    if (isNaN(t)) return;
+    // A bucket after the clock's next one is a sender's clock ahead of ours: not counted.
+    if (t >= Date.now() + c.width) return;
+    roll(c, t);
+    const i = Math.floor((t - c.since) / c.width);
+    if (i < 0 || i >= c.counts.length) return; // before the window
+    c.counts[i] += 1;
+    c.dirty = true;
+  }
+
+  function svgEl(name, attrs, text) {
+    const e = document.createElementNS(SVG_NS, name);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  const pad2 = (n) => String(n).padStart(2, '0');
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+  // A bucket's start in the zone shown: [month, day, hours, minutes].
+  function zoned(t) {
+    const d = new Date(t);
+    return window.chatpulseTime.utc()
+      ? [d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()]
+      : [d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes()];
+  }
+
+  // What a tick under bucket `t` says, or '' for no tick: round minutes and hours in the
+  // zone shown, the date where a day begins; day buckets (UTC days) by their middle's date.
+  function tickLabel(c, t, n, i) {
+    const [mo, day, h, m] = zoned(t);
+    const date = MONTHS[mo - 1] + ' ' + day;
+    if (c.bucket === 'day') {
+      const [mo2, day2] = zoned(t + c.width / 2);
+      return (n - 1 - i) % 7 === 0 ? MONTHS[mo2 - 1] + ' ' + day2 : '';
+    }
+    if (c.bucket === 'hour') {
+      if (n > 48) return h === 0 ? date : ''; // 7 days: each day
+      if (h % 4 !== 0) return '';
+      return h === 0 ? date : pad2(h) + ':' + pad2(m);
+    }
+    const every = n <= 10 ? 1 : n <= 70 ? 10 : 60;
+    if (m % every !== 0) return '';
+    return pad2(h) + ':' + pad2(m);
+  }
+
+  // A bucket's start by the time rule, to the minute (to the day for a day).
+  function bucketText(c, t) {
+    const fmt = window.chatpulseTime.format(new Date(t).toISOString());
+    if (c.bucket === 'day') {
+      // A day bucket is a UTC day: in another zone, the date of its middle.
+      const d = new Date(t + c.width / 2);
+      const f = window.chatpulseTime.utc()
+        ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate()]
+        : [d.getFullYear(), d.getMonth() + 1, d.getDate()];
+      return f[0] + '-' + pad2(f[1]) + '-' + pad2(f[2]);
+    }
+    return fmt.replace(/^(\d\d:\d\d):\d\d /, '$1 ');
   }
 
   function drawChart(c) {
-    const now = Math.floor(Date.now() / 1000);
-    const n = c.seconds;
-    const values = [];
-    for (let s = now - n; s < now; s++) values.push(c.buckets.get(s) || 0);
-    for (const s of c.buckets.keys()) if (s < now - n - 2) c.buckets.delete(s);
-    const peak = Math.max(0, ...values);
-    const top = niceCeil(Math.max(peak, 1));
-    const W = 600;
-    const H = 150;
-    const pts = values.map((v, i) => [((i / (n - 1)) * W).toFixed(1), (H - (v / top) * (H - 8)).toFixed(1)]);
-    const line = 'M' + pts.map((p) => p.join(',')).join('L');
-    c.line.setAttribute('d', line);
-    c.area.setAttribute('d', line + 'L' + W + ',' + H + 'L0,' + H + 'Z');
-    if (c.peak) c.peak.textContent = 'peak ' + fmtNumber(peak) + '/s · scale ' + fmtNumber(top) + '/s';
-    const last10 = values.slice(-10).reduce((a, b) => a + b, 0) / 10;
-    if (els.figures.rate) els.figures.rate.textContent = last10 >= 10 ? fmtNumber(Math.round(last10)) : last10.toFixed(1);
+    const W = Math.max(200, Math.round(c.el.clientWidth || c.svg.clientWidth || 600));
+    if (!c.dirty && W === c.shownWidth) return;
+    c.dirty = false;
+    c.shownWidth = W;
+    const H = CHART_HEIGHT;
+    const P = CHART_PAD;
+    const n = c.counts.length;
+    const peak = Math.max(0, ...c.counts);
+    const top = niceTop(peak);
+    const plotW = W - P.left - P.right;
+    const plotH = H - P.top - P.bottom;
+    const x = (i) => P.left + (i / n) * plotW;
+    const y = (v) => P.top + plotH - (v / top) * plotH;
+    const svg = c.svg;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('width', W);
+    svg.setAttribute('height', H);
+    svg.replaceChildren();
+    // Value axis: 0, half and the top, with their numbers.
+    for (const v of [0, top / 2, top]) {
+      svg.appendChild(svgEl('line', { class: 'chart-grid', x1: P.left, x2: W - P.right, y1: y(v), y2: y(v) }));
+      svg.appendChild(svgEl('text', { class: 'chart-tick chart-tick-y', x: P.left - 6, y: y(v) + 4 }, fmtNumber(v)));
+    }
+    const gap = plotW / n > 4 ? 1 : 0;
+    const bars = svgEl('g', { class: 'chart-bars' });
+    let lastTickX = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const t = c.since + i * c.width;
+      const v = c.counts[i];
+      const bw = Math.max(0.5, plotW / n - gap);
+      const rect = svgEl('rect', {
+        class: 'chart-bar' + (i === n - 1 ? ' chart-bar-now' : ''),
+        x: x(i).toFixed(1),
+        y: y(v).toFixed(1),
+        width: bw.toFixed(1),
+        height: Math.max(0, y(0) - y(v)).toFixed(1),
+        'data-start': new Date(t).toISOString(),
+        'data-n': v,
+      });
+      rect.appendChild(svgEl('title', {}, bucketText(c, t) + ': ' + fmtNumber(v) + (v === 1 ? ' message' : ' messages')));
+      bars.appendChild(rect);
+      const label = tickLabel(c, t, n, i);
+      if (label && x(i) - lastTickX >= 46 && x(i) <= W - P.right - 16) {
+        lastTickX = x(i);
+        svg.appendChild(svgEl('line', { class: 'chart-tick-mark', x1: x(i), x2: x(i), y1: y(0), y2: y(0) + 4 }));
+        svg.appendChild(svgEl('text', { class: 'chart-tick chart-tick-x', x: x(i), y: y(0) + 16 }, label));
+      }
+    }
+    svg.appendChild(bars);
+    svg.appendChild(svgEl('line', { class: 'chart-axis-line', x1: P.left, x2: W - P.right, y1: y(0), y2: y(0) }));
+    svg.appendChild(
+      svgEl(
+        'text',
+        { class: 'chart-tick chart-axis-title', x: W - P.right, y: H - 3 },
+        'time (' + window.chatpulseTime.zone() + '), messages per ' + c.bucket
+      )
+    );
+    // The text alternative: the total and the busiest bucket.
+    const total = c.counts.reduce((a, b) => a + b, 0);
+    let busiest = -1;
+    for (let i = 0; i < n; i++) if (c.counts[i] > 0 && (busiest < 0 || c.counts[i] >= c.counts[busiest])) busiest = i;
+    c.el.dataset.total = total;
+    if (c.caption) {
+      let text = fmtNumber(total) + (total === 1 ? ' message ' : ' messages ') + c.of + ' in ' + c.label;
+      if (busiest >= 0) {
+        text += '; busiest ' + c.bucket + ': ' + bucketText(c, c.since + busiest * c.width) + ', ' + fmtNumber(c.counts[busiest]);
+      }
+      c.caption.textContent = text + '.';
+    }
   }
 
-  function niceCeil(v) {
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  // The value axis's top: the first of 2, 4, 6, 10, 20, 40, ... at or above `v`, so that its
+  // middle line is a whole number too.
+  function niceTop(v) {
+    const p = Math.pow(10, Math.floor(Math.log10(Math.max(v, 1))));
+    for (const m of [1, 2, 4, 6, 10]) if (m * p >= v && m * p >= 2) return m * p;
     return 10 * p;
   }
+
 
   // ---------------------------------------------------------------------------
   // Live state, shown to everyone: the label is a polite live region (it announces
@@ -1024,9 +1196,22 @@
   bind();
   setState('connecting', '');
   setInterval(() => {
-    if (chart) drawChart(chart);
+    if (chart) {
+      roll(chart, Date.now());
+      drawChart(chart);
+    }
+    if (rate) drawRate(rate);
     if (retryAt || (polling && !conn)) showWaiting();
   }, 1000);
+  // The chart's labels follow the zone shown and its size the page's.
+  const redrawChart = () => {
+    if (chart) {
+      chart.dirty = true;
+      drawChart(chart);
+    }
+  };
+  document.addEventListener('chatpulse:times', redrawChart);
+  window.addEventListener('resize', redrawChart);
   window.addEventListener('pagehide', () => {
     if (conn) drop(conn);
   });

@@ -8,14 +8,16 @@ use tera::Context;
 
 use std::collections::hash_map::{Entry, HashMap};
 
+use super::chart;
 use super::format::{count_of, datetime_local, group, highlight, pager, query, short_time, stream_href, stream_label};
 use super::views::{ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView};
 use super::{
-    CHANNELS_PAGE, CHART_SECONDS, CHART_SEED_ROWS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RECENT_MESSAGES,
+    CHANNELS_PAGE, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RATE_SECONDS, RATE_SEED_ROWS, RECENT_MESSAGES,
     SEARCH_RESULTS, STREAM_EVENTS, TEMPLATES, USERS_PAGE,
 };
 use crate::domain::valid_name;
 use crate::error::ApiError;
+use crate::store::minutes::Of;
 use crate::store::pages as queries;
 use crate::store::streams::{self, EventObject, Stream};
 use crate::store::{
@@ -221,6 +223,23 @@ pub enum NamedPage {
         content_type = "text/html; charset=utf-8"
     )]
     NotFound(String),
+    #[response(
+        status = 400,
+        description = "`window` is not one of the page's windows: the page says which",
+        content_type = "text/html; charset=utf-8"
+    )]
+    BadRequest(String),
+}
+
+/// The activity chart's window, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct WindowDoc {
+    /// The activity chart's window back from now: `5m`, `1h`, `24h`, `7d` or `30d`
+    /// (default `1h` on the overview, `24h` on a channel's or user's page).
+    #[param(pattern = "^(5m|1h|24h|7d|30d)$")]
+    window: Option<String>,
 }
 
 /// This server as the reader reached it, for the copy-paste examples of empty states.
@@ -229,21 +248,34 @@ fn origin(req: &HttpRequest) -> String {
         .map_or_else(String::new, |o| o.reached(req))
 }
 
-/// The overview: totals, the rate chart, the latest messages; live.
-#[utoipa::path(get, path = "/", tag = "pages", responses(Page))]
+/// The overview: totals, the rate, the activity chart, the latest messages; live.
+#[utoipa::path(get, path = "/", tag = "pages", params(WindowDoc), responses(PageWithParams))]
 pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(home_page(state, origin(&req)).await)
+    respond(home_page(state, origin(&req), req).await)
 }
 
-async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
+#[derive(Deserialize)]
+pub struct WindowParams {
+    window: Option<String>,
+}
+
+/// The chart's window from the query string (`?window=24h`), or the page's default.
+fn chart_window(req: &HttpRequest, default: &'static str) -> Result<&'static str, PageError> {
+    let p: WindowParams = params(req)?;
+    chart::window_param(p.window.as_deref(), default).map_err(PageError::bad_request)
+}
+
+async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest) -> PageResult {
+    let window = chart_window(&req, "1h")?;
     let now = now_ms();
-    let since = (now / 1000 - CHART_SECONDS) * 1000;
-    let (totals, messages, rate) = snapshot(&state, move |c| {
+    let since = (now / 1000 - RATE_SECONDS) * 1000;
+    let (totals, messages, rate, activity) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
         let m = store::list_messages(c, MessageFilter::default(), None, None, RECENT_MESSAGES)?;
         let m = message_views(c, m)?;
-        let r = queries::rate_per_second(c, since, t.cursor, CHART_SEED_ROWS)?;
-        Ok((t, m, r))
+        let r = queries::rate_per_second(c, since, t.cursor, RATE_SEED_ROWS)?;
+        let a = chart::read(c, Of::All, window, now, "/")?;
+        Ok((t, m, r, a))
     })
     .await?;
     let mut ctx = page("Overview", "home", "home", &totals, &state);
@@ -259,9 +291,9 @@ async fn home_page(state: web::Data<AppState>, origin: String) -> PageResult {
     );
     ctx.insert("messages", &messages);
     let seed: Vec<String> = rate.iter().map(|(s, n)| format!("{s}:{n}")).collect();
-    ctx.insert("chart_seed", &seed.join(","));
-    ctx.insert("chart_seconds", &CHART_SECONDS);
-    ctx.insert("chart_minutes", &(CHART_SECONDS / 60));
+    ctx.insert("rate_seed", &seed.join(","));
+    ctx.insert("rate_seconds", &RATE_SECONDS);
+    ctx.insert("chart", &activity);
     Ok(render(StatusCode::OK, "home.html", &ctx))
 }
 
@@ -487,12 +519,12 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 }
 
 /// One channel: its counts, busiest users and newest messages; live.
-#[utoipa::path(get, path = "/channels/{name}", tag = "pages", params(("name" = String, Path)), responses(NamedPage))]
-pub async fn channel(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
-    respond(channel_page(state, name.into_inner()).await)
+#[utoipa::path(get, path = "/channels/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
+pub async fn channel(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
+    respond(channel_page(state, name.into_inner(), req).await)
 }
 
-async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
+async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
     let not_found = || {
         PageError::not_found(
             "No such channel",
@@ -502,6 +534,8 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
     if !valid_name(&name) {
         return Err(not_found());
     }
+    let window = chart_window(&req, "24h")?;
+    let now = now_ms();
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -513,10 +547,11 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
             ..Default::default()
         };
         let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
-        Ok((t, Some((ch, message_views(c, m)?))))
+        let a = chart::read(c, Of::Channel(ch.id), window, now, &format!("/channels/{n}"))?;
+        Ok((t, Some((ch, message_views(c, m)?, a))))
     })
     .await?;
-    let Some((ch, messages)) = found else {
+    let Some((ch, messages, activity)) = found else {
         return Err(not_found());
     };
     let mut ctx = page(
@@ -528,6 +563,7 @@ async fn channel_page(state: web::Data<AppState>, name: String) -> PageResult {
     );
     ctx.insert("channel", &CountRow::channel(&ch));
     ctx.insert("messages", &messages);
+    ctx.insert("chart", &activity);
     ctx.insert(
         "download",
         &format!("/api/export{}", query(&[("channel", Some(name.as_str()))])),
@@ -592,16 +628,18 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
 }
 
 /// One user's profile: counts, channels and newest messages; live.
-#[utoipa::path(get, path = "/users/{name}", tag = "pages", params(("name" = String, Path)), responses(NamedPage))]
-pub async fn user(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
-    respond(user_page(state, name.into_inner()).await)
+#[utoipa::path(get, path = "/users/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
+pub async fn user(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
+    respond(user_page(state, name.into_inner(), req).await)
 }
 
-async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
+async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
     let not_found = || PageError::not_found("No such user", format!("No user named “{name}” has written yet."));
     if !valid_name(&name) {
         return Err(not_found());
     }
+    let window = chart_window(&req, "24h")?;
+    let now = now_ms();
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -620,10 +658,11 @@ async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
             .into_iter()
             .map(|(name, n)| ChannelCount::new(name, n, &labels))
             .collect();
-        Ok((t, Some((u, m, chans))))
+        let a = chart::read(c, Of::User(u.id), window, now, &format!("/users/{n}"))?;
+        Ok((t, Some((u, m, chans, a))))
     })
     .await?;
-    let Some((u, messages, chans)) = found else {
+    let Some((u, messages, chans, activity)) = found else {
         return Err(not_found());
     };
     let label = u.display_name.clone().unwrap_or_else(|| u.username.clone());
@@ -634,6 +673,7 @@ async fn user_page(state: web::Data<AppState>, name: String) -> PageResult {
     ctx.insert("room", &(PROFILE_CHANNELS - chans.len() as i64).max(0));
     ctx.insert("channels", &chans);
     ctx.insert("messages", &messages);
+    ctx.insert("chart", &activity);
     Ok(render(StatusCode::OK, "user.html", &ctx))
 }
 

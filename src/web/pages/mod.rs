@@ -12,6 +12,7 @@
 //! `views` is what templates see, `format` how numbers, times and links read,
 //! `handlers` one function per page, `assets` the script, stylesheet and icon.
 pub(crate) mod assets;
+mod chart;
 mod format;
 pub(crate) mod handlers;
 mod views;
@@ -40,9 +41,10 @@ pub const STREAM_EVENTS: i64 = 100;
 pub const INCIDENTS_PAGE: i64 = 100;
 /// Search results shown (newest first).
 pub const SEARCH_RESULTS: i64 = 100;
-/// The home chart's window, and how many of the newest messages its history is read from.
-pub const CHART_SECONDS: i64 = 180;
-pub const CHART_SEED_ROWS: i64 = 100_000;
+/// The seconds of `sent_at` the home page's rate figure (messages per second over the last
+/// 10 s) is seeded with, and how many of the newest messages they are read from.
+pub const RATE_SECONDS: i64 = 15;
+pub const RATE_SEED_ROWS: i64 = 100_000;
 
 /// No inline script or style anywhere: the pages need neither.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
