@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 
 use super::ids::{ChannelId, UserId};
-use super::schema::{channel_minutes, user_minutes};
+use super::schema::{all_minutes, channel_minutes, user_minutes};
 use super::DbConnection;
 
 /// The minute of a time in milliseconds since the Unix epoch (floor, so times before 1970
@@ -20,43 +20,57 @@ pub fn minute_of(ms: i64) -> i64 {
 /// Messages added (or, negative, taken away) per `(entity, minute)`.
 pub(super) type Deltas = HashMap<(i64, i64), i64>;
 
-/// Adds `deltas` to the channels' minutes and `user_deltas` to the users', one statement
-/// each (an upsert from a JSON array on SQLite, from arrays on PostgreSQL).
+/// Adds `channels` to the channels' minutes, `users` to the users', and their sum per
+/// minute to every message's minutes (`all_minutes`), one statement each.
 pub(super) fn apply(conn: &mut DbConnection, channels: &Deltas, users: &Deltas) -> QueryResult<()> {
-    for (table, key, deltas) in [
-        ("channel_minutes", "channel_id", channels),
-        ("user_minutes", "user_id", users),
-    ] {
-        if deltas.is_empty() {
-            continue;
+    let mut all = Deltas::new();
+    for ((_, minute), n) in channels {
+        *all.entry((0, *minute)).or_default() += n;
+    }
+    upsert(conn, "channel_minutes", Some("channel_id"), channels)?;
+    upsert(conn, "user_minutes", Some("user_id"), users)?;
+    upsert(conn, "all_minutes", None, &all)
+}
+
+/// Adds `deltas` to `table`'s rows keyed by (`key`, minute), or by minute alone without a
+/// key: an upsert from a JSON array on SQLite, from arrays on PostgreSQL.
+fn upsert(conn: &mut DbConnection, table: &str, key: Option<&str>, deltas: &Deltas) -> QueryResult<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let (columns, conflict) = match key {
+        Some(k) => (format!("{k}, minute, messages"), format!("{k}, minute")),
+        None => ("minute, messages".to_owned(), "minute".to_owned()),
+    };
+    let update = format!("ON CONFLICT ({conflict}) DO UPDATE SET messages = {table}.messages + excluded.messages");
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let rows: Vec<[i64; 3]> = deltas.iter().map(|((id, m), n)| [*id, *m, *n]).collect();
+            let json = serde_json::to_string(&rows).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+            let values = if key.is_some() {
+                "value->>0, value->>1, value->>2"
+            } else {
+                "value->>1, value->>2"
+            };
+            // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.
+            diesel::sql_query(format!(
+                "INSERT INTO {table} ({columns}) SELECT {values} FROM json_each(?) WHERE true {update}"
+            ))
+            .bind::<Text, _>(json)
+            .execute(c)?;
         }
-        match conn {
-            DbConnection::Sqlite(c) => {
-                let rows: Vec<[i64; 3]> = deltas.iter().map(|((id, m), n)| [*id, *m, *n]).collect();
-                let json =
-                    serde_json::to_string(&rows).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-                // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.
-                diesel::sql_query(format!(
-                    "INSERT INTO {table} ({key}, minute, messages) \
-                     SELECT value->>0, value->>1, value->>2 FROM json_each(?) WHERE true \
-                     ON CONFLICT ({key}, minute) DO UPDATE SET messages = {table}.messages + excluded.messages"
-                ))
-                .bind::<Text, _>(json)
-                .execute(c)?;
-            }
-            DbConnection::Pg(c) => {
-                let (ids, (minutes, counts)): (Vec<i64>, (Vec<i64>, Vec<i64>)) =
-                    deltas.iter().map(|((id, m), n)| (*id, (*m, *n))).unzip();
-                diesel::sql_query(format!(
-                    "INSERT INTO {table} ({key}, minute, messages) \
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) \
-                     ON CONFLICT ({key}, minute) DO UPDATE SET messages = {table}.messages + excluded.messages"
-                ))
-                .bind::<Array<BigInt>, _>(ids)
-                .bind::<Array<BigInt>, _>(minutes)
-                .bind::<Array<BigInt>, _>(counts)
-                .execute(c)?;
-            }
+        DbConnection::Pg(c) => {
+            let (ids, (minutes, counts)): (Vec<i64>, (Vec<i64>, Vec<i64>)) =
+                deltas.iter().map(|((id, m), n)| (*id, (*m, *n))).unzip();
+            let values = if key.is_some() { "id, m, n" } else { "m, n" };
+            diesel::sql_query(format!(
+                "INSERT INTO {table} ({columns}) SELECT {values} \
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d (id, m, n) {update}"
+            ))
+            .bind::<Array<BigInt>, _>(ids)
+            .bind::<Array<BigInt>, _>(minutes)
+            .bind::<Array<BigInt>, _>(counts)
+            .execute(c)?;
         }
     }
     Ok(())
@@ -91,12 +105,12 @@ pub fn activity(
             .filter(channel_minutes::minute.ge(from).and(channel_minutes::minute.lt(to)))
             .select((channel_minutes::minute, channel_minutes::messages))
             .load(conn)?,
-        Of::All => channel_minutes::table
-            .filter(channel_minutes::minute.ge(from).and(channel_minutes::minute.lt(to)))
-            .select((channel_minutes::minute, channel_minutes::messages))
+        Of::All => all_minutes::table
+            .filter(all_minutes::minute.ge(from).and(all_minutes::minute.lt(to)))
+            .select((all_minutes::minute, all_minutes::messages))
             .load(conn)?,
     };
-    // Summed here: at most (channels × minutes in the window) small rows.
+    // Summed here: at most one row a minute of the window (43,200 for 30 days).
     let mut buckets: std::collections::BTreeMap<i64, i64> = Default::default();
     for (minute, n) in rows {
         *buckets

@@ -91,6 +91,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    all_minutes (minute) {
+        minute -> BigInt,
+        messages -> BigInt,
+    }
+}
+
+diesel::table! {
     user_minutes (user_id, minute) {
         user_id -> BigInt,
         minute -> BigInt,
@@ -109,5 +116,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     irc_channels,
     stream_members,
     channel_minutes,
-    user_minutes
+    user_minutes,
+    all_minutes
 );

@@ -13,9 +13,15 @@ CREATE TABLE user_minutes (
     PRIMARY KEY (user_id, minute)
 );
 CREATE INDEX user_minutes_minute ON user_minutes (minute);
+CREATE TABLE all_minutes (
+    minute BIGINT PRIMARY KEY NOT NULL,
+    messages BIGINT NOT NULL
+);
 INSERT INTO channel_minutes (channel_id, minute, messages)
     SELECT channel_id, floor(sent_at / 60000.0)::bigint, count(*)
     FROM messages WHERE kind = 'message' AND NOT deleted GROUP BY 1, 2;
 INSERT INTO user_minutes (user_id, minute, messages)
     SELECT user_id, floor(sent_at / 60000.0)::bigint, count(*)
     FROM messages WHERE kind = 'message' AND NOT deleted GROUP BY 1, 2;
+INSERT INTO all_minutes (minute, messages)
+    SELECT minute, sum(messages) FROM channel_minutes GROUP BY minute;

@@ -16,6 +16,12 @@ CREATE TABLE user_minutes (
     PRIMARY KEY (user_id, minute)
 ) WITHOUT ROWID;
 CREATE INDEX user_minutes_minute ON user_minutes (minute);
+-- Every message's minute, for the charts of everything (one row a minute, however many
+-- channels).
+CREATE TABLE all_minutes (
+    minute BIGINT PRIMARY KEY NOT NULL,
+    messages BIGINT NOT NULL
+) WITHOUT ROWID;
 -- What is stored already (a one-time scan at upgrade).
 INSERT INTO channel_minutes (channel_id, minute, messages)
     SELECT channel_id, (sent_at - ((sent_at % 60000) + 60000) % 60000) / 60000, count(*)
@@ -23,3 +29,5 @@ INSERT INTO channel_minutes (channel_id, minute, messages)
 INSERT INTO user_minutes (user_id, minute, messages)
     SELECT user_id, (sent_at - ((sent_at % 60000) + 60000) % 60000) / 60000, count(*)
     FROM messages WHERE kind = 'message' AND NOT deleted GROUP BY 1, 2;
+INSERT INTO all_minutes (minute, messages)
+    SELECT minute, sum(messages) FROM channel_minutes GROUP BY minute;
