@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::messages::{Inserted, Join, Shutdown, ShuttingDown, Stop, Subscribe, Vacant};
-use super::protocol::View;
+use super::protocol::{Touched, View};
 use super::room::Room;
 use crate::metrics::METRICS;
 
@@ -64,8 +64,9 @@ impl Handler<Inserted> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: Inserted, _: &mut Context<Self>) {
+        let touched = Touched::new(&msg.committed);
         for (view, entry) in &self.rooms {
-            if view.cares_about(&msg.committed) {
+            if view.cares_about(&touched) {
                 entry.addr.do_send(msg.clone());
             }
         }

@@ -148,18 +148,42 @@ impl View {
     }
 
     /// Whether a commit changes anything this view shows.
-    pub fn cares_about(&self, c: &Committed) -> bool {
+    pub fn cares_about(&self, t: &Touched) -> bool {
+        let c = t.committed;
         match self {
-            // Counts, or a logged row the view shows (an edit changes no count).
-            View::User(name) => c.users.iter().any(|u| &u.username == name) || c.messages.iter().any(|m| self.shows(m)),
+            // A message or a delete moves its user's and channel's counts; an edit moves
+            // none, so the view is asked about the commit's few edits.
+            View::User(name) => c.users.iter().any(|u| &u.username == name) || t.edits.iter().any(|m| self.shows(m)),
             View::Channel(name) => {
-                c.channels.iter().any(|ch| &ch.name == name) || c.messages.iter().any(|m| self.shows(m))
+                c.channels.iter().any(|ch| &ch.name == name) || t.edits.iter().any(|m| self.shows(m))
             }
-            View::Stream(id) => {
-                c.messages.iter().any(|m| self.shows(m)) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id))
-            }
+            View::Stream(id) => t.streams.contains(id) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id)),
             View::Workspace => !c.channels.is_empty(),
             _ => true,
+        }
+    }
+}
+
+/// What a commit touched, worked out once for all the rooms the hub asks
+/// [`View::cares_about`] (a commit may hold thousands of rows, the hub hundreds of rooms).
+pub struct Touched<'a> {
+    pub committed: &'a Committed,
+    /// The streams its rows are in.
+    pub streams: std::collections::HashSet<ChannelId>,
+    /// Its edits: the one kind of row that changes no count.
+    pub edits: Vec<&'a Message>,
+}
+
+impl<'a> Touched<'a> {
+    pub fn new(committed: &'a Committed) -> Self {
+        Touched {
+            committed,
+            streams: committed.messages.iter().map(|m| m.channel_id).collect(),
+            edits: committed
+                .messages
+                .iter()
+                .filter(|m| m.event_type() == EventType::EventEdited)
+                .collect(),
         }
     }
 }
