@@ -1276,7 +1276,10 @@ async fn search_says_its_total_and_pages_with_no_duplicate_and_no_gap_while_mess
     assert_eq!(marks.len(), 100, "each result marks its matched word");
     assert!(marks.iter().all(|m| m == "needle"), "{marks:?}");
 
-    for (shown, n) in [("101–200 shown, newest first", 100), ("201–250 shown, newest first", 50)] {
+    for (shown, n) in [
+        ("101–200 shown, newest first", 100),
+        ("201–250 shown, newest first", 50),
+    ] {
         // New matches arrive between the pages: they are newer than every page.
         app.ingest(&numbered("general", "carol", "needle new", 7)).await;
         let href = attr(&b, "[data-older-results]", "href").await;
@@ -1307,7 +1310,10 @@ async fn search_says_its_total_and_pages_with_no_duplicate_and_no_gap_while_mess
     click(&b, ".note a").await;
     b.wait_text("#results-h", "264 matches").await;
     assert_eq!(b.text("[data-shown]").await, "1–100 shown, newest first");
-    assert_eq!(b.text("[data-results] > li:first-child .msg-text").await, "needle new 6");
+    assert_eq!(
+        b.text("[data-results] > li:first-child .msg-text").await,
+        "needle new 6"
+    );
     b.close().await;
 }
 
@@ -1344,9 +1350,7 @@ async fn row_keys(b: &Browser, rows: &str) -> Vec<String> {
 #[actix_rt::test]
 async fn users_and_channels_find_names_by_prefix_and_every_list_says_its_total() {
     let app = TestApp::start().await;
-    let mut batch: Vec<Value> = (0..55)
-        .map(|i| msg("gaming", &format!("gamer{i:02}"), "gg"))
-        .collect();
+    let mut batch: Vec<Value> = (0..55).map(|i| msg("gaming", &format!("gamer{i:02}"), "gg")).collect();
     batch.extend([
         msg("games", "Gandalf", "you shall not pass"),
         msg("general", "alice", "hello"),
@@ -1426,7 +1430,9 @@ const KOLKATA: chrono::FixedOffset = match chrono::FixedOffset::east_opt(5 * 360
 
 /// How the page writes `sent_at` in the zone `+05:30` (Asia/Kolkata), by the pages' rule.
 fn in_kolkata(sent_at: &str) -> String {
-    let t = chrono::DateTime::parse_from_rfc3339(sent_at).unwrap().with_timezone(&KOLKATA);
+    let t = chrono::DateTime::parse_from_rfc3339(sent_at)
+        .unwrap()
+        .with_timezone(&KOLKATA);
     if t.date_naive() == chrono::Utc::now().with_timezone(&KOLKATA).date_naive() {
         t.format("%H:%M:%S UTC+5:30").to_string()
     } else {
@@ -1456,13 +1462,17 @@ async fn times_name_their_zone_show_the_date_of_another_day_and_switch_to_utc() 
     let app = TestApp::start().await;
     // 20:45 UTC on 1 March is 02:15 on 2 March in Kolkata: the date is the zone's.
     let old = app
-        .ingest_ids(&[json!({"channel": "general", "user": "alice", "text": "long ago", "sent_at": "2025-03-01T20:45:10Z"})])
+        .ingest_ids(&[
+            json!({"channel": "general", "user": "alice", "text": "long ago", "sent_at": "2025-03-01T20:45:10Z"}),
+        ])
         .await[0];
     let now = app.ingest_ids(&[msg("general", "alice", "just now")]).await[0];
     let sent = |id: i64| {
         let app = &app;
         async move {
-            let m = app.get_json(&format!("/api/messages?before_id={}&limit=1", id + 1)).await;
+            let m = app
+                .get_json(&format!("/api/messages?before_id={}&limit=1", id + 1))
+                .await;
             m["messages"][0]["sent_at"].as_str().unwrap().to_owned()
         }
     };
@@ -1485,7 +1495,11 @@ async fn times_name_their_zone_show_the_date_of_another_day_and_switch_to_utc() 
     assert_eq!(attr(&b, "[data-tz=local]", "aria-pressed").await, "true");
     let live = app.ingest_ids(&[msg("general", "bob", "live")]).await[0];
     b.wait_top(live).await;
-    assert!(msg_time(&b, live).await.ends_with(" UTC+5:30"), "{}", msg_time(&b, live).await);
+    assert!(
+        msg_time(&b, live).await.ends_with(" UTC+5:30"),
+        "{}",
+        msg_time(&b, live).await
+    );
 
     // To UTC: every time on the page, and the next page too.
     click(&b, "[data-tz=utc]").await;
@@ -1498,7 +1512,10 @@ async fn times_name_their_zone_show_the_date_of_another_day_and_switch_to_utc() 
     assert_eq!(attr(&b, "[data-tz=utc]", "aria-pressed").await, "true");
     let later = app.ingest_ids(&[msg("general", "bob", "later")]).await[0];
     b.wait_top(later).await;
-    assert!(msg_time(&b, later).await.ends_with(" UTC"), "a live row follows the switch");
+    assert!(
+        msg_time(&b, later).await.ends_with(" UTC"),
+        "a live row follows the switch"
+    );
     b.assert_not_reloaded("switching zones").await;
 
     open_live(&b, &app, "/users/alice").await;
@@ -1528,7 +1545,10 @@ async fn the_search_form_reads_its_times_in_the_zone_shown() {
     let (alpha, beta) = (ids[0], ids[1]);
     let b = Browser::in_zone("Asia/Kolkata").await;
     b.goto(&app.url("/search?q=window")).await;
-    assert_eq!(texts(&b, ".search-more label > span").await, ["From (UTC+5:30)", "Until (UTC+5:30)"]);
+    assert_eq!(
+        texts(&b, ".search-more label > span").await,
+        ["From (UTC+5:30)", "Until (UTC+5:30)"]
+    );
     assert_eq!(result_ids(&b).await, [beta, alpha]);
     assert_eq!(
         msg_time(&b, alpha).await,
@@ -1627,7 +1647,10 @@ async fn download_links_export_what_the_page_shows() {
         .await;
     assert_eq!(b.text("#results-h").await, "1 match");
     let href = attr(&b, "[data-download]", "href").await;
-    assert_eq!(href, "/api/export?q=deploy&channel=general&since=2026-01-10T05%3A00%3A00.000Z");
+    assert_eq!(
+        href,
+        "/api/export?q=deploy&channel=general&since=2026-01-10T05%3A00%3A00.000Z"
+    );
     assert_eq!(b.text("[data-download]").await, "Download (NDJSON)");
     let (status, disposition, lines) = fetch_export(&b, &href).await;
     assert_eq!(status, 200);
@@ -1642,7 +1665,11 @@ async fn download_links_export_what_the_page_shows() {
     let (status, _, lines) = fetch_export(&b, &href).await;
     assert_eq!(status, 200);
     let said: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
-    assert_eq!(said, ["deploy one", "deploy two", "lunch?"], "oldest first, this channel only");
+    assert_eq!(
+        said,
+        ["deploy one", "deploy two", "lunch?"],
+        "oldest first, this channel only"
+    );
     b.close().await;
 }
 

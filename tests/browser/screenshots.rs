@@ -89,7 +89,12 @@ fn light_history() -> Vec<Value> {
         "Coffee?",
         "Dashboards look calm.",
     ];
-    let people = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol Ops"), ("dave", "Dave")];
+    let people = [
+        ("alice", "Alice"),
+        ("bob", "Bob"),
+        ("carol", "Carol Ops"),
+        ("dave", "Dave"),
+    ];
     let channels = ["general", "ops", "random"];
     let now = chrono::Utc::now();
     let mut out = Vec::new();
@@ -106,18 +111,28 @@ fn light_history() -> Vec<Value> {
     // Hours of the last 7 days (before the last one): New York's working day is busiest.
     for h in 1..7 * 24 {
         let t = now - chrono::Duration::hours(h);
-        let local = (t - chrono::Duration::hours(5)).format("%H").to_string().parse::<f64>().unwrap();
+        let local = (t - chrono::Duration::hours(5))
+            .format("%H")
+            .to_string()
+            .parse::<f64>()
+            .unwrap();
         let day = (std::f64::consts::PI * (local - 8.0) / 11.0).sin().max(0.0);
         let n = (1.0 + 20.0 * day + (h % 3) as f64) as i64;
         for i in 0..n {
-            at(t - chrono::Duration::minutes(i * 53 % 60) - chrono::Duration::minutes(60), &mut out);
+            at(
+                t - chrono::Duration::minutes(i * 53 % 60) - chrono::Duration::minutes(60),
+                &mut out,
+            );
         }
     }
     // Minutes of the last hour.
     for m in 2..60 {
         let n = i64::from(m % 3 == 0) + i64::from((m as f64 / 6.0).sin() > 0.3);
         for i in 0..n {
-            at(now - chrono::Duration::minutes(m) - chrono::Duration::seconds(i * 7), &mut out);
+            at(
+                now - chrono::Duration::minutes(m) - chrono::Duration::seconds(i * 7),
+                &mut out,
+            );
         }
     }
     out
@@ -262,8 +277,7 @@ const OPEN_THREAD: &str =
 const SCROLL_TO_END: &str = "window.scrollTo(0, document.body.scrollHeight); return true";
 
 /// A search's second page.
-const OLDER_RESULTS: &str =
-    "const a = document.querySelector('[data-older-results]'); if (a) a.click(); return true";
+const OLDER_RESULTS: &str = "const a = document.querySelector('[data-older-results]'); if (a) a.click(); return true";
 
 #[actix_rt::test]
 #[ignore = "writes docs/screenshots; run on purpose"]

@@ -674,11 +674,17 @@ async fn a_thread_branched_on_one_node_is_live_on_the_others() {
     )
     .await;
     let m = m["event_id"].as_i64().unwrap();
+    // Subscribed from the cursor seen, as a page does: node 0's post may reach B and C
+    // after the subscription, and is then not sent again.
+    let epoch = a.epoch().await;
     let mut parents = Vec::new();
     for (node, t) in [(1, Transport::Ws), (2, Transport::Sse)] {
-        let mut live = cluster.node(node).live(t, &format!("stream/{eng}"), None, None).await;
+        let mut live = cluster
+            .node(node)
+            .live(t, &format!("stream/{eng}"), Some(m), Some(&epoch))
+            .await;
         live.until_connected(WAIT).await;
-        let mut ws = cluster.node(node).live(t, "workspace", None, None).await;
+        let mut ws = cluster.node(node).live(t, "workspace", Some(m), Some(&epoch)).await;
         ws.until_connected(WAIT).await;
         parents.push((node, live, ws));
     }
@@ -705,9 +711,13 @@ async fn a_thread_branched_on_one_node_is_live_on_the_others() {
             "node {node}: {seen:?}"
         );
     }
+    let started = a.cursor().await;
     let mut threads = Vec::new();
     for (node, t) in [(1, Transport::Sse), (2, Transport::Ws)] {
-        let mut live = cluster.node(node).live(t, &format!("stream/{th}"), None, None).await;
+        let mut live = cluster
+            .node(node)
+            .live(t, &format!("stream/{th}"), Some(started), Some(&epoch))
+            .await;
         live.until_connected(WAIT).await;
         threads.push((node, live));
     }
