@@ -66,6 +66,12 @@ pub struct Settings {
     /// one at start).
     #[arg(long, global = true, env = "CHATPULSE_TOKEN_SECRET", hide_env_values = true, value_parser = token_secret)]
     pub token_secret: Option<String>,
+    /// A private deployment: every read, page and live view needs a user token (pages send
+    /// a person without one to /signin). `/healthz` stays open; `/metrics` then takes the
+    /// ingest token as a bearer when one is set. Needs `--token-secret` (or `--demo`).
+    /// The variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, global = true, env = "CHATPULSE_REQUIRE_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub require_token: bool,
     /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
     /// when that is not an IP address or localhost: requests for any other host name are
     /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.

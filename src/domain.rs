@@ -18,6 +18,8 @@ pub const EVENT_ID_MAX: usize = 128;
 /// context (PROTOCOL.md section 8), in Unicode scalar values.
 pub const DESCRIPTION_MAX: usize = 1024;
 pub const TITLE_MAX: usize = 128;
+/// The most people one DM is between (its creator included).
+pub const DM_MEMBERS_MAX: usize = 16;
 pub const CLIENT_TEMP_ID_MAX: usize = 128;
 pub const CONTEXT_MAX: usize = 1024;
 

@@ -156,3 +156,13 @@ pub fn context() -> Object {
 pub fn optional_stream_name() -> Object {
     optional_text(crate::domain::TITLE_MAX)
 }
+
+/// A DM's people besides its creator: 1 to `DM_MEMBERS_MAX - 1` names.
+pub fn dm_members() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(name())
+        .min_items(Some(1))
+        .max_items(Some(crate::domain::DM_MEMBERS_MAX - 1))
+        .description(Some("a DM's people besides its creator"))
+        .build()
+}

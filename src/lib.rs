@@ -72,6 +72,12 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let node_id = s.node_id.clone().unwrap_or_else(random_node_id);
     // `--demo` signs people in: without a secret, it makes one for this run.
     let token_secret = s.token_secret.clone().or_else(|| s.demo.then(auth::random_secret));
+    if s.require_token && token_secret.is_none() {
+        return Err(std::io::Error::other(
+            "--require-token needs --token-secret (or --demo): without one no user token can be valid",
+        )
+        .into());
+    }
     let hub = Hub::new(Duration::from_millis(s.coalesce_ms)).start();
     // Live views start from what is stored now: earlier commits are the pages' and
     // catch-up's to read.
@@ -85,7 +91,12 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
                 maxlen: s.bus_maxlen,
                 node_id: node_id.clone(),
             };
-            Some(Bus::start(settings, store.epoch(), sequencer.clone())?)
+            Some(Bus::start(
+                settings,
+                store.epoch(),
+                sequencer.clone(),
+                hub.clone().recipient(),
+            )?)
         }
         None => {
             metrics::METRICS.bus_up.set(-1);
@@ -107,6 +118,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         },
         store.clone(),
         hub.clone(),
+        bus.clone(),
     ));
     let irc = irc::Irc::start(
         irc::IrcSettings {
@@ -134,6 +146,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         irc: irc.clone(),
         irc_server: s.irc_server.to_string(),
         tokens: token_secret.as_deref().map(|t| auth::Tokens::new(t.as_bytes())),
+        require_token: s.require_token,
     });
     let listener = std::net::TcpListener::bind(&s.bind)?;
     let addr = listener.local_addr()?;

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub live_catchup_batch_size: Histogram,
     pub live_catchup_events: IntCounter,
     pub live_fallbacks: IntCounterVec,
+    pub live_typing_dropped: IntCounter,
     pub live_delivery_seconds: Histogram,
     pub live_rooms: IntGauge,
     pub bus_published: IntCounter,
@@ -78,6 +79,7 @@ pub const READ_QUERIES: &[&str] = &[
     "count_matches",
     "export_page",
     "activity",
+    "memberships",
 ];
 
 /// Label values created at start-up with a zero value, so that every dashboard query
@@ -100,6 +102,7 @@ const VIEW_KINDS: &[&str] = &[
     "channel",
     "stream",
     "workspace",
+    "me",
 ];
 const CLOSE_REASONS: &[&str] = &[
     "normal",
@@ -110,6 +113,7 @@ const CLOSE_REASONS: &[&str] = &[
     "refused",
     "bad_request",
     "server_error",
+    "membership_changed",
 ];
 const FALLBACK_REASONS: &[&str] = &["backlog_too_large", "epoch_changed"];
 pub const STORE_TABLES: &[&str] = &["messages", "channels", "users"];
@@ -250,6 +254,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             IntCounterVec::new(
                 Opts::new("chatpulse_live_fallbacks_total", "Clients told to fall back, by reason"),
                 &["reason"],
+            )
+            .unwrap(),
+        ),
+        live_typing_dropped: reg(
+            &r,
+            IntCounter::new(
+                "chatpulse_live_typing_dropped_total",
+                "Typing notices not sent to a connection that was behind",
             )
             .unwrap(),
         ),

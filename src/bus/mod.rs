@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::{Addr, Recipient};
 use rand::Rng;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
-use crate::live::messages::Sequence;
+use crate::live::messages::{Sequence, Typing};
 use crate::live::sequencer::Sequencer;
 use crate::metrics::METRICS;
 use crate::store::Committed;
@@ -30,6 +30,12 @@ const READ_BLOCK_MS: usize = 1000;
 /// Reconnect backoff: from the first to the last, doubling, with jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_LAST: Duration = Duration::from_secs(5);
+/// Typing notices waiting to be appended; past it they are dropped (typing is the first
+/// thing dropped anywhere).
+pub const TYPING_QUEUE: usize = 256;
+/// Typing notices kept in their own short stream (never the event log): they matter for
+/// seconds.
+const TYPING_MAXLEN: u64 = 1000;
 /// How long any one Redis command may take before the connection counts as broken.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,6 +53,7 @@ pub struct BusSettings {
 #[derive(Clone)]
 pub struct Bus {
     queue: mpsc::Sender<Arc<Committed>>,
+    typing: mpsc::Sender<Typing>,
     /// Whether the reader is connected: `/healthz` and `chatpulse_bus_up` report it.
     up: Arc<AtomicBool>,
 }
@@ -54,15 +61,34 @@ pub struct Bus {
 impl Bus {
     /// Starts the publisher and the reader of the database's stream. Fails only on a URL
     /// that cannot be a Redis URL; an unreachable Redis is retried for as long as it takes.
-    pub fn start(settings: BusSettings, epoch: &str, sequencer: Addr<Sequencer>) -> Result<Bus, redis::RedisError> {
+    pub fn start(
+        settings: BusSettings,
+        epoch: &str,
+        sequencer: Addr<Sequencer>,
+        hub: Recipient<Typing>,
+    ) -> Result<Bus, redis::RedisError> {
         let client = redis::Client::open(settings.url.as_str())?;
         let key = format!("chatpulse:{epoch}:events");
         let (queue, outgoing) = mpsc::channel(PUBLISH_QUEUE);
+        let (typing, typed) = mpsc::channel(TYPING_QUEUE);
         let up = Arc::new(AtomicBool::new(false));
         METRICS.bus_up.set(0);
+        let typing_key = format!("chatpulse:{epoch}:typing");
+        actix_web::rt::spawn(publish_typing(
+            client.clone(),
+            typing_key.clone(),
+            settings.node_id.clone(),
+            typed,
+        ));
+        actix_web::rt::spawn(read_typing(client.clone(), typing_key, settings.node_id.clone(), hub));
         actix_web::rt::spawn(publish(client.clone(), key.clone(), settings.clone(), outgoing));
         actix_web::rt::spawn(read(client, key, settings.node_id, sequencer, up.clone()));
-        Ok(Bus { queue, up })
+        Ok(Bus { queue, typing, up })
+    }
+
+    /// Tells the other nodes someone is typing; dropped when the queue is full.
+    pub fn typing(&self, typing: Typing) {
+        let _ = self.typing.try_send(typing);
     }
 
     /// Queues a commit for the stream; never waits (it is encoded by the publisher).
@@ -134,6 +160,65 @@ async fn publish(
                 conn = None;
             }
         }
+    }
+}
+
+/// Appends typing notices to their own stream, dropping what fails: typing that arrives
+/// late is worth nothing.
+async fn publish_typing(client: redis::Client, key: String, node_id: String, mut typed: mpsc::Receiver<Typing>) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    while let Some(t) = typed.recv().await {
+        let Ok(data) = serde_json::to_string(&t) else {
+            continue;
+        };
+        if conn.is_none() {
+            conn = connect(&client).await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            continue;
+        };
+        let appended: redis::RedisResult<String> = redis::cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(TYPING_MAXLEN)
+            .arg("*")
+            .arg("node")
+            .arg(&node_id)
+            .arg("data")
+            .arg(&data)
+            .query_async(c)
+            .await;
+        if appended.is_err() {
+            conn = None;
+        }
+    }
+}
+
+/// Hands other nodes' typing to this node's hub, from the newest on (nothing missed while
+/// disconnected is worth replaying).
+async fn read_typing(client: redis::Client, key: String, node_id: String, hub: Recipient<Typing>) {
+    let options = StreamReadOptions::default().count(READ_COUNT).block(READ_BLOCK_MS);
+    loop {
+        if let Ok(mut conn) = connect(&client).await {
+            let mut from = "$".to_owned();
+            loop {
+                let reply: redis::RedisResult<Option<StreamReadReply>> =
+                    conn.xread_options(&[key.as_str()], &[from.as_str()], &options).await;
+                let Ok(reply) = reply else { break };
+                for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                    from = entry.id.clone();
+                    if entry.get::<String>("node").as_deref() == Some(node_id.as_str()) {
+                        continue;
+                    }
+                    let typing = entry.get::<String>("data").and_then(|d| serde_json::from_str(&d).ok());
+                    if let Some(t) = typing {
+                        let _ = hub.try_send(t);
+                    }
+                }
+            }
+        }
+        actix_web::rt::time::sleep(BACKOFF_LAST).await;
     }
 }
 

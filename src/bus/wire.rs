@@ -3,6 +3,7 @@
 //! so it carries what the API leaves out (each entity's newest message).
 use serde::{Deserialize, Serialize};
 
+use crate::store::people::{Badge, InboxEntry};
 use crate::store::{Channel, ChannelId, Committed, Message, MessageId, Totals, User, UserId};
 
 #[derive(Serialize, Deserialize)]
@@ -11,6 +12,11 @@ pub struct Payload {
     channels: Vec<WireChannel>,
     users: Vec<WireUser>,
     totals: [i64; 4],
+    /// Read state and the personal inbox (issue 13); absent from older nodes' entries.
+    #[serde(default)]
+    badges: Vec<Badge>,
+    #[serde(default)]
+    inbox: Vec<InboxEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +43,8 @@ struct WireMessage {
     edited_at: Option<i64>,
     #[serde(default)]
     deleted: bool,
+    #[serde(default)]
+    private: bool,
 }
 
 fn message_kind() -> String {
@@ -60,6 +68,8 @@ struct WireChannel {
     title: Option<String>,
     #[serde(default = "active")]
     status: String,
+    #[serde(default)]
+    private: bool,
 }
 
 fn active() -> String {
@@ -104,6 +114,7 @@ impl From<&Committed> for Payload {
                     target_id: m.target_id.map(|t| t.0),
                     edited_at: m.edited_at,
                     deleted: m.deleted,
+                    private: m.private,
                 })
                 .collect(),
             channels: c
@@ -120,6 +131,7 @@ impl From<&Committed> for Payload {
                     branched_from_event_id: ch.branched_from_event_id.map(|e| e.0),
                     title: ch.title.clone(),
                     status: ch.status.clone(),
+                    private: ch.private,
                 })
                 .collect(),
             users: c
@@ -142,6 +154,8 @@ impl From<&Committed> for Payload {
                 c.totals.total_users,
                 c.totals.cursor.0,
             ],
+            badges: c.badges.clone(),
+            inbox: c.inbox.clone(),
         }
     }
 }
@@ -169,6 +183,7 @@ impl From<Payload> for Committed {
                     target_id: m.target_id.map(MessageId),
                     edited_at: m.edited_at,
                     deleted: m.deleted,
+                    private: m.private,
                 })
                 .collect(),
             channels: p
@@ -185,6 +200,7 @@ impl From<Payload> for Committed {
                     branched_from_event_id: c.branched_from_event_id.map(MessageId),
                     title: c.title,
                     status: c.status,
+                    private: c.private,
                 })
                 .collect(),
             users: p
@@ -207,6 +223,8 @@ impl From<Payload> for Committed {
                 total_users,
                 cursor: MessageId(cursor),
             },
+            badges: p.badges,
+            inbox: p.inbox,
         }
     }
 }

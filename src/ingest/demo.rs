@@ -93,6 +93,8 @@ pub fn start_story(ingest: Addr<IngestActor>) -> actix_web::rt::task::JoinHandle
                 kind: StreamKind::Channel,
                 name,
                 description: Some("Where deploys and their aftermath are discussed".into()),
+                private: false,
+                members: Vec::new(),
             };
             if let Ok(done) = change(&ingest, "alice", create).await {
                 eng = Some(done.stream);

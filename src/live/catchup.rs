@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::protocol::{self, Event, Status, View};
-use crate::store::{self, Cursor, MessageFilter, MessageId, Rows, Store, StoreResult};
+use crate::store::{self, people, Cursor, MessageFilter, MessageId, Rows, Store, StoreResult};
 
 /// Catch-up batches kept for other sessions resuming from the same place.
 pub const CATCHUP_CACHE_BATCHES: usize = 64;
@@ -98,6 +98,8 @@ pub struct Catchup {
     filter: MessageFilter,
     /// Whether a backlog read is under way.
     reading: bool,
+    /// Whether the backlog's logged events were read whole into `ready` (a `me` view).
+    replayed: bool,
 }
 
 impl Catchup {
@@ -108,6 +110,7 @@ impl Catchup {
         view: &View,
         after_id: Option<Cursor>,
         max: i64,
+        user: Option<&str>,
     ) -> StoreResult<Result<Catchup, Status>> {
         let mut conn = store.conn()?;
         let totals = store::totals(&mut conn)?;
@@ -115,6 +118,8 @@ impl Catchup {
             return Ok(Err(Status::EpochChanged));
         }
         let mut ready = VecDeque::new();
+        // Whether `ready` holds the logged events of the backlog (read whole, not in batches).
+        let mut replayed = false;
         // The rows the backlog holds; `None` where nothing can be in it.
         let v1 = MessageFilter {
             rows: Rows::MessagesAndChanges,
@@ -131,13 +136,46 @@ impl Catchup {
                 }
                 ready.extend(rows.iter().map(|c| protocol::channel_count_event(Some(c), &c.name)));
             }
-            View::Workspace => {
+            View::Workspace(None) => {
                 if let Some(after) = after_id {
                     let rows = store::channels::streams_changed_after(&mut conn, after, max + 1)?;
                     if rows.len() as i64 > max {
                         return Ok(Err(Status::BacklogTooLarge));
                     }
                     ready.extend(rows.iter().map(protocol::stream_state_event));
+                }
+            }
+            View::Workspace(Some(name)) => {
+                let me = store::user_by_name(&mut conn, name)?;
+                if let (Some(after), Some(me)) = (after_id, me) {
+                    let rows = people::badges_after(&mut conn, me.id, after, max + 1)?;
+                    if rows.len() as i64 > max {
+                        return Ok(Err(Status::BacklogTooLarge));
+                    }
+                    for (badge, stream) in &rows {
+                        ready.push_back(protocol::stream_state_event(stream));
+                        ready.push_back(protocol::unread_event(badge));
+                    }
+                }
+            }
+            View::Me(name) => {
+                filter = None;
+                let me = store::user_by_name(&mut conn, name)?;
+                if let (Some(after), Some(me)) = (after_id, me) {
+                    if people::inbox_exceeds(&mut conn, me.id, after, max)? {
+                        return Ok(Err(Status::BacklogTooLarge));
+                    }
+                    let upto = totals.cursor;
+                    let entries = people::inbox_of(&mut conn, me.id, None, Some(after), None, max)?;
+                    // Later ones come live.
+                    for e in entries.into_iter().filter(|e| e.cursor <= upto) {
+                        let row = match e.kind {
+                            people::Inbox::Mention => store::streams::event_by_id(&mut conn, e.cursor)?,
+                            _ => None,
+                        };
+                        ready.push_back(protocol::inbox_event(&e, row.as_ref()));
+                    }
+                    replayed = true;
                 }
             }
             View::Users => {
@@ -164,10 +202,15 @@ impl Catchup {
                 });
             }
             View::Stream(id) => {
-                // A stream that does not exist is not a view (nor, later, one the caller
-                // may not see: the answer is the same).
-                if store::streams::stream_by_id(&mut conn, *id)?.is_none() {
-                    return Ok(Err(Status::BadRequest));
+                // A stream that does not exist is not a view, nor one the caller may not
+                // see: the answer is the same.
+                let me = match user {
+                    Some(name) => store::user_by_name(&mut conn, name)?.map(|u| u.id),
+                    None => None,
+                };
+                match store::streams::stream_by_id(&mut conn, *id)? {
+                    Some(s) if people::can_see(&mut conn, &s, me)? => {}
+                    _ => return Ok(Err(Status::BadRequest)),
                 }
                 filter = Some(MessageFilter {
                     channel_id: Some(*id),
@@ -197,13 +240,14 @@ impl Catchup {
             upto: totals.cursor,
             filter: filter.unwrap_or_default(),
             reading: false,
+            replayed,
         }))
     }
 
     /// Whether a backlog was asked for: live message events at or below [`Catchup::upto`]
     /// are then the catch-up's to send.
     pub fn has_backlog(&self) -> bool {
-        self.next_after.is_some()
+        self.next_after.is_some() || self.replayed
     }
 
     /// Up to `n` events read and not yet sent.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Inserted, Join, Shutdown, ShuttingDown, Stop, Subscribe, Vacant};
+use super::messages::{Inserted, Join, Revoke, Shutdown, ShuttingDown, Stop, Subscribe, Typing, Vacant};
 use super::protocol::{Touched, View};
 use super::room::Room;
 use crate::metrics::METRICS;
@@ -70,6 +70,18 @@ impl Handler<Inserted> for Hub {
                 entry.addr.do_send(msg.clone());
             }
         }
+        // Whoever left a private stream stops seeing it, and its threads, at once. Rare:
+        // every stream room is told, and ends that person's sessions there.
+        if !touched.left_private.is_empty() {
+            let revoke = Revoke {
+                users: touched.left_private.clone().into(),
+            };
+            for (view, entry) in &self.rooms {
+                if matches!(view, View::Stream(_)) {
+                    entry.addr.do_send(revoke.clone());
+                }
+            }
+        }
     }
 }
 
@@ -89,11 +101,23 @@ impl Handler<Subscribe> for Hub {
             session: msg.session,
             subscription: msg.subscription,
             recipient: msg.recipient,
+            user: msg.user,
         });
         Box::pin(async move {
             joined.await.map_err(|_| ShuttingDown)?;
             Ok(room.recipient())
         })
+    }
+}
+
+impl Handler<Typing> for Hub {
+    type Result = ();
+
+    /// To the stream's room, if anyone here watches it (the bus brings other nodes' typing).
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
+        if let Some(entry) = self.rooms.get(&View::Stream(msg.stream)) {
+            entry.addr.do_send(msg);
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Subscribe {
     pub session: u64,
     pub subscription: u64,
     pub recipient: Recipient<Deliver>,
+    /// The connection's signed-in person, if any.
+    pub user: Option<String>,
 }
 
 /// The server is stopping: no new subscriptions.
@@ -41,6 +43,25 @@ pub struct Join {
     pub session: u64,
     pub subscription: u64,
     pub recipient: Recipient<Deliver>,
+    pub user: Option<String>,
+}
+
+/// These people left a private stream: the hub tells every stream room, which ends their
+/// sessions (they subscribe again and are checked again).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Revoke {
+    pub users: Arc<[String]>,
+}
+
+/// Someone is typing in a stream (from a session of this node, or from the bus).
+#[derive(Message, Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub stream: crate::store::ChannelId,
+    pub user: String,
+    /// When it stops showing, in milliseconds since the epoch.
+    pub expires_at: i64,
 }
 
 /// A session leaves its room (it switched views or ended).
@@ -85,6 +106,8 @@ pub enum Payload {
     /// The session's mailbox was full: it was dropped from the room.
     Overflowed,
     Shutdown,
+    /// Its person left a private stream: it was dropped from the room.
+    Revoked,
 }
 
 /// A commit to deliver, from this node's ingest, the bus, or the database. The sequencer

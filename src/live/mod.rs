@@ -48,6 +48,8 @@ pub struct Live {
     pub settings: LiveSettings,
     pub store: Store,
     pub hub: Addr<hub::Hub>,
+    /// The bus, for typing that other nodes' sessions should see.
+    pub bus: Option<crate::bus::Bus>,
     pub catchup_cache: catchup::BatchCache,
     /// Live sessions now, against `--max-connections`.
     connections: Arc<AtomicUsize>,
@@ -56,11 +58,12 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(settings: LiveSettings, store: Store, hub: Addr<hub::Hub>) -> Self {
+    pub fn new(settings: LiveSettings, store: Store, hub: Addr<hub::Hub>, bus: Option<crate::bus::Bus>) -> Self {
         Live {
             settings,
             store,
             hub,
+            bus,
             catchup_cache: catchup::BatchCache::default(),
             connections: Arc::new(AtomicUsize::new(0)),
             next_id: AtomicU64::new(1),

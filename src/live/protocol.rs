@@ -4,6 +4,7 @@ use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::domain::valid_name;
+use crate::store::people::{Badge, Inbox, InboxEntry};
 use crate::store::streams::EventObject;
 use crate::store::{Channel, ChannelId, Committed, Cursor, EventType, Message, MessageId, Totals, User, UserId};
 use crate::time::{format_ms, serialize_opt_ms};
@@ -18,8 +19,11 @@ pub enum View {
     Channel(String),
     /// One stream's event log (PROTOCOL.md section 8).
     Stream(ChannelId),
-    /// Every stream's state as it changes (PROTOCOL.md section 8).
-    Workspace,
+    /// Stream states as they change (PROTOCOL.md section 8): anonymous, every public
+    /// stream's; a signed-in person's, the streams they are in, with their badges.
+    Workspace(Option<String>),
+    /// What concerns one signed-in person: mentions, memberships, read cursors.
+    Me(String),
 }
 
 impl View {
@@ -28,7 +32,7 @@ impl View {
 
     /// The valid views, in words, for error messages.
     pub const VALID: &'static str =
-        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace";
+        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace, me";
 
     pub fn parse(s: &str) -> Option<View> {
         match s {
@@ -36,7 +40,9 @@ impl View {
             "messages" => Some(View::Messages),
             "channels" => Some(View::Channels),
             "users" => Some(View::Users),
-            "workspace" => Some(View::Workspace),
+            "workspace" => Some(View::Workspace(None)),
+            // Whose: bound to the connection's user by [`View::for_user`].
+            "me" => Some(View::Me(String::new())),
             _ => {
                 let (kind, name) = s.split_once('/')?;
                 if kind == "stream" {
@@ -58,6 +64,16 @@ impl View {
         }
     }
 
+    /// The view as `user` (a connection's signed-in person, if any) has it: `workspace` and
+    /// `me` are theirs; `me` is nobody's without one.
+    pub fn for_user(self, user: Option<&str>) -> Option<View> {
+        match self {
+            View::Workspace(_) => Some(View::Workspace(user.map(str::to_owned))),
+            View::Me(_) => user.map(|u| View::Me(u.to_owned())),
+            v => Some(v),
+        }
+    }
+
     /// A bounded label for metrics (never the name itself).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -68,7 +84,8 @@ impl View {
             View::User(_) => "user",
             View::Channel(_) => "channel",
             View::Stream(_) => "stream",
-            View::Workspace => "workspace",
+            View::Workspace(_) => "workspace",
+            View::Me(_) => "me",
         }
     }
 
@@ -76,9 +93,10 @@ impl View {
         matches!(self, View::Home | View::Messages | View::Channels | View::Users)
     }
 
-    /// Whether this view streams `message` events.
+    /// Whether this view streams logged events (messages, a stream's events, a person's
+    /// inbox).
     pub fn has_messages(&self) -> bool {
-        !matches!(self, View::Channels | View::Users | View::Workspace)
+        !matches!(self, View::Channels | View::Users | View::Workspace(_))
     }
 
     /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
@@ -92,11 +110,16 @@ impl View {
     /// additive envelopes, their edits and deletes; a stream view every event of its stream.
     pub fn shows(&self, m: &Message) -> bool {
         if let View::Stream(id) = self {
-            return m.channel_id == *id;
+            // A read cursor is its person's (their `me` view), not the stream's.
+            return m.channel_id == *id && m.event_type() != EventType::Read;
+        }
+        // No v1 view ever shows a private stream's rows.
+        if m.private {
+            return false;
         }
         let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
-            View::Channels | View::Users | View::Stream(_) | View::Workspace => false,
+            View::Channels | View::Users | View::Stream(_) | View::Workspace(_) | View::Me(_) => false,
             View::User(name) => user == name,
             View::Channel(name) => &m.channel == name,
         };
@@ -158,8 +181,11 @@ impl View {
                 c.channels.iter().any(|ch| &ch.name == name) || t.edits.iter().any(|m| self.shows(m))
             }
             View::Stream(id) => t.streams.contains(id) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id)),
-            View::Workspace => !c.channels.is_empty(),
-            _ => true,
+            View::Workspace(None) => c.channels.iter().any(|ch| !ch.private),
+            View::Workspace(Some(user)) => c.badges.iter().any(|b| &b.user == user),
+            View::Me(user) => c.inbox.iter().any(|e| &e.user == user),
+            // A commit of private rows only changes nothing a v1 view shows.
+            _ => t.public,
         }
     }
 }
@@ -172,6 +198,10 @@ pub struct Touched<'a> {
     pub streams: std::collections::HashSet<ChannelId>,
     /// Its edits: the one kind of row that changes no count.
     pub edits: Vec<&'a Message>,
+    /// Whether any of its rows is in a public stream.
+    pub public: bool,
+    /// People who left a private stream: their live views of its streams end.
+    pub left_private: Vec<String>,
 }
 
 impl<'a> Touched<'a> {
@@ -183,6 +213,13 @@ impl<'a> Touched<'a> {
                 .messages
                 .iter()
                 .filter(|m| m.event_type() == EventType::EventEdited)
+                .collect(),
+            public: committed.messages.iter().any(|m| !m.private),
+            left_private: committed
+                .messages
+                .iter()
+                .filter(|m| m.private && m.event_type() == EventType::MemberLeft)
+                .map(|m| m.user.clone())
                 .collect(),
         }
     }
@@ -207,6 +244,15 @@ pub enum Kind {
     /// A stream's state on the `workspace` view (merged like counts).
     StreamUpdated,
     StreamArchived,
+    /// A member's badge in one stream, on their `workspace` view (merged like counts).
+    Unread,
+    /// On a person's `me` view, each once in cursor order like messages.
+    Notification,
+    MemberAdded,
+    MemberRemoved,
+    ReadCursor,
+    /// Someone is typing in a stream: never stored, merged, dropped first.
+    Typing,
 }
 
 impl Kind {
@@ -225,6 +271,12 @@ impl Kind {
             Kind::ReplyCount => "reply_count",
             Kind::StreamUpdated => "stream_updated",
             Kind::StreamArchived => "stream_archived",
+            Kind::Unread => "unread",
+            Kind::Notification => "notification",
+            Kind::MemberAdded => "member_added",
+            Kind::MemberRemoved => "member_removed",
+            Kind::ReadCursor => "read_cursor",
+            Kind::Typing => "typing",
         }
     }
 
@@ -233,7 +285,14 @@ impl Kind {
     pub fn is_logged(self) -> bool {
         matches!(
             self,
-            Kind::Message | Kind::Event | Kind::MessageEdited | Kind::MessageDeleted
+            Kind::Message
+                | Kind::Event
+                | Kind::MessageEdited
+                | Kind::MessageDeleted
+                | Kind::Notification
+                | Kind::MemberAdded
+                | Kind::MemberRemoved
+                | Kind::ReadCursor
         )
     }
 }
@@ -383,6 +442,63 @@ pub fn stream_state_event(s: &Channel) -> Event {
     )
 }
 
+/// A member's badge on their `workspace` view.
+pub fn unread_event(b: &Badge) -> Event {
+    event(
+        Kind::Unread,
+        b.cursor,
+        &serde_json::json!({
+            "type": "unread", "stream_id": b.stream_id, "unread_count": b.unread_count,
+            "mention_count": b.mention_count, "last_read_event_id": b.last_read_id, "cursor": b.cursor,
+        }),
+    )
+}
+
+/// An inbox row on its person's `me` view; `row` is the log row at its cursor (a mention's
+/// message or edit), when the caller has it.
+pub fn inbox_event(e: &InboxEntry, row: Option<&Message>) -> Event {
+    let (kind, body) = match e.kind {
+        Inbox::Mention => (
+            Kind::Notification,
+            serde_json::json!({
+                "type": "notification", "stream_id": e.stream_id, "event_id": e.event_id,
+                "actor": row.map(|m| m.user.as_str()), "text": row.map(|m| m.text.as_str()),
+                "created_at": row.map(|m| format_ms(m.sent_at)), "cursor": e.cursor,
+            }),
+        ),
+        Inbox::MemberAdded | Inbox::MemberRemoved => {
+            let (kind, name) = if e.kind == Inbox::MemberAdded {
+                (Kind::MemberAdded, "member_added")
+            } else {
+                (Kind::MemberRemoved, "member_removed")
+            };
+            (
+                kind,
+                serde_json::json!({"type": name, "stream_id": e.stream_id, "user": e.user, "cursor": e.cursor}),
+            )
+        }
+        Inbox::Read => (
+            Kind::ReadCursor,
+            serde_json::json!({
+                "type": "read_cursor", "stream_id": e.stream_id, "last_read_event_id": e.event_id,
+                "cursor": e.cursor,
+            }),
+        ),
+    };
+    event(kind, e.cursor, &body)
+}
+
+/// Someone typing in a stream, until `expires_at`.
+pub fn typing_event(stream: ChannelId, user: &str, expires_at: i64) -> Event {
+    event(
+        Kind::Typing,
+        Cursor::default(),
+        &serde_json::json!({
+            "type": "typing", "stream_id": stream, "user": user, "expires_at": format_ms(expires_at),
+        }),
+    )
+}
+
 pub fn metrics_event(t: &Totals) -> Event {
     event(
         Kind::Metrics,
@@ -493,6 +609,9 @@ pub enum Status {
     /// The server failed while serving the view (a store error during catch-up).
     ServerError,
     ServerShutdown,
+    /// The connection's person left a private stream this view shows (or sees through):
+    /// the client subscribes again, and the view is checked again.
+    MembershipChanged,
 }
 
 impl Status {
@@ -502,7 +621,7 @@ impl Status {
             Status::Idle => "idle",
             Status::Overflow | Status::BadRequest | Status::ServerError => "error",
             Status::BacklogTooLarge | Status::EpochChanged | Status::TooManyConnections => "fallback",
-            Status::ServerShutdown => "reconnecting",
+            Status::ServerShutdown | Status::MembershipChanged => "reconnecting",
         }
     }
     pub fn reason(self) -> Option<&'static str> {
@@ -516,6 +635,7 @@ impl Status {
             Status::BadRequest => Some("bad_request"),
             Status::ServerError => Some("server_error"),
             Status::ServerShutdown => Some("server_shutdown"),
+            Status::MembershipChanged => Some("membership_changed"),
         }
     }
     /// The WebSocket close code that follows this status, if it ends the connection.
@@ -528,6 +648,7 @@ impl Status {
             Status::BadRequest => Some(4000),
             Status::ServerError => Some(1011),
             Status::ServerShutdown => Some(1001),
+            Status::MembershipChanged => Some(4003),
         }
     }
     /// How long a client should wait before trying live again.
@@ -537,6 +658,7 @@ impl Status {
             Status::ServerError => Some(2000),
             Status::TooManyConnections => Some(30_000),
             Status::ServerShutdown => Some(2000),
+            Status::MembershipChanged => Some(0),
             _ => None,
         }
     }
@@ -549,6 +671,7 @@ impl Status {
             Status::BadRequest => "bad_request",
             Status::ServerError => "server_error",
             Status::ServerShutdown => "shutdown",
+            Status::MembershipChanged => "membership_changed",
             Status::Connected | Status::Idle => "normal",
         }
     }
@@ -574,4 +697,6 @@ pub enum ClientFrame {
         after_id: Option<Cursor>,
         epoch: Option<String>,
     },
+    /// The connection's person is typing in the stream its view shows.
+    Typing { stream_id: ChannelId },
 }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Deliver, Inserted, Join, Leave, Payload, Shutdown, Stop, Vacant};
+use super::messages::{Deliver, Inserted, Join, Leave, Payload, Revoke, Shutdown, Stop, Typing, Vacant};
 use super::protocol::{self, Event, View};
 use super::wire::Batch;
+use crate::store::people::Badge;
 use crate::store::{Channel, ChannelId, Cursor, Totals, User, UserId};
 
 /// A room's mailbox: commits and joins waiting.
@@ -19,6 +20,8 @@ struct Subscriber {
     /// Echoed in every delivery, so the session can drop what was meant for an old view.
     subscription: u64,
     recipient: Recipient<Deliver>,
+    /// The connection's signed-in person, if any.
+    user: Option<String>,
 }
 
 /// Count changes waiting for the next flush, latest per entity.
@@ -30,6 +33,10 @@ struct PendingCounts {
     /// Streams that changed: on a stream view its threads (their reply counts), on the
     /// workspace view every stream.
     streams: HashMap<ChannelId, Channel>,
+    /// A person's badges, per stream (their `workspace` view).
+    badges: HashMap<ChannelId, Badge>,
+    /// Who is typing (a stream view), until when.
+    typing: HashMap<String, i64>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
@@ -119,10 +126,33 @@ impl Room {
         let mut streams: Vec<_> = pending.streams.into_values().collect();
         streams.sort_by_key(|t| t.last_message_id);
         events.extend(streams.iter().map(|t| match self.view {
-            View::Workspace => protocol::stream_state_event(t),
+            View::Workspace(_) => protocol::stream_state_event(t),
             _ => protocol::reply_count_event(t),
         }));
+        let mut badges: Vec<_> = pending.badges.into_values().collect();
+        badges.sort_by_key(|b| b.cursor);
+        events.extend(badges.iter().map(protocol::unread_event));
         self.broadcast(events, pending.since);
+        for (user, expires_at) in pending.typing {
+            if let View::Stream(stream) = self.view {
+                self.typing(protocol::typing_event(stream, &user, expires_at), &user);
+            }
+        }
+    }
+
+    /// Sends one person's typing to everyone else in the room. A session that is behind
+    /// misses it: typing is the first thing dropped, and never an overflow.
+    fn typing(&self, event: protocol::Event, typist: &str) {
+        let batch = Batch::new(&self.view, vec![event], None, self.sse_id);
+        for sub in self.subscribers.values() {
+            if sub.user.as_deref() == Some(typist) {
+                continue;
+            }
+            let _ = sub.recipient.try_send(Deliver {
+                subscription: sub.subscription,
+                payload: Payload::Events(batch.clone()),
+            });
+        }
     }
 }
 
@@ -142,6 +172,18 @@ impl Handler<Inserted> for Room {
         let c = &msg.committed;
         if self.subscribers.is_empty() {
             return;
+        }
+        if let View::Me(user) = &self.view {
+            let events = c
+                .inbox
+                .iter()
+                .filter(|e| &e.user == user)
+                .map(|e| {
+                    let row = c.messages.binary_search_by_key(&e.cursor, |m| m.id).ok();
+                    protocol::inbox_event(e, row.map(|i| &c.messages[i]))
+                })
+                .collect();
+            return self.broadcast(events, Some(msg.at));
         }
         if self.view.has_messages() {
             let events = c.messages.iter().filter_map(|m| self.view.envelope(m)).collect();
@@ -164,7 +206,20 @@ impl Handler<Inserted> for Room {
                     .filter(|ch| ch.parent_stream_id == Some(*id))
                     .map(|ch| (ch.id, ch.clone())),
             ),
-            View::Workspace => p.streams.extend(c.channels.iter().map(|ch| (ch.id, ch.clone()))),
+            View::Workspace(None) => p
+                .streams
+                .extend(c.channels.iter().filter(|ch| !ch.private).map(|ch| (ch.id, ch.clone()))),
+            // A person's streams: those their badges name (every member's badge moves with
+            // its stream's state).
+            View::Workspace(Some(user)) => {
+                for b in c.badges.iter().filter(|b| &b.user == user) {
+                    if let Some(ch) = c.channels.iter().find(|ch| ch.id == b.stream_id) {
+                        p.streams.insert(ch.id, ch.clone());
+                    }
+                    p.badges.insert(b.stream_id, b.clone());
+                }
+            }
+            View::Me(_) => {}
             View::Users | View::User(_) => p.users.extend(
                 c.users
                     .iter()
@@ -183,6 +238,7 @@ impl Handler<Join> for Room {
         let sub = Subscriber {
             subscription: msg.subscription,
             recipient: msg.recipient,
+            user: msg.user,
         };
         self.subscribers.insert(msg.session, sub);
     }
@@ -193,6 +249,37 @@ impl Handler<Leave> for Room {
 
     fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
         self.remove(msg.session);
+    }
+}
+
+impl Handler<Revoke> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) {
+        let gone: Vec<u64> = self
+            .subscribers
+            .iter()
+            .filter(|(_, s)| s.user.as_ref().is_some_and(|u| msg.users.contains(u)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(sub) = self.remove(id) {
+                sub.recipient.do_send(Deliver {
+                    subscription: sub.subscription,
+                    payload: Payload::Revoked,
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Typing> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
+        // Merged per person until the next flush: the latest expiry wins.
+        let at = self.pending.typing.entry(msg.user).or_default();
+        *at = (*at).max(msg.expires_at);
     }
 }
 

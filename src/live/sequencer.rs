@@ -211,6 +211,18 @@ fn after(committed: Arc<Committed>, delivered: Cursor) -> Arc<Committed> {
         channels: committed.channels.clone(),
         users: committed.users.clone(),
         totals: committed.totals,
+        badges: committed
+            .badges
+            .iter()
+            .filter(|b| b.cursor > delivered)
+            .cloned()
+            .collect(),
+        inbox: committed
+            .inbox
+            .iter()
+            .filter(|e| e.cursor > delivered)
+            .cloned()
+            .collect(),
     })
 }
 

@@ -26,6 +26,11 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 pub const BROKEN_FRAME_GRACE: Duration = Duration::from_millis(200);
 /// Room deliveries a session's mailbox holds; a room that finds it full drops the session.
 pub const MAILBOX: usize = 256;
+/// The most often one connection's typing frames are passed on; more are ignored (the
+/// room merges what it gets, this bounds what a client can make the server do).
+pub const TYPING_EVERY: Duration = Duration::from_millis(250);
+/// How long a typing notice shows after the last frame.
+pub const TYPING_SHOWS_FOR: Duration = Duration::from_secs(5);
 
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum Phase {
@@ -71,10 +76,21 @@ pub struct LiveSession {
     idle_sent: bool,
     /// When the client last sent a frame (WebSocket).
     last_heard: Instant,
+    /// The connection's signed-in person (a user token, or the session cookie).
+    user: Option<String>,
+    /// When a typing frame was last passed on.
+    last_typing: Option<Instant>,
 }
 
 impl LiveSession {
-    pub fn new(live: Arc<Live>, transport: Box<dyn Transport>, sink: Sink, fd: Option<ConnFd>, slot: Slot) -> Self {
+    pub fn new(
+        live: Arc<Live>,
+        transport: Box<dyn Transport>,
+        sink: Sink,
+        fd: Option<ConnFd>,
+        slot: Slot,
+        user: Option<String>,
+    ) -> Self {
         let now = Instant::now();
         if let (Some(fd), n @ 1..) = (fd, live.settings.send_buffer_bytes) {
             fd.set_send_buffer(n);
@@ -102,6 +118,8 @@ impl LiveSession {
             last_event: now,
             idle_sent: false,
             last_heard: now,
+            user,
+            last_typing: None,
         }
     }
 
@@ -154,6 +172,11 @@ impl LiveSession {
             .with_label_values(&[self.outbox.label(), start.view.kind()])
             .inc();
         self.view = Some(start.view.clone());
+        // `workspace` and `me` are the connection's person's (`me` is nobody's without one).
+        let Some(view) = start.view.clone().for_user(self.user.as_deref()) else {
+            return self.finish(Status::BadRequest, ctx);
+        };
+        let start = Start { view, ..start };
 
         if start.epoch.as_deref().is_some_and(|e| e != self.epoch()) {
             return self.finish(Status::EpochChanged, ctx);
@@ -164,6 +187,7 @@ impl LiveSession {
             session: self.id,
             subscription,
             recipient: ctx.address().recipient(),
+            user: self.user.clone(),
         });
         ctx.wait(joined.into_actor(self).map(move |res, act, ctx| {
             if act.subscription != subscription {
@@ -185,8 +209,10 @@ impl LiveSession {
         let store = self.live.store.clone();
         let max = self.live.settings.catchup_max;
         let subscription = self.subscription;
-        let work =
-            actix_web::rt::task::spawn_blocking(move || Catchup::begin(&store, &start.view, start.after_id, max));
+        let user = self.user.clone();
+        let work = actix_web::rt::task::spawn_blocking(move || {
+            Catchup::begin(&store, &start.view, start.after_id, max, user.as_deref())
+        });
         ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
             if act.subscription != subscription {
                 return;
@@ -273,6 +299,12 @@ impl LiveSession {
 
     /// Queues a room's batch: whole, unless the catch-up already sent some of its messages.
     fn accept(&mut self, batch: Arc<Batch>, ctx: &mut Context<Self>) {
+        // Typing is the first thing dropped: a connection with half its queue waiting
+        // does not get it (and that is no overflow).
+        if batch.is_typing() && self.outbox.queued_bytes() > self.live.settings.queue_bytes / 2 {
+            METRICS.live_typing_dropped.inc();
+            return;
+        }
         self.newest = self.newest.max(batch.newest);
         if batch.oldest_message > self.backlog_until {
             let queued = self.outbox.batch(batch);
@@ -441,11 +473,17 @@ impl Handler<Deliver> for LiveSession {
                 self.finish(Status::Overflow, ctx)
             }
             Payload::Shutdown => self.finish(Status::ServerShutdown, ctx),
+            Payload::Revoked => {
+                self.room = None;
+                self.finish(Status::MembershipChanged, ctx)
+            }
             Payload::Events(batch) => match self.phase {
                 Phase::Live => {
                     self.accept(batch, ctx);
                     self.write(ctx);
                 }
+                // Typing is not worth buffering: it will be stale when the catch-up ends.
+                Phase::Subscribing | Phase::CatchingUp if batch.is_typing() => {}
                 Phase::Subscribing | Phase::CatchingUp => {
                     self.buffered_bytes += batch.json_bytes;
                     if self.buffered_bytes > self.live.settings.queue_bytes {
@@ -471,6 +509,7 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
                     Some(view) => self.subscribe(Start { view, after_id, epoch }, ctx),
                     None => self.finish(Status::BadRequest, ctx),
                 },
+                Ok(ClientFrame::Typing { stream_id }) => self.typing(stream_id),
                 Err(_) => self.finish(Status::BadRequest, ctx),
             },
             Ok(WsFrame::Ping(b)) => {
@@ -497,6 +536,32 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for LiveSession {
 }
 
 impl LiveSession {
+    /// The connection's person types in `stream`: passed on (to this node's room and the
+    /// other nodes) only from a signed-in person whose view is that stream, so who may see
+    /// the stream was checked when they subscribed; at most every [`TYPING_EVERY`].
+    fn typing(&mut self, stream: crate::store::ChannelId) {
+        let (Some(user), Some(View::Stream(viewing))) = (&self.user, &self.view) else {
+            return;
+        };
+        let now = Instant::now();
+        if *viewing != stream
+            || self.phase == Phase::Closing
+            || self.last_typing.is_some_and(|t| now.duration_since(t) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.last_typing = Some(now);
+        let typing = super::messages::Typing {
+            stream,
+            user: user.clone(),
+            expires_at: crate::time::now_ms() + TYPING_SHOWS_FOR.as_millis() as i64,
+        };
+        if let Some(bus) = &self.live.bus {
+            bus.typing(typing.clone());
+        }
+        self.live.hub.do_send(typing);
+    }
+
     /// A client frame that cannot be read: too large for the web layer's `WS_MAX_FRAME` (1009), or not
     /// WebSocket (1002). The close frame goes out at once and the socket is shut right
     /// after, so the connection does not linger waiting for the rest of the frame.

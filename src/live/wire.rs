@@ -81,6 +81,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether it holds typing notices only (dropped first, never an overflow).
+    pub fn is_typing(&self) -> bool {
+        self.events.iter().all(|e| e.kind == Kind::Typing)
+    }
+
     pub fn new(view: &View, events: Vec<Event>, committed_at: Option<Instant>, sse_from: Cursor) -> Arc<Batch> {
         let mut kinds: Vec<(Kind, u64)> = Vec::new();
         for e in &events {

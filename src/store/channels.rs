@@ -36,18 +36,23 @@ pub struct Channel {
     /// `active`, `resolved` or `archived`.
     #[serde(skip)]
     pub status: String,
+    /// A private stream, a DM, or a thread of one: shown to those who may see it only
+    /// (PROTOCOL.md section 8), never in v1 lists, views, counts or search.
+    #[serde(skip)]
+    pub private: bool,
 }
 
 /// The kind of a v1 channel.
 pub const CHANNEL: &str = "channel";
 
 impl Channel {
-    /// Whether v1 lists and views show it: a channel (not a thread or incident).
+    /// Whether v1 lists and views show it: a public channel (not a thread, incident, DM
+    /// or private channel).
     pub fn is_channel(&self) -> bool {
-        self.kind == CHANNEL
+        self.kind == CHANNEL && !self.private
     }
 
-    /// Its name as people see it: a channel's slug, an incident's or thread's title.
+    /// Its name as people see it: a public channel's slug, any other stream's title.
     pub fn display_name(&self) -> Option<&str> {
         if self.is_channel() {
             Some(&self.name)
@@ -59,7 +64,10 @@ impl Channel {
 
 /// Channels whose name starts with `prefix` (any case), or all.
 fn named<'a>(prefix: Option<&str>) -> channels::BoxedQuery<'a, crate::store::DbBackend> {
-    let mut q = channels::table.filter(channels::kind.eq(CHANNEL)).into_boxed();
+    let mut q = channels::table
+        .filter(channels::kind.eq(CHANNEL))
+        .filter(channels::private.eq(false))
+        .into_boxed();
     if let Some(p) = prefix {
         q = q.filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(channels.name) LIKE ")
@@ -104,6 +112,7 @@ pub fn channel_by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Optio
     channels::table
         .filter(channels::name.eq(name))
         .filter(channels::kind.eq(CHANNEL))
+        .filter(channels::private.eq(false))
         .select(Channel::as_select())
         .first(conn)
         .optional()
@@ -115,18 +124,20 @@ pub fn channels_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64
     channels::table
         .filter(channels::last_message_id.gt(after))
         .filter(channels::kind.eq(CHANNEL))
+        .filter(channels::private.eq(false))
         .order(channels::last_message_id.asc())
         .limit(limit)
         .select(Channel::as_select())
         .load(conn)
 }
 
-/// Streams of every kind changed after `after` (a count, or what they are), oldest change
-/// first; at most `limit`.
+/// Public streams of every kind changed after `after` (a count, or what they are), oldest
+/// change first; at most `limit` (the anonymous `workspace` view).
 pub fn streams_changed_after(conn: &mut DbConnection, after: Cursor, limit: i64) -> QueryResult<Vec<Channel>> {
     let _timer = crate::metrics::read_timer("channels_changed_after");
     channels::table
         .filter(channels::last_message_id.gt(after))
+        .filter(channels::private.eq(false))
         .order(channels::last_message_id.asc())
         .limit(limit)
         .select(Channel::as_select())

@@ -57,6 +57,10 @@ pub struct Message {
     /// A deleted message keeps its row (and cursor) with its text emptied.
     #[serde(skip)]
     pub deleted: bool,
+    /// In a private stream (or DM, or a thread of one): never in a v1 read, view, count or
+    /// search.
+    #[serde(skip)]
+    pub private: bool,
 }
 
 /// The types of events in the log.
@@ -71,10 +75,14 @@ pub enum EventType {
     StreamUpdated,
     EventEdited,
     EventDeleted,
+    /// A person's read cursor moved (`payload.last_read_event_id`): in the log so it takes a
+    /// cursor, crosses nodes and replays on catch-up, but only on that person's `me` view,
+    /// never in a stream's events.
+    Read,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::Message,
         EventType::Shared,
         EventType::MemberJoined,
@@ -84,6 +92,7 @@ impl EventType {
         EventType::StreamUpdated,
         EventType::EventEdited,
         EventType::EventDeleted,
+        EventType::Read,
     ];
 
     /// As stored in `messages.kind` and written in `event_type`.
@@ -98,6 +107,7 @@ impl EventType {
             EventType::StreamUpdated => "stream_updated",
             EventType::EventEdited => "event_edited",
             EventType::EventDeleted => "event_deleted",
+            EventType::Read => "read",
         }
     }
 
@@ -150,6 +160,7 @@ type MessageColumns = (
     messages::target_id,
     messages::edited_at,
     messages::deleted,
+    messages::private,
 );
 pub(super) const MESSAGE_COLUMNS: MessageColumns = (
     messages::id,
@@ -167,6 +178,7 @@ pub(super) const MESSAGE_COLUMNS: MessageColumns = (
     messages::target_id,
     messages::edited_at,
     messages::deleted,
+    messages::private,
 );
 
 /// Which rows of the log a read takes.
@@ -183,6 +195,8 @@ pub enum Rows {
 
 const MESSAGE: &str = "message";
 type LiveOnly = diesel::dsl::And<diesel::dsl::Eq<messages::kind, &'static str>, diesel::dsl::not<messages::deleted>>;
+/// The kind of the one row type no stream shows (a read cursor).
+const READ: &str = "read";
 /// The rows v1 live views replay: messages, and their edits and deletes.
 const V1_KINDS: [&str; 3] = ["message", "event_edited", "event_deleted"];
 
@@ -220,7 +234,9 @@ impl MessageFilter {
         Q: diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::channel_id, ChannelId>, Output = Q>
             + diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::user_id, UserId>, Output = Q>
             + diesel::query_dsl::methods::FilterDsl<LiveOnly, Output = Q>
-            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::EqAny<messages::kind, [&'static str; 3]>, Output = Q>,
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::EqAny<messages::kind, [&'static str; 3]>, Output = Q>
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::Eq<messages::private, bool>, Output = Q>
+            + diesel::query_dsl::methods::FilterDsl<diesel::dsl::NotEq<messages::kind, &'static str>, Output = Q>,
     {
         if let Some(c) = self.channel_id {
             q = q.filter(messages::channel_id.eq(c));
@@ -228,10 +244,16 @@ impl MessageFilter {
         if let Some(u) = self.user_id {
             q = q.filter(messages::user_id.eq(u));
         }
+        // v1 reads never see a private stream's rows; a stream's log (whose reader was
+        // let in) every row but read cursors.
         match self.rows {
-            Rows::LiveMessages => q.filter(messages::kind.eq(MESSAGE).and(diesel::dsl::not(messages::deleted))),
-            Rows::MessagesAndChanges => q.filter(messages::kind.eq_any(V1_KINDS)),
-            Rows::Events => q,
+            Rows::LiveMessages => q
+                .filter(messages::kind.eq(MESSAGE).and(diesel::dsl::not(messages::deleted)))
+                .filter(messages::private.eq(false)),
+            Rows::MessagesAndChanges => q
+                .filter(messages::kind.eq_any(V1_KINDS))
+                .filter(messages::private.eq(false)),
+            Rows::Events => q.filter(messages::kind.ne(READ)),
         }
     }
 }

@@ -23,8 +23,9 @@ pub(super) type Deltas = HashMap<(i64, i64), i64>;
 /// Adds `channels` to the channels' minutes, `users` to the users', and their sum per
 /// minute to every message's minutes (`all_minutes`), one statement each.
 pub(super) fn apply(conn: &mut DbConnection, channels: &Deltas, users: &Deltas) -> QueryResult<()> {
+    // Every public message counts for exactly one user (a private one for its stream only).
     let mut all = Deltas::new();
-    for ((_, minute), n) in channels {
+    for ((_, minute), n) in users {
         *all.entry((0, *minute)).or_default() += n;
     }
     upsert(conn, "channel_minutes", Some("channel_id"), channels)?;

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod meta;
 pub mod minutes;
 pub mod pages;
+pub mod people;
 #[cfg(test)]
 mod pg_tests;
 mod postgres;

@@ -95,6 +95,7 @@ pub(super) fn insert_messages(conn: &mut PgConnection, first_id: i64, rows: &[Ne
                 messages::tags.eq(&r.message.tags),
                 messages::event_id.eq(&r.message.event_id),
                 messages::payload.eq(r.payload),
+                messages::private.eq(r.private),
             )
         })
         .collect();

@@ -30,6 +30,8 @@ diesel::table! {
         metadata -> Nullable<Text>,
         created_at -> Nullable<BigInt>,
         archived_at -> Nullable<BigInt>,
+        private -> Bool,
+        access_id -> Nullable<BigInt>,
     }
 }
 
@@ -60,6 +62,7 @@ diesel::table! {
         target_id -> Nullable<BigInt>,
         edited_at -> Nullable<BigInt>,
         deleted -> Bool,
+        private -> Bool,
     }
 }
 
@@ -69,6 +72,20 @@ diesel::table! {
         user_id -> BigInt,
         role -> Text,
         joined_at -> BigInt,
+        last_read_id -> BigInt,
+        unread_count -> BigInt,
+        mention_count -> BigInt,
+        badge_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    inbox (user_id, cursor) {
+        user_id -> BigInt,
+        cursor -> BigInt,
+        kind -> Text,
+        stream_id -> BigInt,
+        event_id -> BigInt,
     }
 }
 
@@ -108,6 +125,8 @@ diesel::table! {
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (user_id));
 diesel::joinable!(stream_members -> users (user_id));
+diesel::joinable!(stream_members -> channels (stream_id));
+diesel::joinable!(inbox -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     meta,
     channels,
@@ -117,5 +136,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     stream_members,
     channel_minutes,
     user_minutes,
-    all_minutes
+    all_minutes,
+    inbox
 );

@@ -93,6 +93,7 @@ pub(super) fn insert_messages(conn: &mut SqliteConnection, rows: &[NewRow]) -> Q
                 messages::tags.eq(&r.message.tags),
                 messages::event_id.eq(&r.message.event_id),
                 messages::payload.eq(r.payload),
+                messages::private.eq(r.private),
             )
         })
         .collect();
@@ -137,10 +138,10 @@ pub(super) fn apply_counts(
     users: &HashMap<UserId, Activity>,
 ) -> QueryResult<()> {
     // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
-    // Only messages are searched; one deleted in the same transaction is left out.
+    // Only public messages are searched; one deleted in the same transaction is left out.
     diesel::sql_query(
         "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages \
-         WHERE id BETWEEN ? AND ? AND kind = 'message' AND NOT deleted",
+         WHERE id BETWEEN ? AND ? AND kind = 'message' AND NOT deleted AND NOT private",
     )
     .bind::<BigInt, _>(first)
     .bind::<BigInt, _>(last)

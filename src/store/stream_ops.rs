@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::ids::{ChannelId, MessageId, UserId};
 use super::messages::{EventType, Message, NewMessage};
+use super::people::{self, Inbox};
 use super::schema::{channels, messages, meta, stream_members, users};
 use super::streams::{self, Stream, StreamKind, StreamStatus};
 use super::users::find_or_create_user;
@@ -25,9 +26,13 @@ pub struct Actor {
 pub enum StreamOp {
     Create {
         kind: StreamKind,
-        /// A channel's slug; an incident's title.
+        /// A channel's slug; an incident's title (a DM's is made from its members).
         name: String,
         description: Option<String>,
+        /// A private channel or incident (a DM always is).
+        private: bool,
+        /// A DM's people besides its creator; others' members join or are added.
+        members: Vec<String>,
     },
     Update {
         stream: ChannelId,
@@ -81,6 +86,16 @@ pub enum StreamOp {
     AddMember {
         stream: ChannelId,
         user: String,
+    },
+    /// Moves the actor's read cursor forward to `event` (everything up to it is read).
+    Read {
+        stream: ChannelId,
+        event: MessageId,
+    },
+    /// Marks `event` and everything after it unread (the read cursor moves back).
+    Unread {
+        stream: ChannelId,
+        event: MessageId,
     },
 }
 
@@ -154,22 +169,29 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
     let me = find_or_create_user(conn, &mut tx.names.users, &actor.name, None)?;
     match op {
         StreamOp::Create {
+            kind: StreamKind::Dm,
+            members,
+            ..
+        } => dm(conn, tx, me, &actor.name, members),
+        StreamOp::Create {
             kind,
             name,
             description,
-        } => create(conn, tx, me, *kind, name, description.as_deref()),
+            private,
+            members: _,
+        } => create(conn, tx, me, *kind, name, description.as_deref(), *private),
         StreamOp::Update {
             stream,
             name,
             description,
             status,
         } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             manager(conn, &s, me, actor)?;
             update(conn, tx, me, &s, name.as_deref(), description.as_deref(), *status)
         }
         StreamOp::Archive { stream } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             manager(conn, &s, me, actor)?;
             diesel::update(channels::table.find(s.id))
                 .set((
@@ -180,7 +202,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             let event = append(
                 conn,
                 tx,
-                s.id,
+                &s,
                 me,
                 EventType::StreamUpdated,
                 json(&[("status", "archived".into())]),
@@ -206,7 +228,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             event_id.as_deref(),
         ),
         StreamOp::Edit { stream, event, text } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             let target = message_in(conn, &s, *event)?;
             if target.user_id != me {
                 return refuse(Refusal::Forbidden("only its author may edit a message".into()));
@@ -214,7 +236,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             edit(conn, tx, me, &s, &target, text)
         }
         StreamOp::Delete { stream, event } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             let target = message_in(conn, &s, *event)?;
             if target.user_id != me && manager(conn, &s, me, actor).is_err() {
                 return refuse(Refusal::Forbidden(
@@ -235,8 +257,47 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             let stream: ChannelId = messages::table.find(id).select(messages::channel_id).first(conn)?;
             apply(conn, tx, actor, &StreamOp::Delete { stream, event: id })
         }
+        StreamOp::Read { stream, event } | StreamOp::Unread { stream, event } => {
+            let s = writable(conn, *stream, me)?;
+            let Some(read) = people::last_read(conn, s.id, me)? else {
+                return refuse(Refusal::Conflict(
+                    "read state is a member's: join the stream first".into(),
+                ));
+            };
+            let in_stream = messages::table
+                .find(*event)
+                .filter(messages::channel_id.eq(s.id))
+                .count()
+                .get_result::<i64>(conn)?
+                > 0;
+            if !in_stream {
+                return not_found("event in this stream");
+            }
+            let to = match op {
+                StreamOp::Read { .. } => *event,
+                _ => MessageId(event.0 - 1),
+            };
+            // A read cursor only moves forward by `read` (a device that is behind cannot
+            // undo another's), only back by `unread`.
+            let moves = match op {
+                StreamOp::Read { .. } => to > read,
+                _ => to < read,
+            };
+            if !moves {
+                return Ok(OpOutcome {
+                    stream: s.id,
+                    event: None,
+                    created: false,
+                    row: None,
+                });
+            }
+            let payload = json(&[("last_read_event_id", to.0.into())]);
+            let cursor = append(conn, tx, &s, me, EventType::Read, payload, Some(to), "")?;
+            people::set_read(conn, s.id, me, to, cursor)?;
+            done(s.id, cursor, true)
+        }
         StreamOp::Thread { stream, event } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             let target = message_in(conn, &s, *event)?;
             if let Some(thread) = streams::thread_of(conn, target.id)? {
                 return Ok(OpOutcome {
@@ -249,7 +310,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             thread(conn, tx, me, &s, &target)
         }
         StreamOp::Promote { stream, kind, name } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             if s.kind() != StreamKind::Thread {
                 return refuse(Refusal::Conflict(format!(
                     "only a thread can be promoted; this is a {}",
@@ -260,11 +321,21 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             promote(conn, tx, me, actor, &s, *kind, name)
         }
         StreamOp::Share { stream, event, context } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
             let original = match streams::event_by_id(conn, *event)? {
                 Some(m) if m.is_live_message() => m,
                 _ => return not_found("message to share"),
             };
+            let from = streams::stream_by_id(conn, original.channel_id)?.expect("an event's stream exists");
+            if !people::can_see(conn, &from, Some(me))? {
+                return not_found("message to share");
+            }
+            // A private message goes no further than the people who may see it already.
+            if from.private && (!s.private || s.access_id != from.access_id) {
+                return refuse(Refusal::Forbidden(
+                    "a private stream's message can be shared only among the same members".into(),
+                ));
+            }
             let mut payload = serde_json::Map::new();
             payload.insert("original_event_id".into(), original.id.0.into());
             payload.insert("original_stream_id".into(), original.channel_id.0.into());
@@ -272,7 +343,7 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             let id = append(
                 conn,
                 tx,
-                s.id,
+                &s,
                 me,
                 EventType::Shared,
                 payload,
@@ -282,34 +353,56 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             done(s.id, id, true)
         }
         StreamOp::Join { stream } => {
-            let s = writable(conn, *stream)?;
-            join(conn, tx, me, &actor.name, s.id, "member", None)
+            let s = writable(conn, *stream, me)?;
+            fixed_members(&s)?;
+            join(conn, tx, me, &actor.name, &s, "member", None)
         }
         StreamOp::Leave { stream } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
+            fixed_members(&s)?;
             let removed = diesel::delete(stream_members::table.find((s.id, me))).execute(conn)?;
             if removed == 0 {
                 return refuse(Refusal::Conflict("you are not a member of this stream".into()));
             }
+            // Leaving a private stream is leaving its threads too: they are seen through it.
+            if s.private && s.access_id == Some(s.id) {
+                let threads = channels::table
+                    .filter(channels::access_id.eq(s.id))
+                    .select(channels::id);
+                diesel::delete(
+                    stream_members::table
+                        .filter(stream_members::user_id.eq(me))
+                        .filter(stream_members::stream_id.eq_any(threads)),
+                )
+                .execute(conn)?;
+            }
             let event = append(
                 conn,
                 tx,
-                s.id,
+                &s,
                 me,
                 EventType::MemberLeft,
                 json(&[("user", actor.name.clone().into())]),
                 None,
                 "",
             )?;
+            people::add_to_inbox(conn, me, event, Inbox::MemberRemoved, s.id, event)?;
             done(s.id, event, true)
         }
         StreamOp::AddMember { stream, user } => {
-            let s = writable(conn, *stream)?;
+            let s = writable(conn, *stream, me)?;
+            fixed_members(&s)?;
             if streams::role_of(conn, s.id, me)?.is_none() && !actor.admin {
                 return refuse(Refusal::Forbidden("only a member may add members".into()));
             }
             let them = find_or_create_user(conn, &mut tx.names.users, user, None)?;
-            join(conn, tx, them, user, s.id, "member", Some(&actor.name))
+            // A private thread's people are its parent's: they are added there.
+            if s.private && s.access_id != Some(s.id) && !people::can_see(conn, &s, Some(them))? {
+                return refuse(Refusal::Conflict(
+                    "a private thread's members are its parent stream's: add them there".into(),
+                ));
+            }
+            join(conn, tx, them, user, &s, "member", Some(&actor.name))
         }
     }
 }
@@ -327,15 +420,27 @@ fn json(fields: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_j
     fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
-/// The stream, if it exists and takes changes (not archived).
-fn writable(conn: &mut DbConnection, id: ChannelId) -> OpResult<Stream> {
+/// The stream, if it exists, `me` may see it (a private one that they may not is not
+/// found: its existence never leaks) and it takes changes (not archived).
+fn writable(conn: &mut DbConnection, id: ChannelId, me: UserId) -> OpResult<Stream> {
     match streams::stream_by_id(conn, id)? {
         None => not_found("stream"),
+        Some(s) if !people::can_see(conn, &s, Some(me))? => not_found("stream"),
         Some(s) if s.status() == StreamStatus::Archived => {
             refuse(Refusal::Conflict("the stream is archived: it takes no changes".into()))
         }
         Some(s) => Ok(s),
     }
+}
+
+/// A DM's people are fixed: the same set is the same DM.
+fn fixed_members(s: &Stream) -> OpResult<()> {
+    if s.kind() == StreamKind::Dm {
+        return refuse(Refusal::Conflict(
+            "a DM's members are fixed: start another DM for other people".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The message `id` of stream `s`, not deleted.
@@ -366,7 +471,7 @@ fn manager(conn: &mut DbConnection, s: &Stream, me: UserId, actor: &Actor) -> Op
 fn append(
     conn: &mut DbConnection,
     tx: &mut Tx,
-    stream: ChannelId,
+    stream: &Stream,
     actor: UserId,
     kind: EventType,
     payload: serde_json::Map<String, serde_json::Value>,
@@ -378,7 +483,8 @@ fn append(
     diesel::insert_into(messages::table)
         .values((
             messages::id.eq(id),
-            messages::channel_id.eq(stream),
+            messages::channel_id.eq(stream.id),
+            messages::private.eq(stream.private),
             messages::user_id.eq(actor),
             messages::text.eq(text),
             messages::sent_at.eq(tx.now),
@@ -389,31 +495,33 @@ fn append(
         .execute(conn)?;
     tx.rows.push(Inserted {
         id,
-        channel_id: stream,
+        channel_id: stream.id,
         user_id: actor,
         sent_at: tx.now,
         counts: false,
+        public: false,
     });
     Ok(id)
 }
 
 /// Moves a stream's change cursor to `event`: what it is changed (created, renamed,
-/// resolved, promoted, archived), so the `workspace` view sends it.
+/// resolved, promoted, archived), so the `workspace` views send it (its members' too).
 fn touch_stream(conn: &mut DbConnection, stream: ChannelId, event: MessageId) -> QueryResult<()> {
     diesel::update(channels::table.find(stream))
         .set(channels::last_message_id.eq(event))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    people::touch_members(conn, stream, event)
 }
 
-/// Moves a stream's and a user's change cursor to `event`, so count views send them.
-fn touch(conn: &mut DbConnection, stream: ChannelId, user: UserId, event: MessageId) -> QueryResult<()> {
-    diesel::update(channels::table.find(stream))
-        .set(channels::last_message_id.eq(event))
-        .execute(conn)?;
-    diesel::update(users::table.find(user))
-        .set(users::last_message_id.eq(event))
-        .execute(conn)?;
+/// Moves a stream's and (a public stream's) a user's change cursor to `event`, so count
+/// views send them.
+fn touch(conn: &mut DbConnection, stream: &Stream, user: UserId, event: MessageId) -> QueryResult<()> {
+    touch_stream(conn, stream.id, event)?;
+    if !stream.private {
+        diesel::update(users::table.find(user))
+            .set(users::last_message_id.eq(event))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -424,8 +532,11 @@ fn create(
     kind: StreamKind,
     name: &str,
     description: Option<&str>,
+    private: bool,
 ) -> OpResult<OpOutcome> {
     let key = match kind {
+        // A private channel's slug is its title: its key meets no public name.
+        StreamKind::Channel if private => format!("~new-{}-{}", tx.now, tx.rows.len()),
         StreamKind::Channel => {
             if channels::table
                 .filter(channels::name.eq(name))
@@ -442,36 +553,120 @@ fn create(
         StreamKind::Incident => format!("~new-{}-{}", tx.now, tx.rows.len()),
         StreamKind::Thread | StreamKind::Dm => {
             return refuse(Refusal::Invalid(format!(
-                "a {} cannot be created here (a thread is branched from an event; direct messages are not built yet)",
+                "a {} cannot be created here (a thread is branched from an event)",
                 kind.as_str()
             )))
         }
     };
-    let title = (kind != StreamKind::Channel).then_some(name);
+    let title = (kind != StreamKind::Channel || private).then_some(name);
+    let s = insert_stream(conn, tx, &key, kind, title, description, private)?;
+    let my_name: String = users::table.find(me).select(users::username).first(conn)?;
+    let joined = join(conn, tx, me, &my_name, &s, "owner", None)?;
+    if let Some(event) = joined.event {
+        touch_stream(conn, s.id, event)?;
+    }
+    Ok(joined)
+}
+
+/// Inserts a stream under a temporary key `key` (given `~<id>` once it has its id, unless
+/// it is a public channel's slug), and reads it back.
+fn insert_stream(
+    conn: &mut DbConnection,
+    tx: &Tx,
+    key: &str,
+    kind: StreamKind,
+    title: Option<&str>,
+    description: Option<&str>,
+    private: bool,
+) -> OpResult<Stream> {
     diesel::insert_into(channels::table)
         .values((
-            channels::name.eq(&key),
+            channels::name.eq(key),
             channels::kind.eq(kind.as_str()),
             channels::title.eq(title),
             channels::description.eq(description),
             channels::created_at.eq(tx.now),
+            channels::private.eq(private),
+            channels::visibility.eq(if private { "private" } else { "public" }),
         ))
         .execute(conn)?;
     let id: ChannelId = channels::table
-        .filter(channels::name.eq(&key))
+        .filter(channels::name.eq(key))
         .select(channels::id)
         .first(conn)?;
-    if kind != StreamKind::Channel {
+    if key.starts_with("~new-") {
         diesel::update(channels::table.find(id))
             .set(channels::name.eq(streams::unnamed_key(id)))
             .execute(conn)?;
     }
-    let my_name: String = users::table.find(me).select(users::username).first(conn)?;
-    let joined = join(conn, tx, me, &my_name, id, "owner", None)?;
-    if let Some(event) = joined.event {
-        touch_stream(conn, id, event)?;
+    if private {
+        diesel::update(channels::table.find(id))
+            .set(channels::access_id.eq(id))
+            .execute(conn)?;
     }
-    Ok(joined)
+    Ok(streams::stream_by_id(conn, id)?.expect("just inserted"))
+}
+
+/// The DM of `me` and `others`: the one they have, or a new one with exactly them.
+fn dm(conn: &mut DbConnection, tx: &mut Tx, me: UserId, my_name: &str, others: &[String]) -> OpResult<OpOutcome> {
+    let mut people: Vec<(UserId, String)> = vec![(me, my_name.to_owned())];
+    for name in others {
+        let id = find_or_create_user(conn, &mut tx.names.users, name, None)?;
+        if !people.iter().any(|(p, _)| *p == id) {
+            people.push((id, name.clone()));
+        }
+    }
+    if people.len() < 2 {
+        return refuse(Refusal::Invalid(
+            "a DM is between you and at least one other person".into(),
+        ));
+    }
+    if people.len() > crate::domain::DM_MEMBERS_MAX {
+        return refuse(Refusal::Invalid(format!(
+            "a DM has at most {} people",
+            crate::domain::DM_MEMBERS_MAX
+        )));
+    }
+    people.sort();
+    // The set of people is the DM's key: the same set finds the same DM.
+    let key = format!(
+        "~dm:{}",
+        people
+            .iter()
+            .map(|(id, _)| id.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let existing: Option<ChannelId> = channels::table
+        .filter(channels::name.eq(&key))
+        .select(channels::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(OpOutcome {
+            stream: id,
+            event: None,
+            created: false,
+            row: None,
+        });
+    }
+    let mut names: Vec<&str> = people.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    let title = names.join(", ");
+    let s = insert_stream(conn, tx, &key, StreamKind::Dm, Some(&title), None, true)?;
+    let mut last = None;
+    for (id, name) in &people {
+        let added_by = (*id != me).then_some(my_name);
+        last = join(conn, tx, *id, name, &s, "member", added_by)?.event;
+    }
+    let last = last.expect("every person of a new DM joins it");
+    touch_stream(conn, s.id, last)?;
+    Ok(OpOutcome {
+        stream: s.id,
+        event: Some(last),
+        created: true,
+        row: None,
+    })
 }
 
 /// Adds `user` to `s` with `role` and logs `member_joined`; a member already is answered
@@ -481,32 +676,49 @@ fn join(
     tx: &mut Tx,
     user: UserId,
     name: &str,
-    stream: ChannelId,
+    stream: &Stream,
     role: &str,
     added_by: Option<&str>,
 ) -> OpResult<OpOutcome> {
-    if streams::role_of(conn, stream, user)?.is_some() {
+    if streams::role_of(conn, stream.id, user)?.is_some() {
         return Ok(OpOutcome {
-            stream,
+            stream: stream.id,
             event: None,
             created: false,
             row: None,
         });
     }
-    diesel::insert_into(stream_members::table)
-        .values((
-            stream_members::stream_id.eq(stream),
-            stream_members::user_id.eq(user),
-            stream_members::role.eq(role),
-            stream_members::joined_at.eq(tx.now),
-        ))
-        .execute(conn)?;
     let mut payload = json(&[("user", name.into())]);
     if let Some(by) = added_by {
         payload.insert("added_by".into(), by.into());
     }
     let event = append(conn, tx, stream, user, EventType::MemberJoined, payload, None, "")?;
-    done(stream, event, true)
+    add_member(conn, stream.id, user, role, tx.now, event)?;
+    done(stream.id, event, true)
+}
+
+/// Makes `user` a member of `stream` as of `event`: what was before it counts as read, and
+/// their devices hear of it (`me`: `member_added`; `workspace`: the stream).
+fn add_member(
+    conn: &mut DbConnection,
+    stream: ChannelId,
+    user: UserId,
+    role: &str,
+    now: i64,
+    event: MessageId,
+) -> OpResult<()> {
+    diesel::insert_into(stream_members::table)
+        .values((
+            stream_members::stream_id.eq(stream),
+            stream_members::user_id.eq(user),
+            stream_members::role.eq(role),
+            stream_members::joined_at.eq(now),
+            stream_members::last_read_id.eq(event),
+            stream_members::badge_id.eq(event),
+        ))
+        .execute(conn)?;
+    people::add_to_inbox(conn, user, event, Inbox::MemberAdded, stream, event)?;
+    Ok(())
 }
 
 fn update(
@@ -520,7 +732,7 @@ fn update(
 ) -> OpResult<OpOutcome> {
     let mut changed = serde_json::Map::new();
     if let Some(name) = name.filter(|n| Some(*n) != s.display_name()) {
-        if s.kind() == StreamKind::Channel {
+        if s.kind() == StreamKind::Channel && !s.private {
             rename_channel(conn, s.id, name)?;
         } else {
             diesel::update(channels::table.find(s.id))
@@ -555,7 +767,7 @@ fn update(
             row: None,
         });
     }
-    let event = append(conn, tx, s.id, me, EventType::StreamUpdated, changed, None, "")?;
+    let event = append(conn, tx, s, me, EventType::StreamUpdated, changed, None, "")?;
     touch_stream(conn, s.id, event)?;
     done(s.id, event, true)
 }
@@ -608,7 +820,7 @@ fn post(
     client_temp_id: Option<&str>,
     event_id: Option<&str>,
 ) -> OpResult<OpOutcome> {
-    let s = writable(conn, stream)?;
+    let s = writable(conn, stream, me)?;
     if let Some(key) = event_id {
         let stored: Option<(MessageId, ChannelId)> = messages::table
             .filter(messages::event_id.eq(key))
@@ -652,9 +864,13 @@ fn post(
         channel_id: s.id,
         user_id: me,
         payload: payload.as_deref(),
+        private: s.private,
     };
     insert_rows(conn, std::slice::from_ref(&row), tx.last_before, tx.rows)?;
     let id = tx.rows.last().map(|r| r.id).expect("a row was just inserted");
+    for user in people::notified(conn, &s, &mentions(text), me)? {
+        people::mention(conn, s.id, id, user, id)?;
+    }
     done(s.id, id, true)
 }
 
@@ -672,15 +888,17 @@ fn edit(
     target: &Message,
     text: &str,
 ) -> OpResult<OpOutcome> {
-    if !inserted_here(tx, target.id) {
+    let searched = !inserted_here(tx, target.id) && !target.private;
+    if searched {
         super::search::unindex(conn, target.id, &target.text)?;
     }
     let mut payload = target.payload();
+    let before = people::mentioned(conn, target.id)?;
     let named = mentions(text);
     if named.is_empty() {
         payload.remove("mentions");
     } else {
-        payload.insert("mentions".into(), named.into());
+        payload.insert("mentions".into(), named.clone().into());
     }
     let payload = (!payload.is_empty()).then(|| serde_json::Value::Object(payload).to_string());
     diesel::update(messages::table.find(target.id))
@@ -690,66 +908,76 @@ fn edit(
             messages::payload.eq(payload),
         ))
         .execute(conn)?;
-    if !inserted_here(tx, target.id) {
+    if searched {
         super::search::index(conn, target.id, text)?;
     }
     let event = append(
         conn,
         tx,
-        s.id,
+        s,
         me,
         EventType::EventEdited,
         Default::default(),
         Some(target.id),
         text,
     )?;
+    // Whom the message mentions now: a name taken out withdraws its notification, a name
+    // put in notifies (as of the edit).
+    let after = people::notified(conn, s, &named, target.user_id)?;
+    for user in before.iter().filter(|u| !after.contains(u)) {
+        people::unmention(conn, s.id, target.id, *user, event)?;
+    }
+    for user in after.iter().filter(|u| !before.contains(u)) {
+        people::mention(conn, s.id, target.id, *user, event)?;
+    }
     done(s.id, event, true)
 }
 
 fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: &Message) -> OpResult<OpOutcome> {
-    if !inserted_here(tx, target.id) {
+    let counted = !inserted_here(tx, target.id);
+    if counted && !target.private {
         super::search::unindex(conn, target.id, &target.text)?;
     }
     diesel::update(messages::table.find(target.id))
         .set((messages::text.eq(""), messages::deleted.eq(true)))
         .execute(conn)?;
     let payload = json(&[("target_user", target.user.clone().into())]);
-    let event = append(
-        conn,
-        tx,
-        s.id,
-        me,
-        EventType::EventDeleted,
-        payload,
-        Some(target.id),
-        "",
-    )?;
+    let event = append(conn, tx, s, me, EventType::EventDeleted, payload, Some(target.id), "")?;
     // The message stops counting where it counted. A message of this same transaction is
     // not counted yet: the end of the transaction counts what is left (marked last, once
     // nothing here can fail any more).
-    if !inserted_here(tx, target.id) {
+    if counted {
         diesel::update(channels::table.find(s.id))
             .set(channels::total_messages.eq(channels::total_messages - 1))
             .execute(conn)?;
-        diesel::update(users::table.find(target.user_id))
-            .set(users::total_messages.eq(users::total_messages - 1))
-            .execute(conn)?;
-        diesel::update(meta::table.filter(meta::id.eq(1)))
-            .set(meta::total_messages.eq(meta::total_messages - 1))
-            .execute(conn)?;
         let minute = super::minutes::minute_of(target.sent_at);
         let one = |id: i64| super::minutes::Deltas::from([((id, minute), -1)]);
-        super::minutes::apply(conn, &one(s.id.0), &one(target.user_id.0))?;
+        // A private message counted for its stream only.
+        let user = if target.private {
+            super::minutes::Deltas::new()
+        } else {
+            diesel::update(users::table.find(target.user_id))
+                .set(users::total_messages.eq(users::total_messages - 1))
+                .execute(conn)?;
+            diesel::update(meta::table.filter(meta::id.eq(1)))
+                .set(meta::total_messages.eq(meta::total_messages - 1))
+                .execute(conn)?;
+            one(target.user_id.0)
+        };
+        super::minutes::apply(conn, &one(s.id.0), &user)?;
     }
-    touch(conn, s.id, target.user_id, event)?;
+    people::uncount(conn, s.id, target.id, target.user_id, counted, event)?;
+    touch(conn, s, target.user_id, event)?;
     if let Some(row) = tx.rows.iter_mut().find(|r| r.id == target.id) {
         row.counts = false;
+        row.public = false;
     }
     done(s.id, event, true)
 }
 
 fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, from: &Message) -> OpResult<OpOutcome> {
     let key = format!("~new-{}", from.id);
+    // A thread is as private as its parent, and seen by the same people.
     diesel::insert_into(channels::table)
         .values((
             channels::name.eq(&key),
@@ -758,6 +986,8 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
             channels::parent_stream_id.eq(parent.id),
             channels::branched_from_event_id.eq(from.id),
             channels::created_at.eq(tx.now),
+            channels::private.eq(parent.private),
+            channels::access_id.eq(parent.access_id),
         ))
         .execute(conn)?;
     let id: ChannelId = channels::table
@@ -767,14 +997,6 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
     diesel::update(channels::table.find(id))
         .set(channels::name.eq(streams::unnamed_key(id)))
         .execute(conn)?;
-    diesel::insert_into(stream_members::table)
-        .values((
-            stream_members::stream_id.eq(id),
-            stream_members::user_id.eq(me),
-            stream_members::role.eq("owner"),
-            stream_members::joined_at.eq(tx.now),
-        ))
-        .execute(conn)?;
     let payload = json(&[
         ("thread_stream_id", id.0.into()),
         ("branched_from_event_id", from.id.0.into()),
@@ -782,13 +1004,14 @@ fn thread(conn: &mut DbConnection, tx: &mut Tx, me: UserId, parent: &Stream, fro
     let event = append(
         conn,
         tx,
-        parent.id,
+        parent,
         me,
         EventType::ThreadStarted,
         payload,
         Some(from.id),
         "",
     )?;
+    add_member(conn, id, me, "owner", tx.now, event)?;
     touch_stream(conn, id, event)?;
     Ok(OpOutcome {
         stream: id,
@@ -808,6 +1031,13 @@ fn promote(
     name: &str,
 ) -> OpResult<OpOutcome> {
     match kind {
+        // A private thread stays private (its people are still its parent's): its slug is
+        // its title, as for any private channel.
+        StreamKind::Channel if s.private => {
+            diesel::update(channels::table.find(s.id))
+                .set(channels::title.eq(name))
+                .execute(conn)?;
+        }
         StreamKind::Channel => {
             rename_channel(conn, s.id, name)?;
             diesel::update(meta::table.filter(meta::id.eq(1)))
@@ -828,7 +1058,7 @@ fn promote(
     diesel::update(channels::table.find(s.id))
         .set((
             channels::kind.eq(kind.as_str()),
-            channels::visibility.eq("public"),
+            channels::visibility.eq(if s.private { "private" } else { "public" }),
             channels::promoted_at.eq(tx.now),
             channels::promoted_by.eq(&actor.name),
         ))
@@ -838,7 +1068,7 @@ fn promote(
         ("to_kind", kind.as_str().into()),
         ("name", name.into()),
     ]);
-    let event = append(conn, tx, s.id, me, EventType::StreamPromoted, payload, None, "")?;
+    let event = append(conn, tx, s, me, EventType::StreamPromoted, payload, None, "")?;
     touch_stream(conn, s.id, event)?;
     done(s.id, event, true)
 }

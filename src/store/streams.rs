@@ -90,6 +90,11 @@ pub struct Stream {
     pub total_messages: i64,
     pub last_message_at: Option<i64>,
     pub last_message_id: Cursor,
+    /// A private stream, a DM, or a thread of one (see [`super::people::can_see`]).
+    pub private: bool,
+    /// The stream whose members may see this private one: itself, or a thread's private
+    /// ancestor.
+    pub access_id: Option<ChannelId>,
 }
 
 impl Stream {
@@ -101,11 +106,21 @@ impl Stream {
         StreamStatus::parse(&self.status).unwrap_or(StreamStatus::Active)
     }
 
-    /// Its name as people see it: a channel's slug, an incident's or thread's title.
+    /// Its name as people see it: a public channel's slug, any other stream's title (a
+    /// private channel's slug, a DM's members).
     pub fn display_name(&self) -> Option<&str> {
         match self.kind() {
-            StreamKind::Channel => Some(&self.name),
+            StreamKind::Channel if !self.private => Some(&self.name),
             _ => self.title.as_deref(),
+        }
+    }
+
+    /// `public`, `private`, or `inherit` (a thread: its parent's).
+    pub fn visibility(&self) -> &'static str {
+        match (self.kind(), self.private) {
+            (StreamKind::Thread, _) => "inherit",
+            (_, true) => "private",
+            (_, false) => "public",
         }
     }
 }
@@ -125,9 +140,11 @@ pub fn stream_by_id(conn: &mut DbConnection, id: ChannelId) -> QueryResult<Optio
         .optional()
 }
 
-/// Streams, newest first, of one kind and status when given; at most `limit`.
+/// Streams `user` may see (anonymous: public ones), newest first, of one kind and status
+/// when given; at most `limit`.
 pub fn list_streams(
     conn: &mut DbConnection,
+    user: Option<UserId>,
     kind: Option<StreamKind>,
     status: Option<StreamStatus>,
     limit: i64,
@@ -138,6 +155,16 @@ pub fn list_streams(
         .order(channels::id.desc())
         .limit(limit)
         .into_boxed();
+    q = match user {
+        Some(u) => q.filter(
+            channels::private.eq(false).or(channels::access_id.eq_any(
+                stream_members::table
+                    .filter(stream_members::user_id.eq(u))
+                    .select(stream_members::stream_id.nullable()),
+            )),
+        ),
+        None => q.filter(channels::private.eq(false)),
+    };
     if let Some(k) = kind {
         q = q.filter(channels::kind.eq(k.as_str()));
     }
@@ -217,6 +244,8 @@ pub fn list_events(
         .inner_join(users::table)
         .select(MESSAGE_COLUMNS)
         .filter(messages::channel_id.eq(stream))
+        // A read cursor is its person's (their `me` view), not the stream's.
+        .filter(messages::kind.ne(EventType::Read.as_str()))
         .limit(limit)
         .into_boxed();
     if let Some(b) = before {
@@ -452,6 +481,7 @@ impl EventObject {
                 o.edited_at = Some(m.sent_at);
             }
             EventType::EventDeleted => o.target_event_id = m.target_id,
+            EventType::Read => o.target_event_id = m.target_id,
         }
         o
     }
@@ -465,7 +495,8 @@ pub struct StreamObject {
     /// A channel's slug, an incident's or thread's name (a thread may have none).
     pub name: Option<String>,
     pub description: Option<String>,
-    /// `public`, or `inherit` for a thread (its parent's).
+    /// `public`, `private` (a private channel or incident, a DM), or `inherit` for a
+    /// thread (its parent's).
     pub visibility: String,
     pub status: StreamStatus,
     pub parent_stream_id: Option<ChannelId>,
@@ -490,6 +521,17 @@ pub struct StreamObject {
     pub last_event_at: Option<i64>,
     /// Whether the caller is a member (`false` for an anonymous caller).
     pub is_member: bool,
+    /// A member's read cursor and badges: messages by others after it (not deleted), and
+    /// those of them that mention the caller; absent for anyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_event_id: Option<MessageId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<i64>,
+    /// A DM's people (every DM lists them; other streams' are `GET .../members`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
 }
 
 impl StreamObject {
@@ -499,7 +541,7 @@ impl StreamObject {
             kind: s.kind(),
             name: s.display_name().map(str::to_owned),
             description: s.description.clone(),
-            visibility: s.visibility.clone(),
+            visibility: s.visibility().to_owned(),
             status: s.status(),
             parent_stream_id: s.parent_stream_id,
             branched_from_event_id: s.branched_from_event_id,
@@ -511,6 +553,20 @@ impl StreamObject {
             total_events: s.total_messages,
             last_event_at: s.last_message_at,
             is_member,
+            last_read_event_id: None,
+            unread_count: None,
+            mention_count: None,
+            members: None,
+        }
+    }
+
+    /// The stream as its member sees it in their list, with their badge.
+    pub fn of_member(m: &super::people::Membership) -> StreamObject {
+        StreamObject {
+            last_read_event_id: Some(m.last_read_id),
+            unread_count: Some(m.unread_count),
+            mention_count: Some(m.mention_count),
+            ..StreamObject::new(&m.stream, true)
         }
     }
 }

@@ -13,10 +13,10 @@ use super::channels::{self, find_or_create_channel, Channel};
 use super::ids::{ChannelId, MessageId, UserId};
 use super::messages::{self, Message, NewMessage};
 use super::meta::{self, Totals};
-use super::minutes;
 use super::schema::messages as messages_table;
 use super::stream_ops::{self, Actor, OpOutcome, StreamOp, Tx};
 use super::users::{self, find_or_create_user, User};
+use super::{minutes, people};
 use super::{postgres, sqlite, transaction, Begin, DbConnection, Store, StoreError, StoreResult};
 
 /// Rows per multi-row INSERT: at most 7 bound values each, well under SQLite's 32,766 and
@@ -39,6 +39,10 @@ pub struct Committed {
     pub channels: Vec<Channel>,
     pub users: Vec<User>,
     pub totals: Totals,
+    /// Members' read state and badges the commit changed (PROTOCOL.md section 8).
+    pub badges: Vec<people::Badge>,
+    /// What it did that concerns one person (mentions, memberships, read cursors).
+    pub inbox: Vec<people::InboxEntry>,
 }
 
 /// One request of a group commit: an ingest request's messages, or a change to a stream.
@@ -152,6 +156,8 @@ pub(super) struct NewRow<'a> {
     pub user_id: UserId,
     /// The event's own fields (JSON), `None` for a v1 message.
     pub payload: Option<&'a str>,
+    /// In a private stream: counted for its stream only.
+    pub private: bool,
 }
 
 /// A row this transaction inserted: what the counts and the FTS mirror need of it.
@@ -163,6 +169,9 @@ pub(super) struct Inserted {
     pub sent_at: i64,
     /// A message (counted); any other event only takes its cursor.
     pub counts: bool,
+    /// Counted beyond its stream too (its user, the totals, the rollups of everything): a
+    /// message in a public stream.
+    pub public: bool,
 }
 
 /// Where the id a request's message is answered with comes from.
@@ -213,6 +222,7 @@ fn insert_request(
             channel_id,
             user_id,
             payload: None,
+            private: false,
         });
     }
     let first_row = rows.len();
@@ -253,6 +263,7 @@ pub(super) fn insert_rows(
             user_id: r.user_id,
             sent_at: r.message.sent_at,
             counts: true,
+            public: !r.private,
         }));
     }
     Ok(())
@@ -274,10 +285,13 @@ pub(super) struct Activity {
     pub last_sent: i64,
 }
 
-fn activity_by<K: Hash + Eq>(rows: &[Inserted], key: impl Fn(&Inserted) -> K) -> HashMap<K, Activity> {
+fn activity_by<'a, K: Hash + Eq>(
+    rows: impl Iterator<Item = &'a Inserted>,
+    key: impl Fn(&Inserted) -> K,
+) -> HashMap<K, Activity> {
     let mut map: HashMap<K, Activity> = HashMap::new();
     // Rows are in id order, so the last one seen is the newest.
-    for r in rows.iter().filter(|r| r.counts) {
+    for r in rows {
         map.entry(key(r))
             .and_modify(|a| {
                 a.count += 1;
@@ -303,8 +317,8 @@ fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
     };
-    let channels = activity_by(rows, |r| r.channel_id);
-    let users = activity_by(rows, |r| r.user_id);
+    let channels = activity_by(rows.iter().filter(|r| r.counts), |r| r.channel_id);
+    let users = activity_by(rows.iter().filter(|r| r.public), |r| r.user_id);
     match conn {
         DbConnection::Sqlite(c) => sqlite::apply_counts(c, first.id, last.id, &channels, &users)?,
         DbConnection::Pg(c) => postgres::apply_counts(c, &channels, &users)?,
@@ -313,10 +327,13 @@ fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
     for r in rows.iter().filter(|r| r.counts) {
         let minute = minutes::minute_of(r.sent_at);
         *channel_minutes.entry((r.channel_id.0, minute)).or_default() += 1;
-        *user_minutes.entry((r.user_id.0, minute)).or_default() += 1;
+        if r.public {
+            *user_minutes.entry((r.user_id.0, minute)).or_default() += 1;
+        }
     }
     minutes::apply(conn, &channel_minutes, &user_minutes)?;
-    meta::add_messages(conn, rows.iter().filter(|r| r.counts).count() as i64)
+    people::count_unread(conn, first.id, last.id)?;
+    meta::add_messages(conn, rows.iter().filter(|r| r.public).count() as i64)
 }
 
 /// The id of a named row, from the transaction's cache, the table, or a new row.
@@ -358,5 +375,7 @@ pub fn committed_between(conn: &mut DbConnection, first: MessageId, last: Messag
         channels: channels::changed_between(conn, first, last)?,
         users: users::changed_between(conn, first, last)?,
         totals: meta::totals(conn)?,
+        badges: people::badges_between(conn, first, last)?,
+        inbox: people::inbox_between(conn, first, last)?,
     })
 }

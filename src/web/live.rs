@@ -12,6 +12,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
 use super::origin::Origins;
+use super::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::live::protocol::{Status, View};
 use crate::live::session::{refuse, LiveSession, Start, WsFrames};
@@ -30,7 +31,8 @@ pub const WS_MAX_FRAME: usize = 64 * 1024;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
-    /// `home`, `messages`, `channels`, `users`, `channel/<name>` or `user/<name>`.
+    /// `home`, `messages`, `channels`, `users`, `channel/<name>`, `user/<name>`,
+    /// `stream/<id>`, `workspace` or `me`.
     #[param(required = true)]
     view: Option<String>,
     /// Catch up from this cursor (for SSE, `Last-Event-ID` takes its place).
@@ -38,6 +40,24 @@ pub struct LiveQuery {
     after_id: Option<String>,
     /// The epoch `after_id` belongs to; another epoch means start over.
     epoch: Option<String>,
+    /// A user token (never logged), where no `Authorization` header or session cookie
+    /// can carry it.
+    token: Option<String>,
+}
+
+/// The connection's person: a user token (`?token=`, `Authorization: Bearer`, or the
+/// session cookie), or nobody, unless the server runs with `--require-token`.
+fn user_of(state: &AppState, req: &HttpRequest, q: &LiveQuery, start: &Start) -> Result<Option<String>, ApiError> {
+    let user = super::streams::caller_with(state, req, q.token.as_deref())?.map(|c| c.sub);
+    if user.is_none() && state.require_token {
+        return Err(ApiError::NeedsUser(
+            "this server takes user tokens only (--require-token)".into(),
+        ));
+    }
+    if user.is_none() && matches!(start.view, View::Me(_)) {
+        return Err(ApiError::NeedsUser("the `me` view is a signed-in person's".into()));
+    }
+    Ok(user)
 }
 
 /// The view and cursor asked for, or the 400 that refuses them.
@@ -81,6 +101,7 @@ fn start_of(q: &LiveQuery, last_event_id: Option<&str>) -> Result<Start, ApiErro
 #[utoipa::path(get, path = "/live/ws", tag = "live", params(LiveQuery), responses(
     (status = 101, description = "Switching to the WebSocket protocol; events follow as text frames"),
     (status = 400, description = "`invalid_view`, or `invalid_parameter` (a bad `after_id`, not a WebSocket handshake)", body = ErrorBody),
+    (status = 401, description = "`unauthorized`: a token that is not valid, none for `me`, or none under `--require-token`", body = ErrorBody, headers(("WWW-Authenticate" = String))),
     (status = 403, description = "`forbidden_origin`: a browser page of an origin not allowed", body = ErrorBody),
 ))]
 pub async fn ws(
@@ -88,6 +109,7 @@ pub async fn ws(
     payload: web::Payload,
     live: web::Data<Arc<Live>>,
     origins: web::Data<Origins>,
+    state: web::Data<AppState>,
     q: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // A browser's WebSocket must come from our own origin or an allowed one.
@@ -97,6 +119,7 @@ pub async fn ws(
         return Err(ApiError::ForbiddenOrigin);
     }
     let start = start_of(&q, None)?;
+    let user = user_of(&state, &req, &q, &start)?;
     let mut handshake = actix_http::ws::handshake(req.head()).map_err(ApiError::handshake)?;
     let (sink, body) = live_body();
     let response: HttpResponse = handshake
@@ -112,7 +135,7 @@ pub async fn ws(
     )
     .boxed_local();
     let fd = req.conn_data::<ConnFd>().copied();
-    open(&live, Box::new(Ws::new()), sink, Some(frames), fd, start);
+    open(&live, Box::new(Ws::new()), sink, Some(frames), fd, start, user);
     Ok(response)
 }
 
@@ -122,15 +145,18 @@ pub async fn ws(
     responses(
         (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_view` or `invalid_parameter` (a bad `after_id` or `Last-Event-ID`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: a token that is not valid, none for `me`, or none under `--require-token`", body = ErrorBody, headers(("WWW-Authenticate" = String))),
     )
 )]
 pub async fn sse(
     req: HttpRequest,
     live: web::Data<Arc<Live>>,
+    state: web::Data<AppState>,
     q: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let last_event_id = req.headers().get("Last-Event-ID").and_then(|v| v.to_str().ok());
     let start = start_of(&q, last_event_id)?;
+    let user = user_of(&state, &req, &q, &start)?;
     let (sink, body) = live_body();
     let response = HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -138,7 +164,7 @@ pub async fn sse(
         .insert_header(("X-Accel-Buffering", "no"))
         .body(body);
     let fd = req.conn_data::<ConnFd>().copied();
-    open(&live, Box::new(Sse::new()), sink, None, fd, start);
+    open(&live, Box::new(Sse::new()), sink, None, fd, start, user);
     Ok(response)
 }
 
@@ -150,6 +176,7 @@ fn open(
     frames: Option<WsFrames>,
     fd: Option<ConnFd>,
     start: Start,
+    user: Option<String>,
 ) {
     let Some(slot) = live.try_slot() else {
         log::info!(
@@ -162,5 +189,5 @@ fn open(
         });
         return;
     };
-    LiveSession::new(live.clone(), transport, sink, fd, slot).start_with(start, frames);
+    LiveSession::new(live.clone(), transport, sink, fd, slot, user).start_with(start, frames);
 }

@@ -7,6 +7,7 @@ pub mod observe;
 pub mod openapi;
 pub mod origin;
 pub mod pages;
+pub mod private;
 pub mod streams;
 
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub ingest: Addr<IngestActor>,
     /// `--ingest-token`: when set, every write must carry it.
     pub ingest_token: Option<String>,
+    /// `--require-token`: every read, page and live view needs a user token.
+    pub require_token: bool,
     /// `--max-batch`: most messages in one ingest request.
     pub max_batch: usize,
     /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.
@@ -155,6 +158,7 @@ pub fn server(
             .app_data(origins.clone())
             .configure(|cfg| routes(cfg, max_body_bytes))
             .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed))
+            .wrap(actix_web::middleware::from_fn(private::guard))
             .wrap(actix_web::middleware::from_fn(origin::guard))
             .wrap(actix_web::middleware::from_fn(observe::http))
     })

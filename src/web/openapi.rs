@@ -47,6 +47,10 @@ use super::{api, live, pages, AppState};
         super::streams::leave,
         super::streams::members,
         super::streams::add_member,
+        super::streams::read,
+        super::streams::unread,
+        super::streams::bootstrap,
+        super::streams::notifications,
         super::streams::sign_in,
         super::streams::sign_out,
         api::healthz,
@@ -75,6 +79,7 @@ use super::{api, live, pages, AppState};
         (name = "operate", description = "Health and Prometheus metrics"),
         (name = "irc", description = "The IRC channels followed (PROTOCOL.md section 8)"),
         (name = "streams", description = "Streams and their event log (PROTOCOL.md section 8); changes need a user token"),
+        (name = "people", description = "A signed-in person's streams, badges, read state and mentions (PROTOCOL.md section 8)"),
         (name = "pages", description = "The HTML pages and their files"),
     )
 )]

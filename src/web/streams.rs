@@ -13,8 +13,12 @@ use super::AppState;
 use crate::auth::{Claims, COOKIE};
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::Operate;
+use crate::store::people;
 use crate::store::streams::{self, EventObject, Member, StreamObject};
-use crate::store::{self, Actor, ChannelId, Cursor, MessageId, OpOutcome, StreamKind, StreamOp, StreamStatus};
+use crate::store::{
+    self, Actor, ChannelId, Cursor, DbConnection, MessageId, OpOutcome, Stream, StreamKind, StreamOp, StreamStatus,
+    UserId,
+};
 
 use crate::domain::{CLIENT_TEMP_ID_MAX, CONTEXT_MAX, DESCRIPTION_MAX, TITLE_MAX};
 
@@ -22,6 +26,15 @@ use crate::domain::{CLIENT_TEMP_ID_MAX, CONTEXT_MAX, DESCRIPTION_MAX, TITLE_MAX}
 /// ingest token, which names no user), else the `chatpulse_token` cookie. A token that is
 /// present and not valid is refused, not ignored.
 pub fn caller(state: &AppState, req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
+    caller_with(state, req, None)
+}
+
+/// [`caller`], or `token` when given (a live connection's `?token=`, which a browser's
+/// EventSource and WebSocket cannot send as a header).
+pub fn caller_with(state: &AppState, req: &HttpRequest, token: Option<&str>) -> Result<Option<Claims>, ApiError> {
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        return verify(state, t).map(Some);
+    }
     let bearer = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -90,20 +103,42 @@ async fn operate_on_stream(
     Ok((done, stream))
 }
 
-/// A stream as `name` (a user, or anonymous) sees it, or 404.
+/// The id of the user named `name`, if they were ever seen.
+fn user_id(c: &mut DbConnection, name: Option<&str>) -> Result<Option<UserId>, ApiError> {
+    match name {
+        Some(n) => Ok(store::user_by_name(c, n)?.map(|u| u.id)),
+        None => Ok(None),
+    }
+}
+
+/// Stream `id` if `user` (or an anonymous caller) may see it; 404 alike whether it does
+/// not exist or is private to others, so its existence never leaks.
+pub fn visible_stream(c: &mut DbConnection, id: ChannelId, user: Option<UserId>) -> Result<Stream, ApiError> {
+    match streams::stream_by_id(c, id)? {
+        Some(s) if people::can_see(c, &s, user)? => Ok(s),
+        _ => Err(no_stream()),
+    }
+}
+
+/// A stream as `user` (or an anonymous caller) sees it, with their badge if they are a
+/// member, or 404.
 async fn stream_object(state: &AppState, id: ChannelId, user: Option<String>) -> Result<StreamObject, ApiError> {
     state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            let s = streams::stream_by_id(c, id)?.ok_or_else(no_stream)?;
-            let member = match user.as_deref() {
-                Some(name) => match store::user_by_name(c, name)? {
-                    Some(u) => streams::role_of(c, id, u.id)?.is_some(),
-                    None => false,
+            let me = user_id(c, user.as_deref())?;
+            let s = visible_stream(c, id, me)?;
+            let mut object = match me {
+                Some(me) => match people::membership(c, &s, me)? {
+                    Some(m) => StreamObject::of_member(&m),
+                    None => StreamObject::new(&s, false),
                 },
-                None => false,
+                None => StreamObject::new(&s, false),
             };
-            Ok(StreamObject::new(&s, member))
+            if s.kind() == StreamKind::Dm {
+                object.members = Some(streams::members(c, id)?.into_iter().map(|m| m.user).collect());
+            }
+            Ok(object)
         })
         .await
 }
@@ -124,8 +159,16 @@ fn no_stream() -> ApiError {
     ApiError::NotFound("no such stream".into())
 }
 
-fn user_name(req: &HttpRequest, state: &AppState) -> Result<Option<String>, ApiError> {
-    Ok(caller(state, req)?.map(|c| c.sub))
+/// Who reads: a user token's subject, or anonymous (`None`) unless the server runs with
+/// `--require-token`.
+pub fn user_name(req: &HttpRequest, state: &AppState) -> Result<Option<String>, ApiError> {
+    match caller(state, req)? {
+        Some(c) => Ok(Some(c.sub)),
+        None if state.require_token => Err(ApiError::NeedsUser(
+            "this server takes user tokens only (--require-token)".into(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// A JSON integer, as JSON Schema has it: `7` and `7.0` alike (a whole number written
@@ -202,18 +245,17 @@ pub async fn list(
     let list = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            let rows = streams::list_streams(c, kind, status, limit)?;
-            let me = match user.as_deref() {
-                Some(n) => store::user_by_name(c, n)?,
-                None => None,
-            };
+            let me = user_id(c, user.as_deref())?;
+            let rows = streams::list_streams(c, me, kind, status, limit)?;
             let mut out = Vec::with_capacity(rows.len());
             for s in &rows {
-                let member = match &me {
-                    Some(u) => streams::role_of(c, s.id, u.id)?.is_some(),
-                    None => false,
-                };
-                out.push(StreamObject::new(s, member));
+                out.push(match me {
+                    Some(me) => match people::membership(c, s, me)? {
+                        Some(m) => StreamObject::of_member(&m),
+                        None => StreamObject::new(s, false),
+                    },
+                    None => StreamObject::new(s, false),
+                });
             }
             Ok(StreamList {
                 streams: out,
@@ -228,8 +270,7 @@ pub async fn list(
     }))
 }
 
-/// A new channel or incident.
-/// What `POST /api/streams` and a promotion make.
+/// What a promotion makes.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NewKind {
@@ -246,6 +287,15 @@ impl From<NewKind> for StreamKind {
     }
 }
 
+/// What `POST /api/streams` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateKind {
+    Channel,
+    Incident,
+    Dm,
+}
+
 /// The status a `PATCH` sets (archiving is `DELETE`).
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -255,27 +305,29 @@ pub enum NewStatus {
 }
 
 /// Who may see a stream.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Visibility {
     Public,
+    Private,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStream {
-    /// `channel` or `incident` (a thread is branched from an event; direct messages are
-    /// not built yet).
-    pub kind: NewKind,
-    /// A channel's slug (the name rule), an incident's name (1-128 characters).
-    #[schema(schema_with = crate::json_schema::stream_name)]
-    pub name: String,
+    /// `channel`, `incident` or `dm` (a thread is branched from an event).
+    pub kind: CreateKind,
+    /// A channel's slug (the name rule), an incident's name (1-128 characters); a DM has
+    /// none (its name is its people's).
+    #[schema(schema_with = crate::json_schema::optional_stream_name)]
+    pub name: Option<String>,
     #[schema(schema_with = crate::json_schema::description)]
     pub description: Option<String>,
-    /// `public` (private streams are not built yet).
-    #[schema(value_type = Option<Visibility>)]
-    pub visibility: Option<String>,
+    /// `public` (the default) or `private`: only members see it. A DM always is private.
+    pub visibility: Option<Visibility>,
+    /// A DM's people besides its creator (1-15 names); the same people find the same DM.
+    #[schema(schema_with = crate::json_schema::dm_members)]
+    pub members: Option<Vec<String>>,
 }
 
 /// Creates a channel or an incident; its creator is its owner.
@@ -296,27 +348,64 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
     let b = body.into_inner();
-    let kind = StreamKind::from(b.kind);
-    if b.visibility.as_deref().is_some_and(|v| v != "public") {
-        return Err(ApiError::InvalidRequest(
-            "`visibility` is public (private streams are not built yet)".into(),
-        ));
-    }
-    name_rule(kind, &b.name)?;
     if let Some(d) = &b.description {
         text_rule("description", d, DESCRIPTION_MAX)?;
     }
-    let (_, stream) = operate_on_stream(
-        &state,
-        actor,
+    let op = if b.kind == CreateKind::Dm {
+        let members = b.members.unwrap_or_default();
+        if b.name.is_some() || b.description.is_some() || b.visibility == Some(Visibility::Public) {
+            return Err(ApiError::InvalidRequest(
+                "a DM takes `members` only: its name is its people's, and it is private".into(),
+            ));
+        }
+        if members.is_empty() || members.len() >= crate::domain::DM_MEMBERS_MAX {
+            return Err(ApiError::InvalidRequest(format!(
+                "`members` names 1-{} other people",
+                crate::domain::DM_MEMBERS_MAX - 1
+            )));
+        }
+        if let Some(bad) = members.iter().find(|m| !crate::domain::valid_name(m)) {
+            return Err(ApiError::InvalidRequest(format!(
+                "`members`: `{}` is not a name ({})",
+                bad.escape_debug(),
+                crate::domain::NAME_RULE
+            )));
+        }
+        StreamOp::Create {
+            kind: StreamKind::Dm,
+            name: String::new(),
+            description: None,
+            private: true,
+            members,
+        }
+    } else {
+        let kind = match b.kind {
+            CreateKind::Incident => StreamKind::Incident,
+            _ => StreamKind::Channel,
+        };
+        if b.members.is_some() {
+            return Err(ApiError::InvalidRequest(
+                "`members` is for a DM; add a channel's or incident's members once it exists".into(),
+            ));
+        }
+        let name = b
+            .name
+            .ok_or_else(|| ApiError::InvalidRequest(format!("a {} needs a `name`", kind.as_str())))?;
+        name_rule(kind, &name)?;
         StreamOp::Create {
             kind,
-            name: b.name,
+            name,
             description: b.description,
-        },
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(stream))
+            private: b.visibility == Some(Visibility::Private),
+            members: Vec::new(),
+        }
+    };
+    let (done, stream) = operate_on_stream(&state, actor, op).await?;
+    Ok(if done.created {
+        HttpResponse::Created().json(stream)
+    } else {
+        HttpResponse::Ok().json(stream)
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -474,13 +563,14 @@ pub async fn events(
     path: web::Path<StreamPath>,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    user_name(&req, &state)?;
+    let user = user_name(&req, &state)?;
     let limit = limit(q.limit)?;
     let (id, after, before) = (ChannelId(path.id), q.after_id, q.before_id);
     let list = state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            streams::stream_by_id(c, id)?.ok_or_else(no_stream)?;
+            let me = user_id(c, user.as_deref())?;
+            visible_stream(c, id, me)?;
             let rows = streams::list_events(c, id, after, before, limit)?;
             let extras = streams::extras(c, &rows)?;
             Ok(EventList {
@@ -789,11 +879,12 @@ pub struct MemberList {
     pub members: Vec<Member>,
 }
 
-async fn member_list(state: &AppState, id: ChannelId) -> Result<MemberList, ApiError> {
+async fn member_list(state: &AppState, id: ChannelId, user: Option<String>) -> Result<MemberList, ApiError> {
     state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
-            streams::stream_by_id(c, id)?.ok_or_else(no_stream)?;
+            let me = user_id(c, user.as_deref())?;
+            visible_stream(c, id, me)?;
             Ok(MemberList {
                 members: streams::members(c, id)?,
             })
@@ -828,11 +919,12 @@ pub async fn join(
     Ok(HttpResponse::Ok().json(stream))
 }
 
-/// Leaves a stream (logs `member_left`).
+/// Leaves a stream (logs `member_left`); a private one is then out of sight (204).
 #[utoipa::path(post, path = "/api/streams/{id}/leave", tag = "streams", params(StreamPath),
     security(("user_token" = [])),
     responses(
         (status = 200, body = StreamObject),
+        (status = 204, description = "Left a private stream: it is no longer the caller's to see"),
         (status = 400, description = "`invalid_parameter`: not an id", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 404, description = "`not_found`", body = ErrorBody),
@@ -844,7 +936,8 @@ pub async fn leave(
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
-    let (_, stream) = operate_on_stream(
+    let user = actor.name.clone();
+    let done = operate(
         &state,
         actor,
         StreamOp::Leave {
@@ -852,7 +945,12 @@ pub async fn leave(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(stream))
+    // Whoever leaves a private stream no longer sees it.
+    match stream_object(&state, done.stream, Some(user)).await {
+        Ok(stream) => Ok(HttpResponse::Ok().json(stream)),
+        Err(ApiError::NotFound(_)) => Ok(HttpResponse::NoContent().finish()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A stream's members.
@@ -868,8 +966,8 @@ pub async fn members(
     req: HttpRequest,
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
-    user_name(&req, &state)?;
-    Ok(HttpResponse::Ok().json(member_list(&state, ChannelId(path.id)).await?))
+    let user = user_name(&req, &state)?;
+    Ok(HttpResponse::Ok().json(member_list(&state, ChannelId(path.id), user).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -899,6 +997,7 @@ pub async fn add_member(
     body: web::Json<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = actor(&state, &req)?;
+    let me = actor.name.clone();
     if !crate::domain::valid_name(&body.user) {
         return Err(ApiError::InvalidRequest(format!(
             "`user` is {}",
@@ -914,7 +1013,208 @@ pub async fn add_member(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(member_list(&state, done.stream).await?))
+    Ok(HttpResponse::Ok().json(member_list(&state, done.stream, Some(me)).await?))
+}
+
+/// Moves the caller's read cursor forward to `event_id` (everything up to it is read;
+/// a cursor already past it stays). Their badges update on every device.
+#[utoipa::path(post, path = "/api/streams/{id}/read", tag = "people", params(StreamPath),
+    request_body(content = EventRef, content_type = "application/json"),
+    security(("user_token" = [])),
+    responses(
+        (status = 200, description = "The stream with the caller's badge", body = StreamObject),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, description = "`not_found`: no such stream, or no such event in it", body = ErrorBody),
+        (status = 409, description = "`conflict`: not a member, or the stream is archived", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+    ))]
+pub async fn read(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<StreamPath>,
+    body: web::Json<EventRef>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&state, &req)?;
+    let op = StreamOp::Read {
+        stream: ChannelId(path.id),
+        event: MessageId(body.event_id),
+    };
+    Ok(HttpResponse::Ok().json(operate_on_stream(&state, actor, op).await?.1))
+}
+
+/// Marks `event_id` and everything after it unread (the read cursor moves back before it).
+#[utoipa::path(post, path = "/api/streams/{id}/unread", tag = "people", params(StreamPath),
+    request_body(content = EventRef, content_type = "application/json"),
+    security(("user_token" = [])),
+    responses(
+        (status = 200, description = "The stream with the caller's badge", body = StreamObject),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 404, description = "`not_found`: no such stream, or no such event in it", body = ErrorBody),
+        (status = 409, description = "`conflict`: not a member, or the stream is archived", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+    ))]
+pub async fn unread(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<StreamPath>,
+    body: web::Json<EventRef>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&state, &req)?;
+    let op = StreamOp::Unread {
+        stream: ChannelId(path.id),
+        event: MessageId(body.event_id),
+    };
+    Ok(HttpResponse::Ok().json(operate_on_stream(&state, actor, op).await?.1))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Bootstrap {
+    /// The caller.
+    pub user: String,
+    pub admin: bool,
+    /// Every stream the caller is a member of (and may see), newest first, with their
+    /// read cursor, `unread_count` and `mention_count`.
+    pub streams: Vec<StreamObject>,
+    /// Where the `workspace` and `me` views resume from.
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+/// What a signed-in client starts from: the caller and their streams with badges.
+#[utoipa::path(get, path = "/api/bootstrap", tag = "people",
+    security(("user_token" = [])),
+    responses(
+        (status = 200, body = Bootstrap),
+        (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+    ))]
+pub async fn bootstrap(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let me = actor(&state, &req)?;
+    let name = me.name.clone();
+    let (streams, cursor) = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let cursor = store::totals(c)?.cursor;
+            let streams = match user_id(c, Some(&name))? {
+                Some(id) => people::memberships(c, id)?
+                    .iter()
+                    .map(StreamObject::of_member)
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok((streams, cursor))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Bootstrap {
+        user: me.name,
+        admin: me.admin,
+        streams,
+        cursor,
+        epoch: state.store.epoch().to_owned(),
+    }))
+}
+
+/// A mention of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notification {
+    /// Always `notification`.
+    #[schema(value_type = String)]
+    pub r#type: &'static str,
+    /// The cursor of the event that mentioned them (the message, or the edit that added
+    /// the mention): pages go on `before` it.
+    pub cursor: Cursor,
+    pub stream_id: ChannelId,
+    /// The stream's name as the caller sees it.
+    pub stream: Option<String>,
+    /// The message, as it is now.
+    pub event: EventObject,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    /// Newest first.
+    pub notifications: Vec<Notification>,
+    pub cursor: Cursor,
+    pub epoch: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// Older than this cursor (the last page's last `cursor`).
+    before: Option<Cursor>,
+    #[param(schema_with = limit_schema)]
+    limit: Option<i64>,
+}
+
+/// Reads the notifications of `user` (newest first, before `before`, at most `limit`) that
+/// they may still see.
+pub fn notifications_of(
+    c: &mut DbConnection,
+    user: UserId,
+    before: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Notification>, ApiError> {
+    let entries = people::inbox_of(c, user, Some(people::Inbox::Mention), None, before, limit)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Some(s) = streams::stream_by_id(c, e.stream_id)? else {
+            continue;
+        };
+        let Some(m) = streams::event_by_id(c, e.event_id)? else {
+            continue;
+        };
+        if !people::can_see(c, &s, Some(user))? {
+            continue;
+        }
+        let extras = streams::extras(c, std::slice::from_ref(&m))?;
+        out.push(Notification {
+            r#type: "notification",
+            cursor: e.cursor,
+            stream_id: s.id,
+            stream: s.display_name().map(str::to_owned),
+            event: EventObject::new(&m, Some(&extras)),
+        });
+    }
+    Ok(out)
+}
+
+/// The caller's mentions, newest first: `@name` in a message of a stream they may see.
+#[utoipa::path(get, path = "/api/notifications", tag = "people", params(NotificationsQuery),
+    security(("user_token" = [])),
+    responses(
+        (status = 200, body = NotificationList),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+    ))]
+pub async fn notifications(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<NotificationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let me = actor(&state, &req)?;
+    let limit = limit(q.limit)?;
+    let before = q.before;
+    let list = state
+        .store
+        .snapshot(move |c| -> Result<_, ApiError> {
+            let cursor = store::totals(c)?.cursor;
+            let notifications = match user_id(c, Some(&me.name))? {
+                Some(id) => notifications_of(c, id, before, limit)?,
+                None => Vec::new(),
+            };
+            Ok(NotificationList {
+                notifications,
+                cursor,
+                epoch: String::new(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(NotificationList {
+        epoch: state.store.epoch().to_owned(),
+        ..list
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -986,6 +1286,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/streams/{id}/join").post(join))
         .service(web::resource("/streams/{id}/leave").post(leave))
         .service(web::resource("/streams/{id}/members").get(members).post(add_member))
+        .service(web::resource("/streams/{id}/read").post(read))
+        .service(web::resource("/streams/{id}/unread").post(unread))
+        .service(web::resource("/bootstrap").get(bootstrap))
+        .service(web::resource("/notifications").get(notifications))
         .service(web::resource("/session").post(sign_in).delete(sign_out));
 }
 

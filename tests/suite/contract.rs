@@ -607,6 +607,91 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
             Some(json!({"token": "not-a-token"})),
         ),
         post("/api/session", 415, &[], "text/plain", "{}".into()),
+        // People (issue 13): bob is no member of #eng (2), whose message is 3.
+        call(
+            "post",
+            "/api/streams/{id}/read",
+            "/api/streams/x/read",
+            400,
+            alice,
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/read",
+            "/api/streams/2/read",
+            401,
+            &[],
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/read",
+            "/api/streams/999/read",
+            404,
+            alice,
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/read",
+            "/api/streams/2/read",
+            409,
+            bob,
+            Some(json!({"event_id": 3})),
+        ),
+        Provoke {
+            request: "/api/streams/2/read",
+            ..post("/api/streams/{id}/read", 415, alice, "text/plain", "{}".into())
+        },
+        call(
+            "post",
+            "/api/streams/{id}/unread",
+            "/api/streams/x/unread",
+            400,
+            alice,
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/unread",
+            "/api/streams/2/unread",
+            401,
+            &[],
+            Some(json!({"event_id": 3})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/unread",
+            "/api/streams/2/unread",
+            404,
+            alice,
+            Some(json!({"event_id": 999})),
+        ),
+        call(
+            "post",
+            "/api/streams/{id}/unread",
+            "/api/streams/2/unread",
+            409,
+            bob,
+            Some(json!({"event_id": 3})),
+        ),
+        Provoke {
+            request: "/api/streams/2/unread",
+            ..post("/api/streams/{id}/unread", 415, alice, "text/plain", "{}".into())
+        },
+        get("/api/bootstrap", 401, "/api/bootstrap"),
+        call(
+            "get",
+            "/api/notifications",
+            "/api/notifications?limit=0",
+            400,
+            alice,
+            None,
+        ),
+        get("/api/notifications", 401, "/api/notifications"),
+        get("/live/ws", 401, "/live/ws?view=me"),
+        get("/live/sse", 401, "/live/sse?view=me"),
     ];
 
     let ok = json!({"channel": "general", "user": "alice", "text": "hi"});

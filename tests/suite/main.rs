@@ -14,6 +14,7 @@ mod ingest;
 mod irc;
 mod live;
 mod overflow;
+mod people;
 mod read_api;
 mod shutdown;
 mod streams;

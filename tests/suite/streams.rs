@@ -377,7 +377,7 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
             Some(&alice),
             json!({"kind": "dm", "name": "x", "members": ["bob"]}),
             400,
-            "invalid_parameter",
+            "invalid_request",
         ),
         (
             "POST",
@@ -391,9 +391,9 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
             "POST",
             "/api/streams".into(),
             Some(&alice),
-            json!({"kind": "channel", "name": "p", "visibility": "private"}),
+            json!({"kind": "channel", "name": "p", "visibility": "secret"}),
             400,
-            "invalid_request",
+            "invalid_parameter",
         ),
         (
             "POST",
@@ -401,7 +401,7 @@ async fn every_rule_answers_its_error_and_changes_nothing() {
             Some(&alice),
             json!({"kind": "channel"}),
             400,
-            "invalid_parameter",
+            "invalid_request",
         ),
         (
             "POST",

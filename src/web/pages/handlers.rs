@@ -957,11 +957,20 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     };
     let p: StreamParams = params(&req)?;
     let before_id = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
+    // A private stream is found by its people only (anyone else: no such stream).
+    let viewer = crate::web::streams::caller(&state, &req).ok().flatten().map(|c| c.sub);
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
+        let me = match viewer.as_deref() {
+            Some(name) => store::user_by_name(c, name)?.map(|u| u.id),
+            None => None,
+        };
         let Some(stream) = streams::stream_by_id(c, sid)? else {
             return Ok((t, None));
         };
+        if !store::people::can_see(c, &stream, me)? {
+            return Ok((t, None));
+        }
         let rows = streams::list_events(c, sid, None, before_id, STREAM_EVENTS)?;
         let extras = streams::extras(c, &rows)?;
         let events: Vec<EventObject> = rows.iter().map(|m| EventObject::new(m, Some(&extras))).collect();
@@ -1047,8 +1056,8 @@ async fn incidents_page(state: web::Data<AppState>) -> PageResult {
         let incident = Some(StreamKind::Incident);
         Ok((
             store::totals(c)?,
-            streams::list_streams(c, incident, Some(StreamStatus::Active), INCIDENTS_PAGE)?,
-            streams::list_streams(c, incident, Some(StreamStatus::Resolved), INCIDENTS_PAGE)?,
+            streams::list_streams(c, None, incident, Some(StreamStatus::Active), INCIDENTS_PAGE)?,
+            streams::list_streams(c, None, incident, Some(StreamStatus::Resolved), INCIDENTS_PAGE)?,
         ))
     })
     .await?;
