@@ -808,3 +808,165 @@ async fn a_thread_branched_on_one_node_is_live_on_the_others() {
         );
     }
 }
+
+/// A live view as the holder of `token` on `node`.
+async fn live_as(node: &TestApp, t: Transport, view: &str, token: &str) -> Live {
+    let q = format!("{}&token={}", Api::live_query(view, None, None), enc(token));
+    let mut live = match t {
+        Transport::Ws => Live::Ws(node.ws_connect(&q, None).await.expect("ws")),
+        Transport::Sse => Live::Sse(node.sse_connect(&q, &[]).await),
+    };
+    live.until_connected(WAIT).await;
+    live
+}
+
+/// Private content made on one node: its people's badges, notifications, read cursors and
+/// typing reach them on the other nodes; an outsider there sees none of it.
+#[actix_rt::test]
+async fn badges_reads_and_typing_cross_nodes_and_private_content_does_not() {
+    const SECRET: &str = "nodes-test-secret-0123";
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder()
+        .nodes(3)
+        .bus(redis.url())
+        .settings(|s| s.token_secret(SECRET))
+        .start()
+        .await;
+    let [alice, bob, eve] = ["alice", "bob", "eve"].map(|n| user_token(SECRET, n, false));
+    let (a, b, c) = (cluster.node(0), cluster.node(1), cluster.node(2));
+    let ok = |node: &TestApp, method: &'static str, path: String, token: &str, body: Value| {
+        let (api, token) = (node.api.clone(), token.to_owned());
+        async move {
+            let body = (!body.is_null()).then_some(body);
+            let r = api.request(method, &path, Some(&token), body.as_ref()).await;
+            assert!(r.status < 300, "{method} {path}: {r}");
+            r.json
+        }
+    };
+    let ch = ok(
+        a,
+        "POST",
+        "/api/streams".into(),
+        &alice,
+        json!({"kind": "channel", "name": "vaultplans", "visibility": "private"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        a,
+        "POST",
+        format!("/api/streams/{ch}/members"),
+        &alice,
+        json!({"user": "bob"}),
+    )
+    .await;
+    let mut bob_workspace = live_as(b, Transport::Ws, "workspace", &bob).await;
+    let mut bob_me = live_as(b, Transport::Sse, "me", &bob).await;
+    let mut bob_stream = live_as(c, Transport::Sse, &format!("stream/{ch}"), &bob).await;
+    let mut alice_stream = live_as(a, Transport::Ws, &format!("stream/{ch}"), &alice).await;
+    let mut eve_views = Vec::new();
+    for view in ["messages", "workspace", "me", "home"] {
+        eve_views.push(live_as(c, Transport::Ws, view, &eve).await);
+    }
+
+    let mut last = 0;
+    for i in 0..5 {
+        let text = if i == 2 {
+            "vaulttext @bob".to_owned()
+        } else {
+            format!("vaulttext {i}")
+        };
+        last = ok(
+            a,
+            "POST",
+            format!("/api/streams/{ch}/events"),
+            &alice,
+            json!({"text": text}),
+        )
+        .await["event_id"]
+            .as_i64()
+            .unwrap();
+    }
+    let badge = |events: &[Value]| {
+        events
+            .iter()
+            .rfind(|e| e["type"] == "unread" && e["stream_id"] == ch)
+            .map(|e| {
+                (
+                    e["unread_count"].as_i64().unwrap(),
+                    e["mention_count"].as_i64().unwrap(),
+                )
+            })
+    };
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + LONG_WAIT;
+    while badge(&seen) != Some((5, 1)) && std::time::Instant::now() < deadline {
+        seen.extend(bob_workspace.read_for(Duration::from_millis(200)).await);
+    }
+    assert_eq!(badge(&seen), Some((5, 1)), "node 1's workspace: {seen:?}");
+    let notes = bob_me.read_of_type("notification", 1, LONG_WAIT).await;
+    assert!(notes
+        .iter()
+        .any(|e| e["type"] == "notification" && e["stream_id"] == ch));
+
+    // Bob reads on node 2: node 1 hears it.
+    ok(
+        c,
+        "POST",
+        format!("/api/streams/{ch}/read"),
+        &bob,
+        json!({"event_id": last}),
+    )
+    .await;
+    let reads = bob_me.read_of_type("read_cursor", 1, LONG_WAIT).await;
+    assert!(reads
+        .iter()
+        .any(|e| e["type"] == "read_cursor" && e["last_read_event_id"] == last));
+    let deadline = std::time::Instant::now() + LONG_WAIT;
+    while badge(&seen) != Some((0, 0)) && std::time::Instant::now() < deadline {
+        seen.extend(bob_workspace.read_for(Duration::from_millis(200)).await);
+    }
+    assert_eq!(badge(&seen), Some((0, 0)), "cleared on node 1: {seen:?}");
+
+    // Alice types on node 0; bob sees it on node 2.
+    alice_stream
+        .ws_mut()
+        .send_text(&json!({"type": "typing", "stream_id": ch}).to_string())
+        .await;
+    let typing = bob_stream.read_of_type("typing", 1, LONG_WAIT).await;
+    assert!(typing.iter().any(|e| e["type"] == "typing" && e["user"] == "alice"));
+
+    // A public sentinel: once eve's views on node 2 have it, they had every chance.
+    let pub_id = ok(
+        a,
+        "POST",
+        "/api/streams".into(),
+        &alice,
+        json!({"kind": "channel", "name": "lobby"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    ok(
+        a,
+        "POST",
+        format!("/api/streams/{pub_id}/events"),
+        &alice,
+        json!({"text": "sentinel"}),
+    )
+    .await;
+    let seen_messages = eve_views[0].read_messages(1, LONG_WAIT).await;
+    for (i, live) in eve_views.iter_mut().enumerate() {
+        let mut events = live.read_for(Duration::from_millis(500)).await;
+        if i == 0 {
+            events.extend(seen_messages.clone());
+        }
+        let text = serde_json::to_string(&events).unwrap();
+        assert!(!text.contains("vault"), "eve's view {i} on node 2: {text}");
+        assert!(
+            events.iter().all(|e| e["stream_id"] != ch && e["channel_id"] != ch),
+            "{text}"
+        );
+    }
+}

@@ -784,3 +784,71 @@ async fn typing_is_merged_and_stays_with_the_stream() {
     );
     assert_eq!(p.app.cursor().await, cursor, "typing is never stored");
 }
+
+/// `--require-token`: a private deployment. Nothing is read without a user token; a page
+/// sends a person to sign in; health, ingest and (with the ingest token) metrics stay open.
+#[actix_rt::test]
+async fn a_private_deployment_reads_nothing_without_a_token() {
+    const INGEST: &str = "ingest-token-for-people";
+    let app = TestApp::builder()
+        .token_secret(SECRET)
+        .ingest_token(INGEST)
+        .raw_args(["--require-token"])
+        .start()
+        .await;
+    let alice = user_token(SECRET, "alice", false);
+    let stored = app
+        .request(
+            "POST",
+            "/api/messages",
+            Some(INGEST),
+            Some(&json!({"channel": "general", "user": "alice", "text": "inside"})),
+        )
+        .await;
+    assert!(stored.status < 300, "ingest stays open to its token: {stored}");
+    for path in [
+        "/api/messages",
+        "/api/channels",
+        "/api/users/alice",
+        "/api/search?q=inside",
+        "/api/export",
+        "/api/activity",
+        "/api/streams",
+        "/api/metrics",
+        "/api/openapi.json",
+    ] {
+        let r = app.request("GET", path, None, None).await;
+        r.assert_error(401, "unauthorized");
+        assert!(!r.text.contains("inside"), "{path}: {r}");
+        let r = app.request("GET", path, Some(&alice), None).await;
+        assert_eq!(r.status, 200, "{path} with a user token: {r}");
+    }
+    let no_redirects = awc::Client::builder().disable_redirects().finish();
+    for path in ["/", "/messages", "/channels/general", "/search?q=inside"] {
+        let r = no_redirects.get(app.api.url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        let to = r.headers().get("location").unwrap().to_str().unwrap().to_owned();
+        assert!(to.starts_with("/signin?next=%2F"), "{path} sends to sign in: {to}");
+        assert_eq!(app.request("GET", path, Some(&alice), None).await.status, 200, "{path}");
+    }
+    assert_eq!(app.request("GET", "/signin", None, None).await.status, 200);
+    assert_eq!(app.request("GET", "/static/app.css", None, None).await.status, 200);
+    assert_eq!(app.request("GET", "/healthz", None, None).await.status, 200);
+    app.request("GET", "/metrics", None, None).await.assert_error(401, "unauthorized");
+    assert_eq!(app.request("GET", "/metrics", Some(INGEST), None).await.status, 200);
+    // The ingest token is no user: it reads nothing.
+    app.request("GET", "/api/messages", Some(INGEST), None)
+        .await
+        .assert_error(401, "unauthorized");
+    // Live views: a token, or nothing.
+    let anonymous = app.sse_connect(&Api::live_query("home", None, None), &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(matches!(
+        app.ws_connect(&Api::live_query("home", None, None), None).await,
+        Err(WsRefused::Status(401))
+    ));
+    let q = format!("{}&token={}", Api::live_query("messages", Some(0), None), enc(&alice));
+    let mut signed_in = Live::Sse(app.sse_connect(&q, &[]).await);
+    let (backlog, _) = signed_in.until_connected(WAIT).await;
+    assert!(backlog.iter().any(|e| e["text"] == "inside"), "{backlog:?}");
+}
