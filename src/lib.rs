@@ -162,8 +162,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
     let story = s.demo.then(|| ingest::demo::start_story(ingest.clone()));
     if let (true, Some(secret)) = (s.demo, &token_secret) {
-        let token = auth::Tokens::new(secret.as_bytes()).issue("visitor", Duration::from_secs(7 * 86_400), false);
-        log::info!("demo: sign in as `visitor` with http://{addr}/signin#token={token}");
+        let visitor = ingest::demo::VISITOR;
+        let token = auth::Tokens::new(secret.as_bytes()).issue(visitor, Duration::from_secs(7 * 86_400), false);
+        log::info!("demo: sign in as `{visitor}` with http://{addr}/signin#token={token}");
     }
 
     let _sampler = web::observe::start_sampler(store.clone());

@@ -102,6 +102,7 @@ const VIEW_KINDS: &[&str] = &[
     "channel",
     "stream",
     "workspace",
+    "streams",
     "me",
 ];
 const CLOSE_REASONS: &[&str] = &[

@@ -104,15 +104,69 @@ pub fn start_story(ingest: Addr<IngestActor>) -> actix_web::rt::task::JoinHandle
         let Some(eng) = eng else {
             return log::warn!("demo story: no channel could be created");
         };
+        // The visitor the demo signs in is in the story: a member of #engineering, of a
+        // private channel, and in a DM with alice, so their badges and mentions move.
+        let people = match people(&ingest, eng).await {
+            Ok(p) => p,
+            Err(e) => return log::warn!("demo story: the visitor's streams were refused: {e}"),
+        };
         let mut telling = 1u32;
         loop {
             if let Err(e) = tell(&ingest, eng, telling).await {
+                log::warn!("demo story step refused: {e}");
+            }
+            if let Err(e) = tell_visitor(&ingest, people, telling).await {
                 log::warn!("demo story step refused: {e}");
             }
             telling += 1;
             actix_web::rt::time::sleep(STORY_PAUSE).await;
         }
     })
+}
+
+/// The name the demo's sign-in link is for.
+pub const VISITOR: &str = "visitor";
+
+/// The visitor's private streams: a private channel and a DM with alice.
+#[derive(Clone, Copy)]
+struct Visitor {
+    core: ChannelId,
+    dm: ChannelId,
+}
+
+async fn people(ingest: &Addr<IngestActor>, eng: ChannelId) -> Result<Visitor, String> {
+    let add = |stream, user: &str| StreamOp::AddMember {
+        stream,
+        user: user.to_owned(),
+    };
+    change(ingest, "alice", add(eng, VISITOR)).await?;
+    let core = StreamOp::Create {
+        kind: StreamKind::Channel,
+        name: "core-team".into(),
+        description: Some("On-call handovers (private)".into()),
+        private: true,
+        members: Vec::new(),
+    };
+    let core = change(ingest, "alice", core).await?.stream;
+    change(ingest, "alice", add(core, "bob")).await?;
+    change(ingest, "alice", add(core, VISITOR)).await?;
+    let dm = StreamOp::Create {
+        kind: StreamKind::Dm,
+        name: String::new(),
+        description: None,
+        private: true,
+        members: vec![VISITOR.to_owned()],
+    };
+    let dm = change(ingest, "alice", dm).await?.stream;
+    Ok(Visitor { core, dm })
+}
+
+/// The visitor's part of one telling: a DM and a mention in the private channel.
+async fn tell_visitor(ingest: &Addr<IngestActor>, v: Visitor, n: u32) -> Result<(), String> {
+    say(ingest, "bob", v.core, &format!("Handover #{n}: @{VISITOR} has the pager tonight")).await?;
+    say(ingest, "alice", v.dm, "Can you keep an eye on the checkout graphs?").await?;
+    say(ingest, "bob", v.core, "Nothing else pending").await?;
+    Ok(())
 }
 
 /// One change through the ingest actor, as the stream API makes it.

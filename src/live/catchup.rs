@@ -136,7 +136,7 @@ impl Catchup {
                 }
                 ready.extend(rows.iter().map(|c| protocol::channel_count_event(Some(c), &c.name)));
             }
-            View::Workspace(None) => {
+            View::Workspace(None) | View::Streams => {
                 if let Some(after) = after_id {
                     let rows = store::channels::streams_changed_after(&mut conn, after, max + 1)?;
                     if rows.len() as i64 > max {

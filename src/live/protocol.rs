@@ -22,6 +22,9 @@ pub enum View {
     /// Stream states as they change (PROTOCOL.md section 8): anonymous, every public
     /// stream's; a signed-in person's, the streams they are in, with their badges.
     Workspace(Option<String>),
+    /// Every public stream's state as it changes, signed in or not (what an anonymous
+    /// `workspace` is): a page of all incidents, say.
+    Streams,
     /// What concerns one signed-in person: mentions, memberships, read cursors.
     Me(String),
 }
@@ -32,7 +35,7 @@ impl View {
 
     /// The valid views, in words, for error messages.
     pub const VALID: &'static str =
-        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace, me";
+        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace, streams, me";
 
     pub fn parse(s: &str) -> Option<View> {
         match s {
@@ -41,6 +44,7 @@ impl View {
             "channels" => Some(View::Channels),
             "users" => Some(View::Users),
             "workspace" => Some(View::Workspace(None)),
+            "streams" => Some(View::Streams),
             // Whose: bound to the connection's user by [`View::for_user`].
             "me" => Some(View::Me(String::new())),
             _ => {
@@ -85,6 +89,7 @@ impl View {
             View::Channel(_) => "channel",
             View::Stream(_) => "stream",
             View::Workspace(_) => "workspace",
+            View::Streams => "streams",
             View::Me(_) => "me",
         }
     }
@@ -96,7 +101,7 @@ impl View {
     /// Whether this view streams logged events (messages, a stream's events, a person's
     /// inbox).
     pub fn has_messages(&self) -> bool {
-        !matches!(self, View::Channels | View::Users | View::Workspace(_))
+        !matches!(self, View::Channels | View::Users | View::Workspace(_) | View::Streams)
     }
 
     /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
@@ -119,7 +124,7 @@ impl View {
         }
         let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
-            View::Channels | View::Users | View::Stream(_) | View::Workspace(_) | View::Me(_) => false,
+            View::Channels | View::Users | View::Stream(_) | View::Workspace(_) | View::Streams | View::Me(_) => false,
             View::User(name) => user == name,
             View::Channel(name) => &m.channel == name,
         };
@@ -181,7 +186,7 @@ impl View {
                 c.channels.iter().any(|ch| &ch.name == name) || t.edits.iter().any(|m| self.shows(m))
             }
             View::Stream(id) => t.streams.contains(id) || c.channels.iter().any(|ch| ch.parent_stream_id == Some(*id)),
-            View::Workspace(None) => c.channels.iter().any(|ch| !ch.private),
+            View::Workspace(None) | View::Streams => c.channels.iter().any(|ch| !ch.private),
             View::Workspace(Some(user)) => c.badges.iter().any(|b| &b.user == user),
             View::Me(user) => c.inbox.iter().any(|e| &e.user == user),
             // A commit of private rows only changes nothing a v1 view shows.

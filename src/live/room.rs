@@ -126,7 +126,7 @@ impl Room {
         let mut streams: Vec<_> = pending.streams.into_values().collect();
         streams.sort_by_key(|t| t.last_message_id);
         events.extend(streams.iter().map(|t| match self.view {
-            View::Workspace(_) => protocol::stream_state_event(t),
+            View::Workspace(_) | View::Streams => protocol::stream_state_event(t),
             _ => protocol::reply_count_event(t),
         }));
         let mut badges: Vec<_> = pending.badges.into_values().collect();
@@ -206,7 +206,7 @@ impl Handler<Inserted> for Room {
                     .filter(|ch| ch.parent_stream_id == Some(*id))
                     .map(|ch| (ch.id, ch.clone())),
             ),
-            View::Workspace(None) => p
+            View::Workspace(None) | View::Streams => p
                 .streams
                 .extend(c.channels.iter().filter(|ch| !ch.private).map(|ch| (ch.id, ch.clone()))),
             // A person's streams: those their badges name (every member's badge moves with

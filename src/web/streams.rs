@@ -330,11 +330,13 @@ pub struct NewStream {
     pub members: Option<Vec<String>>,
 }
 
-/// Creates a channel or an incident; its creator is its owner.
+/// Creates a channel or an incident (its creator is its owner), or a DM (or finds the one
+/// these people have).
 #[utoipa::path(post, path = "/api/streams", tag = "streams",
     request_body(content = NewStream, content_type = "application/json"),
     security(("user_token" = [])),
     responses(
+        (status = 200, description = "The DM these people already have", body = StreamObject),
         (status = 201, body = StreamObject),
         (status = 400, description = "`invalid_request`: a field breaks its rule; `invalid_parameter`: not this body", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid user token", body = ErrorBody, headers(("WWW-Authenticate" = String))),

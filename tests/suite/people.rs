@@ -120,6 +120,7 @@ async fn nothing_leaks(t: Transport) {
         ("messages", Some(p.eve.as_str())),
         ("user/alice", Some(p.eve.as_str())),
         ("workspace", Some(p.eve.as_str())),
+        ("streams", Some(p.eve.as_str())),
         ("me", Some(p.eve.as_str())),
     ] {
         let mut l = p.live_as(t, view, token, None).await;

@@ -1,5 +1,5 @@
 // chatpulse stream pages: a stream's event log (/streams/<id>, view `stream/<id>`) and the
-// incidents (/incidents, view `workspace`). The project's own code.
+// incidents (/incidents, view `streams`). The project's own code.
 //
 // This file says what those views' events mean; live.js (loaded after it) keeps the
 // connection, catch-up, fallback and polling schedule, and calls what is registered here
@@ -8,7 +8,7 @@
 (function () {
   const views = (window.chatpulseViews = window.chatpulseViews || {});
   views.stream = streamPage;
-  views.workspace = incidentsPage;
+  views.streams = incidentsPage;
 
   // A page of older events (`?before_id=`) is not live, so live.js calls nothing: its
   // threads still open in place, with these few helpers of its own.

@@ -1061,7 +1061,7 @@ async fn incidents_page(state: web::Data<AppState>) -> PageResult {
         ))
     })
     .await?;
-    let mut ctx = page("Incidents", "incidents", "workspace", &totals, &state);
+    let mut ctx = page("Incidents", "incidents", "streams", &totals, &state);
     ctx.insert("open", &open.iter().map(IncidentRow::new).collect::<Vec<_>>());
     ctx.insert("resolved", &resolved.iter().map(IncidentRow::new).collect::<Vec<_>>());
     ctx.insert("page_size", &INCIDENTS_PAGE);
