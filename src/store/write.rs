@@ -1,9 +1,10 @@
 //! The write path: one transaction per group commit, each request in its own savepoint.
 //! Rows go in as multi-row INSERTs; the FTS mirror and the channel, user and total counts
 //! are then brought up to date once for the whole transaction, inside it, so they always
-//! equal what `COUNT(*)` would say. The transaction is the only writer of the database
-//! while it runs (SQLite's write lock; an advisory lock on PostgreSQL), so its rows get
-//! the next ids, densely, in commit order.
+//! equal what `COUNT(*)` would say (of public messages: a private one counts for its
+//! stream only), and so do the members' unread badges. The transaction is the only writer
+//! of the database while it runs (SQLite's write lock; an advisory lock on PostgreSQL), so
+//! its rows get the next ids, densely, in commit order.
 use std::collections::HashMap;
 use std::hash::Hash;
 
