@@ -97,21 +97,7 @@ pub fn random_secret() -> String {
 
 /// Reads `1h`, `30m`, `45s`, `7d` or a number of seconds.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 1h, 30m or 7d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("`{s}`: the unit is one of s, m, h, d")),
-    };
-    if secs == 0 {
-        return Err("a token valid for no time is of no use".into());
-    }
-    Ok(Duration::from_secs(secs))
+    crate::time::parse_duration(s)
 }
 
 #[cfg(test)]

@@ -72,6 +72,14 @@ pub struct Settings {
     /// The variable takes true/false, 1/0, yes/no or on/off.
     #[arg(long, global = true, env = "CHATPULSE_REQUIRE_TOKEN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub require_token: bool,
+    /// Keep events this long (`90m`, `30d`; by the time they were sent), then delete them in
+    /// the background. Counts and per-minute rollups are kept (all-time). Unset: keep
+    /// everything.
+    #[arg(long, global = true, env = "CHATPULSE_RETENTION", value_parser = crate::time::parse_duration)]
+    pub retention: Option<std::time::Duration>,
+    /// Events one prune transaction deletes at most: ingest waits for one batch at most.
+    #[arg(long, global = true, env = "CHATPULSE_RETENTION_BATCH", default_value_t = crate::store::retention::RETENTION_BATCH, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub retention_batch: u32,
     /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
     /// when that is not an IP address or localhost: requests for any other host name are
     /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.

@@ -168,6 +168,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let _sampler = web::observe::start_sampler(store.clone());
+    let pruner = s
+        .retention
+        .map(|keep| store::retention::start(store.clone(), keep, s.retention_batch as i64));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -179,6 +182,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(demo) = demo {
         demo.abort();
+    }
+    if let Some(pruner) = pruner {
+        pruner.abort();
     }
 
     // Sessions first (they are told to reconnect), then stop accepting and let in-flight

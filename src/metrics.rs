@@ -23,6 +23,7 @@ pub struct Metrics {
     pub live_catchup_events: IntCounter,
     pub live_fallbacks: IntCounterVec,
     pub live_typing_dropped: IntCounter,
+    pub store_pruned: IntCounter,
     pub live_delivery_seconds: Histogram,
     pub live_rooms: IntGauge,
     pub bus_published: IntCounter,
@@ -116,7 +117,7 @@ const CLOSE_REASONS: &[&str] = &[
     "server_error",
     "membership_changed",
 ];
-const FALLBACK_REASONS: &[&str] = &["backlog_too_large", "epoch_changed"];
+const FALLBACK_REASONS: &[&str] = &["backlog_too_large", "epoch_changed", "pruned"];
 pub const STORE_TABLES: &[&str] = &["messages", "channels", "users"];
 pub const STORE_FILES: &[&str] = &["database", "wal"];
 
@@ -257,6 +258,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 &["reason"],
             )
             .unwrap(),
+        ),
+        store_pruned: reg(
+            &r,
+            IntCounter::new("chatpulse_store_pruned_total", "Events deleted by --retention").unwrap(),
         ),
         live_typing_dropped: reg(
             &r,

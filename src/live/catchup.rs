@@ -117,6 +117,12 @@ impl Catchup {
         if after_id.is_some_and(|a| a > totals.cursor || a.0 < 0) {
             return Ok(Err(Status::EpochChanged));
         }
+        // What a view of events missed before the oldest kept may be gone: start over.
+        if let (true, Some(after)) = (view.has_messages(), after_id) {
+            if after < store::retention::pruned_upto(&mut conn)? {
+                return Ok(Err(Status::Pruned));
+            }
+        }
         let mut ready = VecDeque::new();
         // Whether `ready` holds the logged events of the backlog (read whole, not in batches).
         let mut replayed = false;

@@ -614,6 +614,9 @@ pub enum Status {
     /// The server failed while serving the view (a store error during catch-up).
     ServerError,
     ServerShutdown,
+    /// The cursor is older than the oldest event kept (`--retention`): what it missed may
+    /// be gone.
+    Pruned,
     /// The connection's person left a private stream this view shows (or sees through):
     /// the client subscribes again, and the view is checked again.
     MembershipChanged,
@@ -625,7 +628,7 @@ impl Status {
             Status::Connected => "connected",
             Status::Idle => "idle",
             Status::Overflow | Status::BadRequest | Status::ServerError => "error",
-            Status::BacklogTooLarge | Status::EpochChanged | Status::TooManyConnections => "fallback",
+            Status::BacklogTooLarge | Status::EpochChanged | Status::TooManyConnections | Status::Pruned => "fallback",
             Status::ServerShutdown | Status::MembershipChanged => "reconnecting",
         }
     }
@@ -641,6 +644,7 @@ impl Status {
             Status::ServerError => Some("server_error"),
             Status::ServerShutdown => Some("server_shutdown"),
             Status::MembershipChanged => Some("membership_changed"),
+            Status::Pruned => Some("pruned"),
         }
     }
     /// The WebSocket close code that follows this status, if it ends the connection.
@@ -648,7 +652,7 @@ impl Status {
         match self {
             Status::Connected | Status::Idle => None,
             Status::Overflow => Some(4008),
-            Status::BacklogTooLarge | Status::EpochChanged => Some(4009),
+            Status::BacklogTooLarge | Status::EpochChanged | Status::Pruned => Some(4009),
             Status::TooManyConnections => Some(4013),
             Status::BadRequest => Some(4000),
             Status::ServerError => Some(1011),
@@ -671,7 +675,7 @@ impl Status {
     pub fn close_reason(self) -> &'static str {
         match self {
             Status::Overflow => "overflow",
-            Status::BacklogTooLarge | Status::EpochChanged => "fallback",
+            Status::BacklogTooLarge | Status::EpochChanged | Status::Pruned => "fallback",
             Status::TooManyConnections => "refused",
             Status::BadRequest => "bad_request",
             Status::ServerError => "server_error",

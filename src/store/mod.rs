@@ -14,6 +14,7 @@ pub mod meta;
 pub mod minutes;
 pub mod pages;
 pub mod people;
+pub mod retention;
 #[cfg(test)]
 mod pg_tests;
 mod postgres;

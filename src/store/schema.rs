@@ -8,6 +8,7 @@ diesel::table! {
         total_messages -> BigInt,
         total_channels -> BigInt,
         total_users -> BigInt,
+        pruned_upto -> BigInt,
     }
 }
 

@@ -294,3 +294,64 @@ async fn activity_counts_each_minute_exactly_and_follows_a_delete() {
         .await
         .assert_error(400, "invalid_parameter");
 }
+
+/// `--retention`: events older than it go in bounded batches while ingest goes on; every
+/// count and rollup stays (all-time), search and export find only what is kept, and a live
+/// view resuming from before the oldest kept event falls back.
+#[actix_rt::test]
+async fn retention_prunes_in_batches_under_ingest_and_keeps_counts_and_rollups() {
+    let app = TestApp::builder()
+        .raw_args(["--retention", "1h", "--retention-batch", "100"])
+        .start()
+        .await;
+    let two_hours_ago = chatpulse::time::format_ms(chatpulse::time::now_ms() - 2 * 3_600_000);
+    // 600 old messages (sent two hours ago, stored now), in two channels by two people.
+    let old: Vec<Value> = (0..600)
+        .map(|i| {
+            let (ch, user) = if i % 2 == 0 { ("general", "ann") } else { ("random", "ben") };
+            json!({"channel": ch, "user": user, "text": format!("ancient walrus {i}"), "sent_at": two_hours_ago})
+        })
+        .collect();
+    let old_ids = app.ingest_chunked(&old, 200).await;
+    let last_old = *old_ids.iter().max().unwrap();
+    // Recent ones arrive while the pruner works.
+    let mut recent = 0;
+    for round in 0..10 {
+        app.ingest(&numbered("general", "cat", &format!("fresh otter {round}"), 50)).await;
+        recent += 50;
+    }
+    app.wait_metric("chatpulse_store_pruned_total", LONG_WAIT, |n| n >= 600.0)
+        .await
+        .unwrap_or_else(|n| panic!("pruned {n} of 600"));
+
+    // All-time counts and the rollups stay.
+    let totals = app.get_json("/api/metrics").await;
+    assert_eq!(totals["total_messages"], 600 + recent, "{totals}");
+    let ann = app.get_json("/api/users/ann").await;
+    assert_eq!(ann["user"]["total_messages"], 300);
+    let activity = app.get_json("/api/activity?window=24h&bucket=hour&user=ben").await;
+    assert_eq!(activity["total"], 300, "rollups keep what was pruned: {activity}");
+    // The events are gone: reads, search and export find the recent ones only.
+    let kept = app.stored_ids_after(0).await;
+    assert_eq!(kept.len() as i64, recent, "only the recent messages are kept");
+    assert!(kept.iter().all(|id| *id > last_old));
+    let found = app.get_json("/api/search?q=walrus").await;
+    assert_eq!(found["total"], 0, "{found}");
+    assert_eq!(app.get_json("/api/search?q=otter").await["total"], recent);
+    let exported = export(&app, "").await;
+    assert_eq!(exported.len() as i64, recent);
+    assert!(exported.iter().all(|l| !l.contains("walrus")));
+
+    // A view resuming from before the oldest kept event cannot be caught up: it falls back.
+    let epoch = app.epoch().await;
+    let mut stale = app.live(Transport::Sse, "messages", Some(last_old - 1), Some(&epoch)).await;
+    let (_, status) = stale.until_status("fallback", WAIT).await;
+    assert_eq!(status["reason"], "pruned");
+    // From the last pruned one on, it is: every kept message, once.
+    let mut fresh = app.live(Transport::Ws, "messages", Some(last_old), Some(&epoch)).await;
+    let (backlog, _) = fresh.until_connected(WAIT).await;
+    assert_eq!(message_ids(&backlog), kept);
+    // A count view has nothing to miss: it resumes from any cursor.
+    let mut counts = app.live(Transport::Ws, "channels", Some(1), Some(&epoch)).await;
+    counts.until_connected(WAIT).await;
+}
