@@ -130,6 +130,9 @@ pub fn search_messages(
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let _timer = crate::metrics::read_timer("search_messages");
+    if let (DbConnection::Sqlite(_), Some(query)) = (&*conn, find.query) {
+        return newest_matches(conn, find, &sqlite::match_string(query), before, limit);
+    }
     let mut q = narrow!(
         messages::table
             .inner_join(channels::table)
@@ -145,6 +148,66 @@ pub fn search_messages(
         q = q.filter(messages::id.lt(b));
     }
     q.load(conn)
+}
+
+/// Matches FTS5 hands over at a time, newest first, for [`newest_matches`] to narrow.
+const FTS_CHUNK: i64 = 1000;
+
+/// SQLite's search, newest first: FTS5 walks its matches from the newest rowid down and
+/// stops after a chunk, and only those rows are narrowed and read, until `limit` are found
+/// or the matches end. (Asked as `id IN (every match)`, a common word had SQLite collect
+/// every matching rowid first: about a second over ten million messages.)
+fn newest_matches(
+    conn: &mut DbConnection,
+    find: &Find,
+    matching: &str,
+    before: Option<MessageId>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut out: Vec<Message> = Vec::new();
+    let mut below = before.unwrap_or(MessageId(i64::MAX));
+    let chunk = FTS_CHUNK.max(limit);
+    while (out.len() as i64) < limit {
+        let ids: Vec<MessageId> = diesel::sql_query(
+            "SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+        )
+        .bind::<diesel::sql_types::Text, _>(matching)
+        .bind::<diesel::sql_types::BigInt, _>(below)
+        .bind::<diesel::sql_types::BigInt, _>(chunk)
+        .load::<RowId>(conn)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        let Some(&lowest) = ids.last() else {
+            break;
+        };
+        let unmatched = Find { query: None, ..*find };
+        let rows: Vec<Message> = narrow!(
+            messages::table
+                .inner_join(channels::table)
+                .inner_join(users::table)
+                .select(MESSAGE_COLUMNS)
+                .filter(messages::id.eq_any(&ids))
+                .order(messages::id.desc())
+                .limit(limit - out.len() as i64)
+                .into_boxed(),
+            conn,
+            &unmatched
+        )
+        .load(conn)?;
+        out.extend(rows);
+        if (ids.len() as i64) < chunk {
+            break;
+        }
+        below = lowest;
+    }
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: MessageId,
 }
 
 /// How many messages `find` matches up to `upto` (the cursor a search was read at): the

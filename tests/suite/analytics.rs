@@ -308,7 +308,11 @@ async fn retention_prunes_in_batches_under_ingest_and_keeps_counts_and_rollups()
     // 600 old messages (sent two hours ago, stored now), in two channels by two people.
     let old: Vec<Value> = (0..600)
         .map(|i| {
-            let (ch, user) = if i % 2 == 0 { ("general", "ann") } else { ("random", "ben") };
+            let (ch, user) = if i % 2 == 0 {
+                ("general", "ann")
+            } else {
+                ("random", "ben")
+            };
             json!({"channel": ch, "user": user, "text": format!("ancient walrus {i}"), "sent_at": two_hours_ago})
         })
         .collect();
@@ -317,7 +321,8 @@ async fn retention_prunes_in_batches_under_ingest_and_keeps_counts_and_rollups()
     // Recent ones arrive while the pruner works.
     let mut recent = 0;
     for round in 0..10 {
-        app.ingest(&numbered("general", "cat", &format!("fresh otter {round}"), 50)).await;
+        app.ingest(&numbered("general", "cat", &format!("fresh otter {round}"), 50))
+            .await;
         recent += 50;
     }
     app.wait_metric("chatpulse_store_pruned_total", LONG_WAIT, |n| n >= 600.0)
@@ -344,7 +349,9 @@ async fn retention_prunes_in_batches_under_ingest_and_keeps_counts_and_rollups()
 
     // A view resuming from before the oldest kept event cannot be caught up: it falls back.
     let epoch = app.epoch().await;
-    let mut stale = app.live(Transport::Sse, "messages", Some(last_old - 1), Some(&epoch)).await;
+    let mut stale = app
+        .live(Transport::Sse, "messages", Some(last_old - 1), Some(&epoch))
+        .await;
     let (_, status) = stale.until_status("fallback", WAIT).await;
     assert_eq!(status["reason"], "pruned");
     // From the last pruned one on, it is: every kept message, once.
@@ -354,4 +361,36 @@ async fn retention_prunes_in_batches_under_ingest_and_keeps_counts_and_rollups()
     // A count view has nothing to miss: it resumes from any cursor.
     let mut counts = app.live(Transport::Ws, "channels", Some(1), Some(&epoch)).await;
     counts.until_connected(WAIT).await;
+}
+
+/// A filter that drops most matches: the search reads on past the first thousand matches
+/// until it has the page (SQLite asks FTS5 for matches a chunk at a time, newest first).
+#[actix_rt::test]
+async fn a_narrow_search_finds_matches_past_many_others() {
+    let app = TestApp::start().await;
+    let quiet = app.ingest_ids(&numbered("quiet", "ann", "kiwi early", 40)).await;
+    app.ingest_chunked(&numbered("busy", "ben", "kiwi later", 2500), 1000)
+        .await;
+    let page = app.get_json("/api/search?q=kiwi&channel=quiet&limit=50").await;
+    let mut expected = quiet.clone();
+    expected.reverse();
+    assert_eq!(ids(&page), expected, "{page}");
+    assert_eq!(page["total"], 40);
+    let all = app.get_json("/api/search?q=kiwi&limit=100").await;
+    assert_eq!(all["total"], 2540);
+    // Paging across the chunk boundary: every one once, newest first.
+    let mut seen = ids(&all);
+    let mut next = all["next_before_id"].clone();
+    while let Some(before) = next.as_i64() {
+        let p = app
+            .get_json(&format!("/api/search?q=kiwi&limit=700&before_id={before}"))
+            .await;
+        seen.extend(ids(&p));
+        next = p["next_before_id"].clone();
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!((seen.len(), sorted.len()), (2540, 2540));
+    assert_eq!(seen, sorted);
 }
