@@ -168,16 +168,7 @@ fn newest_matches(
     let mut below = before.unwrap_or(MessageId(i64::MAX));
     let chunk = FTS_CHUNK.max(limit);
     while (out.len() as i64) < limit {
-        let ids: Vec<MessageId> = diesel::sql_query(
-            "SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-        )
-        .bind::<diesel::sql_types::Text, _>(matching)
-        .bind::<diesel::sql_types::BigInt, _>(below)
-        .bind::<diesel::sql_types::BigInt, _>(chunk)
-        .load::<RowId>(conn)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+        let ids = fts_below(conn, matching, below, chunk)?;
         let Some(&lowest) = ids.last() else {
             break;
         };
@@ -204,6 +195,58 @@ fn newest_matches(
     Ok(out)
 }
 
+/// Up to `n` rowids FTS5 matches below `below`, newest first.
+fn fts_below(conn: &mut DbConnection, matching: &str, below: MessageId, n: i64) -> QueryResult<Vec<MessageId>> {
+    Ok(diesel::sql_query(
+        "SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+    )
+    .bind::<diesel::sql_types::Text, _>(matching)
+    .bind::<diesel::sql_types::BigInt, _>(below)
+    .bind::<diesel::sql_types::BigInt, _>(n)
+    .load::<RowId>(conn)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
+}
+
+/// SQLite's count, a chunk of matches at a time (see [`newest_matches`]): the FTS mirror
+/// holds public live messages only, so without a channel, user or time filter every match
+/// counts as it is.
+fn count_newest_matches(conn: &mut DbConnection, find: &Find, matching: &str, upto: MessageId) -> QueryResult<i64> {
+    let plain = find.filter.channel_id.is_none()
+        && find.filter.user_id.is_none()
+        && find.since.is_none()
+        && find.until.is_none();
+    let unmatched = Find { query: None, ..*find };
+    let mut below = MessageId(upto.0.saturating_add(1));
+    let mut n = 0;
+    while n <= SEARCH_COUNT_MAX {
+        let ids = fts_below(conn, matching, below, FTS_CHUNK)?;
+        let Some(&lowest) = ids.last() else {
+            break;
+        };
+        n += if plain {
+            ids.len() as i64
+        } else {
+            narrow!(
+                messages::table
+                    .select(messages::id)
+                    .filter(messages::id.eq_any(&ids))
+                    .into_boxed(),
+                conn,
+                &unmatched
+            )
+            .load::<MessageId>(conn)?
+            .len() as i64
+        };
+        if (ids.len() as i64) < FTS_CHUNK {
+            break;
+        }
+        below = lowest;
+    }
+    Ok(n)
+}
+
 #[derive(QueryableByName)]
 struct RowId {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -215,6 +258,10 @@ struct RowId {
 /// stops there).
 pub fn count_matches(conn: &mut DbConnection, find: &Find, upto: MessageId) -> QueryResult<(i64, bool)> {
     let _timer = crate::metrics::read_timer("count_matches");
+    if let (DbConnection::Sqlite(_), Some(query)) = (&*conn, find.query) {
+        let n = count_newest_matches(conn, find, &sqlite::match_string(query), upto)?;
+        return Ok((n.min(SEARCH_COUNT_MAX), n <= SEARCH_COUNT_MAX));
+    }
     let ids = narrow!(
         messages::table
             .select(messages::id)
