@@ -561,11 +561,7 @@ fn create(
     let title = (kind != StreamKind::Channel || private).then_some(name);
     let s = insert_stream(conn, tx, &key, kind, title, description, private)?;
     let my_name: String = users::table.find(me).select(users::username).first(conn)?;
-    let joined = join(conn, tx, me, &my_name, &s, "owner", None)?;
-    if let Some(event) = joined.event {
-        touch_stream(conn, s.id, event)?;
-    }
-    Ok(joined)
+    join(conn, tx, me, &my_name, &s, "owner", None)
 }
 
 /// Inserts a stream under a temporary key `key` (given `~<id>` once it has its id, unless
@@ -660,7 +656,6 @@ fn dm(conn: &mut DbConnection, tx: &mut Tx, me: UserId, my_name: &str, others: &
         last = join(conn, tx, *id, name, &s, "member", added_by)?.event;
     }
     let last = last.expect("every person of a new DM joins it");
-    touch_stream(conn, s.id, last)?;
     Ok(OpOutcome {
         stream: s.id,
         event: Some(last),
@@ -694,6 +689,8 @@ fn join(
     }
     let event = append(conn, tx, stream, user, EventType::MemberJoined, payload, None, "")?;
     add_member(conn, stream.id, user, role, tx.now, event)?;
+    // Its members changed: their `workspace` views (the new one's first) send its state.
+    touch_stream(conn, stream.id, event)?;
     done(stream.id, event, true)
 }
 

@@ -1037,12 +1037,22 @@ pub async fn read(
     path: web::Path<StreamPath>,
     body: web::Json<EventRef>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&state, &req)?;
-    let op = StreamOp::Read {
-        stream: ChannelId(path.id),
-        event: MessageId(body.event_id),
-    };
-    Ok(HttpResponse::Ok().json(operate_on_stream(&state, actor, op).await?.1))
+    move_read(
+        &state,
+        &req,
+        StreamOp::Read {
+            stream: ChannelId(path.id),
+            event: MessageId(body.event_id),
+        },
+    )
+    .await
+}
+
+/// Moves the caller's read cursor (`read` or `unread`) and answers the stream with their
+/// badge.
+async fn move_read(state: &AppState, req: &HttpRequest, op: StreamOp) -> Result<HttpResponse, ApiError> {
+    let actor = actor(state, req)?;
+    Ok(HttpResponse::Ok().json(operate_on_stream(state, actor, op).await?.1))
 }
 
 /// Marks `event_id` and everything after it unread (the read cursor moves back before it).
@@ -1063,12 +1073,15 @@ pub async fn unread(
     path: web::Path<StreamPath>,
     body: web::Json<EventRef>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&state, &req)?;
-    let op = StreamOp::Unread {
-        stream: ChannelId(path.id),
-        event: MessageId(body.event_id),
-    };
-    Ok(HttpResponse::Ok().json(operate_on_stream(&state, actor, op).await?.1))
+    move_read(
+        &state,
+        &req,
+        StreamOp::Unread {
+            stream: ChannelId(path.id),
+            event: MessageId(body.event_id),
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
