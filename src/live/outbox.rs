@@ -197,6 +197,12 @@ impl Outbox {
         self.queued_bytes
     }
 
+    /// Whether the client is behind: the body holds all it may and a chunk waits for room,
+    /// or half the queue's bytes wait. Typing is not queued then.
+    pub fn is_behind(&self) -> bool {
+        self.waiting.is_some() || self.queued_bytes > self.max_bytes / 2
+    }
+
     /// Nothing queued and nothing waiting for the body.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.waiting.is_none()

@@ -299,9 +299,9 @@ impl LiveSession {
 
     /// Queues a room's batch: whole, unless the catch-up already sent some of its messages.
     fn accept(&mut self, batch: Arc<Batch>, ctx: &mut Context<Self>) {
-        // Typing is the first thing dropped: a connection with half its queue waiting
-        // does not get it (and that is no overflow).
-        if batch.is_typing() && self.outbox.queued_bytes() > self.live.settings.queue_bytes / 2 {
+        // Typing is the first thing dropped: a connection that is behind does not get it
+        // (and that is no overflow).
+        if batch.is_typing() && self.outbox.is_behind() {
             METRICS.live_typing_dropped.inc();
             return;
         }

@@ -853,3 +853,60 @@ async fn a_private_deployment_reads_nothing_without_a_token() {
     let (backlog, _) = signed_in.until_connected(WAIT).await;
     assert!(backlog.iter().any(|e| e["text"] == "inside"), "{backlog:?}");
 }
+
+/// A reader that falls behind gets every message and loses typing first: with half its
+/// queue waiting, typing notices are not queued for it (and that is no overflow).
+#[actix_rt::test]
+async fn typing_is_dropped_before_messages_when_a_reader_falls_behind() {
+    let app = TestApp::builder()
+        .token_secret(SECRET)
+        .queue_bytes(32 * 1024 * 1024)
+        .write_timeout_ms(60_000)
+        .start()
+        .await;
+    let (alice, bob) = (user_token(SECRET, "alice", false), user_token(SECRET, "bob", false));
+    let created = app
+        .request("POST", "/api/streams", Some(&alice), Some(&json!({"kind": "channel", "name": "flood"})))
+        .await;
+    let ch = created.json["id"].as_i64().unwrap();
+    let view = format!("stream/{ch}");
+    let q = |token: &str| format!("{}&token={}", Api::live_query(&view, None, None), enc(token));
+    // Bob's reader stops reading; alice types on her own connection.
+    let mut behind = Live::Ws(app.ws_connect(&q(&bob), None).await.unwrap());
+    behind.until_connected(WAIT).await;
+    let mut typist = Live::Ws(app.ws_connect(&q(&alice), None).await.unwrap());
+    typist.until_connected(WAIT).await;
+    // ~24 MB of events into the stream (v1 ingest names it by its slug): more than the
+    // kernel's buffers take, so most of it waits in bob's queue, past half of it.
+    let text = "x".repeat(4000);
+    let mut sent = 0;
+    for _ in 0..6 {
+        let batch: Vec<Value> = (0..1000)
+            .map(|i| json!({"channel": "flood", "user": "carol", "text": format!("{i} {text}")}))
+            .collect();
+        sent += app.ingest_ids(&batch).await.len();
+    }
+    let before = app.metric_or_zero("chatpulse_live_typing_dropped_total").await;
+    for _ in 0..8 {
+        typist
+            .ws_mut()
+            .send_text(&json!({"type": "typing", "stream_id": ch}).to_string())
+            .await;
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+    }
+    app.wait_metric("chatpulse_live_typing_dropped_total", WAIT, |n| n > before)
+        .await
+        .unwrap_or_else(|n| panic!("no typing dropped for the reader behind ({n})"));
+    // Bob reads at last: every message, in order, and no overflow.
+    let mut got = 0;
+    let deadline = std::time::Instant::now() + LONG_WAIT;
+    while got < sent && std::time::Instant::now() < deadline {
+        for e in behind.read_for(Duration::from_millis(200)).await {
+            assert!(state_of(&e).is_none_or(|s| s == "connected" || s == "idle"), "{e}");
+            if e["type"] == "event" && e["event_type"] == "message" {
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(got, sent, "every message reached the reader that fell behind");
+}
