@@ -1897,3 +1897,457 @@ async fn activity_charts_count_each_bucket_switch_windows_and_grow_live() {
         .contains("window must be one of 5m, 1h, 24h, 7d or 30d"));
     b.close().await;
 }
+
+// ---------------------------------------------------------------------------
+// From–to windows and the weekday × hour heatmap (issue 16, items 1 and 3).
+// ---------------------------------------------------------------------------
+
+/// "from 10 Jan 14:30 to 10 Jan 17:30": how the pages say a window's ends in a zone, with
+/// the years when either end is not in this year (there).
+fn range_words(from: &str, until: &str, zone: chrono::FixedOffset) -> String {
+    use chrono::Datelike;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&zone);
+    let (a, b) = (at(from), at(until));
+    let year = chrono::Utc::now().with_timezone(&zone).year();
+    let fmt = if a.year() != year || b.year() != year {
+        "%-d %b %Y %H:%M"
+    } else {
+        "%-d %b %H:%M"
+    };
+    format!("from {} to {}", a.format(fmt), b.format(fmt))
+}
+
+const UTC: chrono::FixedOffset = match chrono::FixedOffset::east_opt(0) {
+    Some(z) => z,
+    None => unreachable!(),
+};
+
+/// The `.value` of the from–to form's field `i` (0: From, 1: Until), as the page shows it.
+async fn window_field(b: &Browser, i: usize) -> String {
+    b.js_str(&format!(
+        "return document.querySelectorAll('.window-form input[data-zoned]')[{i}].value"
+    ))
+    .await
+}
+
+async fn set_window_field(b: &Browser, i: usize, value: &str) {
+    b.js(&format!(
+        "document.querySelectorAll('.window-form input[data-zoned]')[{i}].value = {}; return true",
+        json!(value)
+    ))
+    .await;
+}
+
+/// "Show me #general from 14:30 to 17:30 on 10 January": the chart counts exactly the
+/// messages sent in the window (not the rest of its first hour, not the minute it ends at,
+/// not another channel), says which window it shows in the zone shown, is read from a form
+/// typed in that zone, and — the window being over — does not count a message that arrives
+/// live, even one stamped inside it.
+#[actix_rt::test]
+async fn a_from_to_window_shows_exactly_its_messages_and_says_which() {
+    let app = TestApp::start().await;
+    let at = |c: &str, t: &str| json!({"channel": c, "user": "alice", "text": format!("at {t}"), "sent_at": t});
+    app.ingest(&[
+        at("general", "2026-01-10T08:10:00Z"), // the second window's first hour, before it
+        at("general", "2026-01-10T08:59:30Z"), // before the first window; in the second
+        at("general", "2026-01-10T09:00:00Z"), // in both: the first's start
+        at("general", "2026-01-10T10:30:15Z"),
+        at("general", "2026-01-10T11:59:59Z"),
+        at("general", "2026-01-10T12:00:00Z"), // the first's end: not in it
+        at("general", "2026-01-12T08:59:00Z"), // the second's last minute
+        at("general", "2026-01-12T09:00:00Z"), // the second's end: not in it
+        at("random", "2026-01-10T10:00:00Z"),  // another channel
+    ])
+    .await;
+    let ms = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    open_live(
+        &b,
+        &app,
+        "/channels/general?since=2026-01-10T09%3A00%3A00Z&until=2026-01-10T12%3A00%3A00Z",
+    )
+    .await;
+    let first: Vec<i64> = ["2026-01-10T09:00:00Z", "2026-01-10T10:30:15Z", "2026-01-10T11:59:59Z"]
+        .iter()
+        .map(|t| ms(t))
+        .collect();
+    let bars = chart_bars(&b).await;
+    assert_eq!(bars.len(), 180, "3 hours of minutes");
+    assert_eq!(bars[0].0, ms("2026-01-10T09:00:00Z"));
+    assert_eq!(bars, expected_bars(&bars, MIN, &first), "messages per minute");
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-chart]').dataset.total")
+            .await,
+        "3"
+    );
+    let words = range_words("2026-01-10T09:00:00Z", "2026-01-10T12:00:00Z", KOLKATA);
+    assert_eq!(
+        b.text("[data-chart-window]").await,
+        format!("· {words} (UTC+5:30), per minute"),
+        "the page says its window in the zone shown"
+    );
+    assert!(
+        b.text("[data-chart-caption]")
+            .await
+            .starts_with(&format!("3 messages in #general {words} (UTC+5:30); busiest minute: ")),
+        "{}",
+        b.text("[data-chart-caption]").await
+    );
+    assert!(
+        texts(&b, ".card-head .seg a[aria-current]").await.is_empty(),
+        "no window back from now is current"
+    );
+    assert_eq!(attr(&b, ".window-custom > summary", "class").await, "is-current");
+    // Rendered without the script, the page says it in UTC.
+    let r = app
+        .get("/channels/general?since=2026-01-10T09%3A00%3A00Z&until=2026-01-10T12%3A00%3A00Z")
+        .await;
+    assert_eq!(r.status, 200);
+    let utc_words = range_words("2026-01-10T09:00:00Z", "2026-01-10T12:00:00Z", UTC);
+    assert!(
+        r.text.contains(&format!("· {utc_words} (UTC), per minute")),
+        "{}",
+        r.text
+    );
+
+    // Over: a message stamped inside it arrives live and is listed, not counted.
+    let late = app.ingest_ids(&[at("general", "2026-01-10T10:00:00Z")]).await[0];
+    b.wait_top(late).await;
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(chart_bars(&b).await, bars, "a window that is over does not move");
+
+    // UTC: the same window in UTC's words.
+    click(&b, "[data-tz=utc]").await;
+    b.wait_text("[data-chart-window]", &format!("· {utc_words} (UTC), per minute"))
+        .await;
+    b.assert_not_reloaded("switching zones").await;
+
+    // The form, typed in the zone shown (Kolkata): 14:00 on 10 January to 14:30 on the 12th
+    // is 08:30 to 09:00 UTC, 48.5 hours: per hour.
+    click(&b, "[data-tz=local]").await;
+    click(&b, ".window-custom > summary").await;
+    assert_eq!(window_field(&b, 0).await, "2026-01-10T14:30", "From in the zone shown");
+    assert_eq!(window_field(&b, 1).await, "2026-01-10T17:30");
+    assert_eq!(
+        texts(&b, ".window-form label > span").await,
+        ["From (UTC+5:30)", "Until (UTC+5:30)"]
+    );
+    set_window_field(&b, 0, "2026-01-10T14:00").await;
+    set_window_field(&b, 1, "2026-01-12T14:30").await;
+    click(&b, ".window-form button[type=submit]").await;
+    let words = range_words("2026-01-10T08:30:00Z", "2026-01-12T09:00:00Z", KOLKATA);
+    b.wait_text("[data-chart-window]", &format!("· {words} (UTC+5:30), per hour"))
+        .await;
+    let url = b.js_str("return location.search").await;
+    assert!(
+        url.contains("since=2026-01-10T14%3A00%3A00%2B05%3A30")
+            && url.contains("until=2026-01-12T14%3A30%3A00%2B05%3A30"),
+        "{url}"
+    );
+    let second: Vec<i64> = [
+        "2026-01-10T08:59:30Z",
+        "2026-01-10T09:00:00Z",
+        "2026-01-10T10:30:15Z",
+        "2026-01-10T11:59:59Z",
+        "2026-01-10T12:00:00Z",
+        "2026-01-12T08:59:00Z",
+        "2026-01-10T10:00:00Z", // the late one: it is stored
+    ]
+    .iter()
+    .map(|t| ms(t))
+    .collect();
+    let bars = chart_bars(&b).await;
+    assert_eq!(bars.len(), 49, "08:00 on the 10th to 08:00 on the 12th, hours");
+    assert_eq!(
+        bars[0],
+        (ms("2026-01-10T08:00:00Z"), 1),
+        "the first hour counts from 08:30 only"
+    );
+    assert_eq!(bars[1..], expected_bars(&bars, HOUR, &second)[1..], "messages per hour");
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-chart]').dataset.total")
+            .await,
+        "7"
+    );
+    b.close().await;
+}
+
+/// A from–to that makes no window is said on the page, beside its form, with a 400 — never
+/// a 500 — and the rest of the page is there; typed into the form the same.
+#[actix_rt::test]
+async fn a_bad_from_to_says_why_on_the_page() {
+    let app = TestApp::start().await;
+    app.ingest(&[msg("general", "alice", "hello")]).await;
+    for (path, says) in [
+        (
+            "/channels/general?since=2026-01-10T12%3A00%3A00Z&until=2026-01-10T09%3A00%3A00Z",
+            "“Until” must be later than “From”.",
+        ),
+        (
+            "/channels/general?since=2026-01-10T09%3A00%3A00Z&until=2026-01-10T09%3A00%3A00Z",
+            "“Until” must be later than “From”.",
+        ),
+        ("/channels/general?since=yesterday", "“From” must be a date and time"),
+        (
+            "/users/alice?since=2026-01-10T09%3A00&until=soon",
+            "“Until” must be a date and time",
+        ),
+        ("/?until=2026-01-10T09%3A00%3A00Z", "needs “From”"),
+        (
+            "/users/alice?since=1900-01-01T00%3A00%3A00Z&until=2026-01-01T00%3A00%3A00Z",
+            "That window holds 46,021 days, and a chart shows at most 10,000",
+        ),
+        ("/?since=2999-01-01T00%3A00%3A00Z", "“From” is later than now"),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 400, "GET {path}: {r}");
+        assert!(r.text.contains(says), "GET {path} should say `{says}`: {}", r.text);
+        assert!(r.text.contains("id=\"window-error\" role=\"alert\""), "GET {path}");
+        assert!(
+            !r.text.contains("data-chart "),
+            "GET {path}: no chart for a window that is not one"
+        );
+        assert!(
+            r.text.contains("data-list=\"messages\""),
+            "GET {path}: the rest of the page is there"
+        );
+    }
+
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    open_live(&b, &app, "/channels/general").await;
+    click(&b, ".window-custom > summary").await;
+    set_window_field(&b, 0, "2026-01-10T14:00").await;
+    set_window_field(&b, 1, "2026-01-10T13:00").await;
+    click(&b, ".window-form button[type=submit]").await;
+    b.wait("the error", PAGE_WAIT, || async {
+        b.text("#window-error").await.contains("must be later").then_some(())
+    })
+    .await;
+    assert_eq!(
+        b.text("#window-error").await,
+        "Bad request. “Until” must be later than “From”."
+    );
+    assert_eq!(attr(&b, ".window-form input[data-zoned]", "aria-invalid").await, "true");
+    // What was asked stays in the form, in the zone shown.
+    click(&b, ".window-custom > summary").await;
+    assert_eq!(window_field(&b, 0).await, "2026-01-10T14:00");
+    assert_eq!(window_field(&b, 1).await, "2026-01-10T13:00");
+    // The page is still a live page: its list takes a new message.
+    b.wait_state("live", PAGE_WAIT).await;
+    let id = app.ingest_ids(&[msg("general", "bob", "still live")]).await[0];
+    b.wait_top(id).await;
+    b.close().await;
+}
+
+/// A heatmap cell: its messages and its title.
+async fn heat_cell(b: &Browser, day: u32, hour: u32) -> (i64, String) {
+    let v = b
+        .js(&format!(
+            "const r = document.querySelector('[data-heatmap] rect[data-day=\"{day}\"][data-hour=\"{hour}\"]'); \
+             return r ? [Number(r.dataset.n), r.querySelector('title').textContent] : [-1, '']"
+        ))
+        .await;
+    (v[0].as_i64().unwrap(), v[1].as_str().unwrap().to_owned())
+}
+
+async fn heat_total(b: &Browser) -> String {
+    b.js_str("return document.querySelector('[data-heatmap]').dataset.total")
+        .await
+}
+
+/// "When is #general busy?": the weekday × hour heatmap counts the messages of the last 30
+/// days (the chart's window being shorter than a week) in the cell of their weekday and hour
+/// in the zone shown — UTC on the switch, else the reader's, where a zone half an hour off
+/// counts each hour in the hour holding its middle — says what it covers, adds a live
+/// message to its cell, and fits a phone.
+#[actix_rt::test]
+async fn the_heatmap_counts_messages_by_weekday_and_hour_in_the_zone_shown() {
+    use chrono::{Datelike, Timelike};
+    let app = TestApp::start().await;
+    let now = chrono::Utc::now();
+    // Three days ago, 14:00-15:00 UTC, and the day before it.
+    let d = (now - chrono::Duration::days(3)).date_naive();
+    let t = |days_before: i64, h: u32, m: u32| {
+        (d - chrono::Duration::days(days_before))
+            .and_hms_opt(h, m, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let sent = |c: &str, u: &str, at: chrono::DateTime<chrono::Utc>| json!({"channel": c, "user": u, "text": "heat", "sent_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+    app.ingest(&[
+        sent("general", "alice", t(0, 14, 10)),
+        sent("general", "bob", t(0, 14, 40)),
+        sent("general", "alice", t(0, 15, 5)),
+        sent("general", "alice", t(1, 14, 20)),
+        sent("general", "alice", t(37, 14, 10)), // 40 days ago: outside
+        sent("random", "alice", t(0, 14, 15)),   // another channel
+    ])
+    .await;
+    let day = |at: chrono::DateTime<chrono::FixedOffset>| at.weekday().num_days_from_monday();
+    let utc_day = day(t(0, 14, 10).fixed_offset());
+
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    open_live(&b, &app, "/channels/general").await;
+    click(&b, "[data-tz=utc]").await;
+    b.wait_text("[data-heat-window]", "· the last 30 days (UTC)").await;
+    assert_eq!(
+        b.text("[data-heat-note]").await,
+        "Over 30 days: the chart’s window, the last 24 hours, is shorter than a week."
+    );
+    let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let (n, title) = heat_cell(&b, utc_day, 14).await;
+    assert_eq!(n, 2, "two messages of #general in that weekday's 14:00 UTC");
+    assert_eq!(title, format!("{} 14:00–15:00: 2 messages", names[utc_day as usize]));
+    assert_eq!(heat_cell(&b, utc_day, 15).await.0, 1);
+    assert_eq!(heat_cell(&b, (utc_day + 6) % 7, 14).await.0, 1, "the day before");
+    assert_eq!(heat_cell(&b, utc_day, 13).await.0, 0);
+    assert_eq!(
+        heat_total(&b).await,
+        "4",
+        "40 days ago and another channel are not counted"
+    );
+    assert_eq!(
+        texts(&b, "[data-heatmap] .heat-day").await,
+        names,
+        "rows Monday to Sunday"
+    );
+    let hours: Vec<String> = texts(&b, "[data-heatmap] .chart-tick-x").await;
+    assert_eq!(hours.len(), 24, "every hour labelled on a desktop: {hours:?}");
+    assert_eq!((hours[0].as_str(), hours[23].as_str()), ("0", "23"));
+    assert!(b.text("[data-heat-legend]").await.starts_with("Messages per cell: 0"));
+    assert!(
+        b.text("[data-heat-caption]")
+            .await
+            .starts_with("4 messages in #general in the last 30 days (UTC); busiest hour of the week: "),
+        "{}",
+        b.text("[data-heat-caption]").await
+    );
+
+    // In Kolkata (UTC+5:30) the hour 14:00-15:00 UTC is 19:30-20:30: counted at 20:00.
+    click(&b, "[data-tz=local]").await;
+    b.wait_text("[data-heat-window]", "· the last 30 days (UTC+5:30)").await;
+    let ist = day(t(0, 14, 30).with_timezone(&KOLKATA));
+    assert_eq!(heat_cell(&b, ist, 20).await.0, 2);
+    assert_eq!(heat_cell(&b, ist, 19).await.0, 0);
+    assert_eq!(heat_cell(&b, ist, 21).await.0, 1, "15:00-16:00 UTC");
+    assert!(b
+        .text("[data-heat-zone-note]")
+        .await
+        .starts_with("UTC+5:30 is not a whole number of hours"));
+
+    // Live: a message now adds to the cell of now.
+    click(&b, "[data-tz=utc]").await;
+    b.wait_text("[data-heat-window]", "· the last 30 days (UTC)").await;
+    let at = chrono::Utc::now();
+    let before = heat_cell(&b, day(at.fixed_offset()), at.hour()).await.0;
+    app.ingest(&[sent("general", "carol", at)]).await;
+    b.wait("the live message in its cell", PAGE_WAIT, || async {
+        (heat_cell(&b, day(at.fixed_offset()), at.hour()).await.0 == before + 1).then_some(())
+    })
+    .await;
+    assert_eq!(heat_total(&b).await, "5");
+    b.assert_not_reloaded("the live heatmap").await;
+
+    // A profile over its 7-day window: alice's messages in every channel.
+    b.goto(&app.url("/users/alice?window=7d")).await;
+    b.wait_text("[data-heat-window]", "· the last 7 days (UTC)").await;
+    assert_eq!(heat_cell(&b, utc_day, 14).await.0, 2, "#general and #random");
+    assert_eq!(heat_total(&b).await, "4");
+    assert!(
+        b.text("[data-heat-note]").await.is_empty(),
+        "the heatmap covers the chart's window"
+    );
+
+    // A from–to of a week or more is the heatmap's window too.
+    let from = t(1, 0, 0).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let until = (t(1, 0, 0) + chrono::Duration::days(8)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    b.goto(&app.url(&format!(
+        "/channels/general?since={}&until={}",
+        from.replace(':', "%3A"),
+        until.replace(':', "%3A")
+    )))
+    .await;
+    let words = range_words(&from, &until, UTC);
+    b.wait_text("[data-heat-window]", &format!("· {words} (UTC)")).await;
+    assert_eq!(
+        heat_total(&b).await,
+        "5",
+        "the day before, that day (four), and the live one"
+    );
+    b.close().await;
+
+    // A phone 375 px wide: the heatmap fits, every row and its labels in view.
+    let p = Browser::phone_in_zone(375, 800, "UTC").await;
+    open_live(&p, &app, "/channels/general").await;
+    let fit = p
+        .js("const s = document.querySelector('[data-heatmap] svg').getBoundingClientRect(); \
+             const t = Array.from(document.querySelectorAll('[data-heatmap] text')).map(e => e.getBoundingClientRect()); \
+             return [document.documentElement.scrollWidth, s.left, s.right, Math.min(...t.map(r => r.left)), Math.max(...t.map(r => r.right))]")
+        .await;
+    let fit: Vec<f64> = serde_json::from_value(fit).unwrap();
+    assert!(fit[0] <= 375.0, "the page does not scroll sideways: {fit:?}");
+    assert!(fit[1] >= 0.0 && fit[2] <= 375.0, "the heatmap is in view: {fit:?}");
+    assert!(fit[3] >= 0.0 && fit[4] <= 375.0, "its labels are in view: {fit:?}");
+    let hours: Vec<String> = texts(&p, "[data-heatmap] .chart-tick-x").await;
+    assert!(
+        hours.len() >= 8 && hours.first().map(String::as_str) == Some("0"),
+        "hours labelled at a step: {hours:?}"
+    );
+    assert_eq!(heat_cell(&p, utc_day, 14).await.0, 2);
+    p.close().await;
+}
+
+async fn chart_total(b: &Browser) -> String {
+    b.js_str("return document.querySelector('[data-chart]').dataset.total")
+        .await
+}
+
+/// "Since the deploy two hours ago": a from–to without an end goes up to now and takes
+/// live messages at its right edge, as does one whose end is still ahead; neither counts
+/// what was sent before its start.
+#[actix_rt::test]
+async fn a_from_to_up_to_now_or_ahead_is_live_at_its_right_edge() {
+    let app = TestApp::start().await;
+    let now = chrono::Utc::now();
+    let minute = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:00Z").to_string();
+    let since = minute(now - chrono::Duration::hours(2));
+    let ahead = minute(now + chrono::Duration::hours(1));
+    let sent = |t: chrono::DateTime<chrono::Utc>| json!({"channel": "general", "user": "alice", "text": "deploy", "sent_at": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)});
+    app.ingest(&[
+        sent(now - chrono::Duration::hours(3)), // before the window
+        sent(now - chrono::Duration::minutes(90)),
+    ])
+    .await;
+    let b = Browser::in_zone("Asia/Kolkata").await;
+    for (query, ends) in [
+        (
+            format!("since={}", since.replace(':', "%3A")),
+            "to now (UTC+5:30), per minute",
+        ),
+        (
+            format!(
+                "since={}&until={}",
+                since.replace(':', "%3A"),
+                ahead.replace(':', "%3A")
+            ),
+            "(UTC+5:30), per minute",
+        ),
+    ] {
+        open_live(&b, &app, &format!("/channels/general?{query}")).await;
+        let heading = b.text("[data-chart-window]").await;
+        assert!(heading.starts_with("· from ") && heading.ends_with(ends), "{heading}");
+        let before = chart_total(&b).await.parse::<i64>().unwrap();
+        app.ingest(&[sent(chrono::Utc::now())]).await;
+        b.wait("the live message counted", PAGE_WAIT, || async {
+            (chart_total(&b).await.parse::<i64>().unwrap() == before + 1).then_some(())
+        })
+        .await;
+        b.assert_not_reloaded("a live from–to").await;
+    }
+    // The first pass: one of the two seeded; the second: it, the first live one, the second.
+    assert_eq!(chart_total(&b).await, "3");
+    b.close().await;
+}

@@ -279,6 +279,23 @@ const SCROLL_TO_END: &str = "window.scrollTo(0, document.body.scrollHeight); ret
 /// A search's second page.
 const OLDER_RESULTS: &str = "const a = document.querySelector('[data-older-results]'); if (a) a.click(); return true";
 
+/// The weekday × hour heatmap in the middle of the view.
+const SHOW_HEATMAP: &str =
+    "document.querySelector('[data-heatmap]').closest('.card').scrollIntoView({block: 'center'}); return true";
+
+/// The chart's from–to form, opened.
+const OPEN_WINDOW_FORM: &str = "document.querySelector('[data-window-custom]').open = true; return true";
+
+/// A from–to window of the light data: from `from_h` to `until_h` hours ago (whole hours),
+/// as the query of a page.
+fn from_to(from_h: i64, until_h: i64) -> String {
+    let hour = |h: i64| {
+        let t = chrono::Utc::now() - chrono::Duration::hours(h);
+        t.format("%Y-%m-%dT%H%%3A00%%3A00Z").to_string()
+    };
+    format!("since={}&until={}", hour(from_h), hour(until_h))
+}
+
 #[actix_rt::test]
 #[ignore = "writes docs/screenshots; run on purpose"]
 async fn screenshots() {
@@ -304,6 +321,32 @@ async fn screenshots() {
             ("light-users-prefix", "/users?prefix=a"),
             ("light-search-error", "/search?q=%22deploy"),
             ("light-not-found", "/users/nobody"),
+        ],
+    )
+    .await;
+    // From–to windows, the form, a refused one; the heatmap on a phone.
+    let (two_days, reversed) = (from_to(60, 12), from_to(12, 60));
+    let (channel_from_to, channel_refused) = (
+        format!("/channels/general?{two_days}"),
+        format!("/channels/general?{reversed}"),
+    );
+    shoot_after(
+        &light,
+        DESKTOP,
+        &[
+            ("light-channel-from-to", &channel_from_to, OPEN_WINDOW_FORM),
+            ("light-channel-window-error", &channel_refused, ""),
+            ("light-user-heatmap", "/users/alice?window=7d", SHOW_HEATMAP),
+        ],
+    )
+    .await;
+    shoot_after(
+        &light,
+        PHONE,
+        &[
+            ("phone-channel-heatmap", "/channels/general", SHOW_HEATMAP),
+            ("phone-user-heatmap", "/users/alice?window=7d", SHOW_HEATMAP),
+            ("phone-channel-from-to", &channel_from_to, OPEN_WINDOW_FORM),
         ],
     )
     .await;

@@ -63,6 +63,7 @@
   let listCap = LIST_MAX;
   let listChannel = null; // /messages with both filters: the user's view, narrowed here
   let chart = null; // the activity chart
+  let heat = null; // the weekday × hour heatmap
   let rate = null; // the home page's messages per second
   let custom = null; // the view's own meaning of events, from its page's script
 
@@ -129,6 +130,7 @@
       rows: document.querySelector('[data-rows="channels"], [data-rows="users"]'),
       chans: document.querySelector('[data-rows="user-channels"]'),
       chart: document.querySelector('[data-chart]'),
+      heat: document.querySelector('[data-heatmap]'),
       rate: document.querySelector('[data-rate]'),
       older: document.querySelector('[data-older]'),
       pause: document.querySelector('[data-pause]'),
@@ -156,6 +158,7 @@
       if (first) cursor = Math.max(cursor, Number(first.dataset.id));
     }
     chart = els.chart ? newChart(els.chart) : null;
+    heat = els.heat ? newHeatmap(els.heat) : null;
     rate = els.rate ? newRate(els.rate) : null;
     for (const a of document.querySelectorAll('a[data-stream]')) {
       if (!a.dataset.unnamed && !streamLabels.has(a.dataset.stream)) streamLabels.set(a.dataset.stream, a.textContent);
@@ -218,6 +221,7 @@
     cursor = m.cursor;
     if (listChannel && m.channel !== listChannel) return;
     if (chart) chartAdd(chart, m.sent_at);
+    if (heat) heatAdd(heat, m.sent_at);
     if (rate) rateAdd(rate, m.sent_at);
     if (els.chans) {
       const c = chans.get(m.channel);
@@ -330,6 +334,7 @@
     if (pendingFigures) drawFigures();
     if (pendingEntity) drawEntity();
     if (chart && chart.dirty) drawChart(chart);
+    if (heat && heat.dirty) drawHeatmap(heat);
     if (custom) custom.frame();
     updatePauseLabel();
   }
@@ -586,9 +591,12 @@
   // ---------------------------------------------------------------------------
   // The activity chart (home, channel, profile): messages per minute, hour or day over
   // the page's window, every bucket rendered by the server (src/web/pages/chart.rs);
-  // message events add to the bucket of their `sent_at`, and the clock rolls the window
-  // when a new bucket begins. Drawn as SVG at the element's own pixel size, so the axis
-  // labels are text that is never stretched; every label is set as text.
+  // message events add to the bucket of their `sent_at`. Its mode says what the clock
+  // does: `rolling` (a window back from now) drops a bucket on the left as one begins on the
+  // right; `growing` (from a time to now) only adds on the right; `fixed` (to a time still
+  // ahead) counts messages until its end; `static` (a from–to that is over) takes no live
+  // message. Drawn as SVG at the element's own pixel size, so the axis labels are text
+  // that is never stretched; every label is set as text.
   // ---------------------------------------------------------------------------
 
   const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -601,9 +609,14 @@
       el,
       svg: el.querySelector('svg'),
       caption: el.querySelector('[data-chart-caption]'),
+      heading: document.querySelector('[data-chart-window]'),
       width: Number(d.bucketMinutes) * 60000, // a bucket, in ms
       bucket: d.bucket,
       label: d.windowLabel,
+      mode: d.mode || 'rolling',
+      // A from–to's exact ends (its first and last buckets may be cut); no end: now.
+      from: d.from ? Date.parse(d.from) : null,
+      until: d.until ? Date.parse(d.until) : null,
       of: d.of,
       since: Date.parse(d.since),
       counts: (d.counts || '').split(',').filter((x) => x !== '').map(Number),
@@ -616,11 +629,18 @@
     return c;
   }
 
-  // Starts the buckets up to the one holding `t`, dropping as many from the left.
+  // Starts the buckets up to the one holding `t`: a rolling chart drops as many from the
+  // left, a growing one keeps them; the others do not move.
   function roll(c, t) {
+    if (c.mode !== 'rolling' && c.mode !== 'growing') return;
     const last = c.since + (c.counts.length - 1) * c.width;
     const steps = Math.floor((t - last) / c.width);
     if (steps <= 0) return;
+    if (c.mode === 'growing') {
+      for (let i = 0; i < steps; i++) c.counts.push(0);
+      c.dirty = true;
+      return;
+    }
     const n = Math.min(steps, c.counts.length);
     c.counts.splice(0, n);
     for (let i = 0; i < n; i++) c.counts.push(0);
@@ -630,14 +650,40 @@
 
   function chartAdd(c, sentAt) {
     const t = Date.parse(sentAt);
-    if (isNaN(t)) return;
+    if (isNaN(t) || c.mode === 'static') return;
     // A bucket after the clock's next one is a sender's clock ahead of ours: not counted.
     if (t >= Date.now() + c.width) return;
+    // Outside a from–to: not counted.
+    if ((c.from !== null && t < c.from) || (c.until !== null && t >= c.until)) return;
     roll(c, t);
     const i = Math.floor((t - c.since) / c.width);
     if (i < 0 || i >= c.counts.length) return; // before the window
     c.counts[i] += 1;
     c.dirty = true;
+  }
+
+  // "from 3 Dec 14:00 to 5 Dec 09:00 (UTC+1)" in the zone shown (the server's words in UTC,
+  // src/web/pages/chart.rs `range_label`): the years when either end is in another year
+  // than now, each end's zone when they differ (summer and winter time); no end: "to now".
+  function rangeLabel(from, until) {
+    const utc = window.chatpulseTime.utc();
+    const f = (t) => {
+      const d = new Date(t);
+      return utc
+        ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()]
+        : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes()];
+    };
+    const a = f(from);
+    const b = until === null ? null : f(until);
+    const year = f(Date.now())[0];
+    const years = a[0] !== year || (b !== null && b[0] !== year);
+    const say = (x) => x[2] + ' ' + MONTHS[x[1]] + (years ? ' ' + x[0] : '') + ' ' + pad2(x[3]) + ':' + pad2(x[4]);
+    const zoneAt = window.chatpulseTime.zoneAt;
+    if (b === null) return 'from ' + say(a) + ' to now (' + zoneAt(from) + ')';
+    const za = zoneAt(from);
+    const zb = zoneAt(until);
+    if (za === zb) return 'from ' + say(a) + ' to ' + say(b) + ' (' + za + ')';
+    return 'from ' + say(a) + ' (' + za + ') to ' + say(b) + ' (' + zb + ')';
   }
 
   function svgEl(name, attrs, text) {
@@ -677,8 +723,10 @@
     return pad2(h) + ':' + pad2(m);
   }
 
-  // A bucket's start by the time rule, to the minute (to the day for a day).
+  // A bucket's start by the time rule, to the minute (to the day for a day); a from–to's
+  // first bucket starts where the window does.
   function bucketText(c, t) {
+    if (c.from !== null && t < c.from && c.bucket !== 'day') t = c.from;
     const fmt = window.chatpulseTime.format(new Date(t).toISOString());
     if (c.bucket === 'day') {
       // A day bucket is a UTC day: in another zone, the date of its middle.
@@ -710,6 +758,9 @@
     svg.setAttribute('width', W);
     svg.setAttribute('height', H);
     svg.replaceChildren();
+    // The bucket holding now, if the window does.
+    const nowAt = Date.now();
+    const nowBar = Math.floor((nowAt - c.since) / c.width);
     // Value axis: 0, half and the top, with their numbers.
     for (const v of [0, top / 2, top]) {
       svg.appendChild(svgEl('line', { class: 'chart-grid', x1: P.left, x2: W - P.right, y1: y(v), y2: y(v) }));
@@ -723,7 +774,7 @@
       const v = c.counts[i];
       const bw = Math.max(0.5, plotW / n - gap);
       const rect = svgEl('rect', {
-        class: 'chart-bar' + (i === n - 1 ? ' chart-bar-now' : ''),
+        class: 'chart-bar' + (i === nowBar ? ' chart-bar-now' : ''),
         x: x(i).toFixed(1),
         y: y(v).toFixed(1),
         width: bw.toFixed(1),
@@ -754,8 +805,14 @@
     let busiest = -1;
     for (let i = 0; i < n; i++) if (c.counts[i] > 0 && (busiest < 0 || c.counts[i] >= c.counts[busiest])) busiest = i;
     c.el.dataset.total = total;
+    // A from–to says its window in the zone shown.
+    let phrase = 'in ' + c.label;
+    if (c.from !== null) {
+      phrase = rangeLabel(c.from, c.until);
+      if (c.heading) c.heading.textContent = '· ' + phrase + ', per ' + c.bucket;
+    }
     if (c.caption) {
-      let text = fmtNumber(total) + (total === 1 ? ' message ' : ' messages ') + c.of + ' in ' + c.label;
+      let text = fmtNumber(total) + (total === 1 ? ' message ' : ' messages ') + c.of + ' ' + phrase;
       if (busiest >= 0) {
         text += '; busiest ' + c.bucket + ': ' + bucketText(c, c.since + busiest * c.width) + ', ' + fmtNumber(c.counts[busiest]);
       }
@@ -769,6 +826,190 @@
     const p = Math.pow(10, Math.floor(Math.log10(Math.max(v, 1))));
     for (const m of [1, 2, 4, 6, 10]) if (m * p >= v && m * p >= 2) return m * p;
     return 10 * p;
+  }
+
+  // ---------------------------------------------------------------------------
+  // The heatmap (channel, profile): when messages are written, as 7 weekdays × 24 hours in
+  // the zone shown. The server sends hourly counts (whole UTC hours, src/web/pages/chart.rs
+  // `heatmap`); they are folded here, each hour into the local weekday and hour that hold its
+  // middle: exact in a zone a whole number of hours from UTC, and in one that is not (India's
+  // +5:30) an hour 09:30–10:30 counts as 10:00, which the figure then says. Live messages
+  // add to their hour while its end is now or ahead; back from now, old hours drop away.
+  // ---------------------------------------------------------------------------
+
+  const HOUR_MS = 3600000;
+  const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+  const HEAT_PAD = { left: 38, right: 4, top: 2, bottom: 34 };
+  const HEAT_LEVELS = 4; // colours besides "none", each a quarter of the busiest cell
+
+  function newHeatmap(el) {
+    const d = el.dataset;
+    const h = {
+      el,
+      svg: el.querySelector('svg'),
+      caption: el.querySelector('[data-heat-caption]'),
+      legend: el.querySelector('[data-heat-legend]'),
+      zoneNote: el.querySelector('[data-heat-zone-note]'),
+      heading: document.querySelector('[data-heat-window]'),
+      label: d.label,
+      of: d.of,
+      since: Date.parse(d.since),
+      from: Date.parse(d.from),
+      until: d.until ? Date.parse(d.until) : null,
+      rolling: Number(d.rollingMinutes) * 60000 || 0,
+      live: d.live === 'true',
+      hours: new Map(), // an hour's start (ms) -> messages
+      dirty: true,
+      shownWidth: 0,
+    };
+    if (isNaN(h.since) || isNaN(h.from)) return null;
+    for (const pair of (d.counts || '').split(',')) {
+      const [i, n] = pair.split(':').map(Number);
+      if (n) h.hours.set(h.since + i * HOUR_MS, n);
+    }
+    drawHeatmap(h);
+    return h;
+  }
+
+  function heatAdd(h, sentAt) {
+    const t = Date.parse(sentAt);
+    if (isNaN(t) || !h.live) return;
+    if (t >= Date.now() + HOUR_MS) return; // a sender's clock far ahead of ours
+    const from = h.rolling ? Date.now() - h.rolling : h.from;
+    if (t < from || (h.until !== null && t >= h.until)) return;
+    const start = Math.floor(t / HOUR_MS) * HOUR_MS;
+    h.hours.set(start, (h.hours.get(start) || 0) + 1);
+    h.dirty = true;
+  }
+
+  // Back from now: the hours that ended before the window's start drop away.
+  function heatRoll(h, now) {
+    if (!h.rolling) return;
+    for (const start of h.hours.keys()) {
+      if (start + HOUR_MS <= now - h.rolling) {
+        h.hours.delete(start);
+        h.dirty = true;
+      }
+    }
+  }
+
+  // Messages per cell (weekday * 24 + hour) in the zone shown.
+  function heatCells(h) {
+    const cells = new Array(7 * 24).fill(0);
+    const utc = window.chatpulseTime.utc();
+    for (const [start, n] of h.hours) {
+      const mid = new Date(start + HOUR_MS / 2);
+      const day = ((utc ? mid.getUTCDay() : mid.getDay()) + 6) % 7; // Monday first
+      const hour = utc ? mid.getUTCHours() : mid.getHours();
+      cells[day * 24 + hour] += n;
+    }
+    return cells;
+  }
+
+  // A cell's colour: 0 for none, else 1-4 by its quarter of the busiest.
+  const heatLevel = (n, max) => (n <= 0 || max <= 0 ? 0 : Math.min(HEAT_LEVELS, Math.ceil((n * HEAT_LEVELS) / max)));
+
+  function hourSpan(hour) {
+    return pad2(hour) + ':00–' + pad2((hour + 1) % 24) + ':00';
+  }
+
+  function drawHeatmap(h) {
+    const W = Math.max(280, Math.round(h.el.clientWidth || h.svg.clientWidth || 600));
+    if (!h.dirty && W === h.shownWidth) return;
+    h.dirty = false;
+    h.shownWidth = W;
+    const P = HEAT_PAD;
+    const cw = (W - P.left - P.right) / 24;
+    const ch = Math.round(Math.max(18, Math.min(26, cw * 0.7)));
+    const H = P.top + 7 * ch + P.bottom;
+    const cells = heatCells(h);
+    const max = Math.max(0, ...cells);
+    const svg = h.svg;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('width', W);
+    svg.setAttribute('height', H);
+    svg.replaceChildren();
+    const gap = cw >= 8 ? 2 : 1;
+    const grid = svgEl('g', { class: 'heat-cells' });
+    for (let day = 0; day < 7; day++) {
+      const y = P.top + day * ch;
+      svg.appendChild(svgEl('text', { class: 'chart-tick heat-day', x: P.left - 6, y: y + ch / 2 + 4 }, WEEKDAYS[day]));
+      for (let hour = 0; hour < 24; hour++) {
+        const n = cells[day * 24 + hour];
+        const rect = svgEl('rect', {
+          class: 'heat-cell heat-l' + heatLevel(n, max),
+          x: (P.left + hour * cw + gap / 2).toFixed(1),
+          y: (y + gap / 2).toFixed(1),
+          width: Math.max(1, cw - gap).toFixed(1),
+          height: ch - gap,
+          rx: cw >= 8 ? 2 : 0,
+          'data-day': day,
+          'data-hour': hour,
+          'data-n': n,
+        });
+        rect.appendChild(svgEl('title', {}, WEEKDAYS[day] + ' ' + hourSpan(hour) + ': ' + fmtNumber(n) + (n === 1 ? ' message' : ' messages')));
+        grid.appendChild(rect);
+      }
+    }
+    svg.appendChild(grid);
+    // Hours under the columns: every hour where there is room, else every 2nd, 3rd ...
+    const every = [1, 2, 3, 4, 6].find((k) => k * cw >= 18) || 6;
+    const y0 = P.top + 7 * ch;
+    for (let hour = 0; hour < 24; hour += every) {
+      const x = P.left + hour * cw + cw / 2;
+      svg.appendChild(svgEl('text', { class: 'chart-tick chart-tick-x', x: x, y: y0 + 13 }, String(hour)));
+    }
+    const zone = window.chatpulseTime.zone();
+    svg.appendChild(svgEl('text', { class: 'chart-tick chart-axis-title', x: W - P.right, y: H - 3 }, 'hour of day (' + zone + ')'));
+    svg.appendChild(svgEl('text', { class: 'chart-tick heat-axis-days', x: 0, y: H - 3 }, 'weekday'));
+
+    // The legend: what each colour counts.
+    if (h.legend) {
+      const keys = [document.createTextNode('Messages per cell: ')];
+      const key = (level, text) => {
+        const k = document.createElement('span');
+        k.className = 'heat-key';
+        const sw = document.createElement('span');
+        sw.className = 'heat-swatch heat-l' + level;
+        k.append(sw, text);
+        return k;
+      };
+      keys.push(key(0, '0'));
+      for (let l = 1; l <= HEAT_LEVELS; l++) {
+        const lo = Math.floor(((l - 1) * max) / HEAT_LEVELS) + 1;
+        const hi = Math.floor((l * max) / HEAT_LEVELS);
+        if (lo > hi) continue;
+        keys.push(key(l, lo === hi ? fmtNumber(lo) : fmtNumber(lo) + '–' + fmtNumber(hi)));
+      }
+      h.legend.replaceChildren(...keys);
+    }
+
+    // What it covers, in the zone shown; a zone off the whole hours says how it is folded.
+    const label = h.rolling ? h.label + ' (' + zone + ')' : rangeLabel(h.from, h.until);
+    if (h.heading) h.heading.textContent = '· ' + label;
+    if (h.zoneNote) {
+      const off = new Date().getTimezoneOffset();
+      const whole = window.chatpulseTime.utc() || off % 60 === 0;
+      h.zoneNote.hidden = whole;
+      if (!whole) {
+        h.zoneNote.textContent =
+          zone + ' is not a whole number of hours from UTC: each hour of messages is counted in the hour that holds its middle (09:30–10:30 as 10:00).';
+      }
+    }
+    let total = 0;
+    let busiest = -1;
+    for (let i = 0; i < cells.length; i++) {
+      total += cells[i];
+      if (cells[i] > 0 && (busiest < 0 || cells[i] > cells[busiest])) busiest = i;
+    }
+    h.el.dataset.total = total;
+    if (h.caption) {
+      let text = fmtNumber(total) + (total === 1 ? ' message ' : ' messages ') + h.of + ' ' + (h.rolling ? 'in ' : '') + label;
+      if (busiest >= 0) {
+        text += '; busiest hour of the week: ' + WEEKDAYS[Math.floor(busiest / 24)] + ' ' + hourSpan(busiest % 24) + ' ' + zone + ', ' + fmtNumber(cells[busiest]);
+      }
+      h.caption.textContent = text + '.';
+    }
   }
 
 
@@ -1076,7 +1317,8 @@
     showWaiting();
     try {
       const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
-      if (!res.ok) throw new Error('HTTP ' + res.status);
+      // A page whose from–to was refused is still the page (a 400 that says why).
+      if (!res.ok && res.status !== 400) throw new Error('HTTP ' + res.status);
       const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
       if (!doc.body.dataset.epoch) throw new Error('not a live page');
       for (const el of document.querySelectorAll('[data-region]')) {
@@ -1200,6 +1442,10 @@
       roll(chart, Date.now());
       drawChart(chart);
     }
+    if (heat) {
+      heatRoll(heat, Date.now());
+      drawHeatmap(heat);
+    }
     if (rate) drawRate(rate);
     if (retryAt || (polling && !conn)) showWaiting();
   }, 1000);
@@ -1209,7 +1455,19 @@
       chart.dirty = true;
       drawChart(chart);
     }
+    if (heat) {
+      heat.dirty = true;
+      drawHeatmap(heat);
+    }
   };
+  // The from–to form closes with Escape, back on its button.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    const open = document.querySelector('[data-window-custom][open]');
+    if (!open) return;
+    open.open = false;
+    open.querySelector('summary').focus();
+  });
   document.addEventListener('chatpulse:times', redrawChart);
   window.addEventListener('resize', redrawChart);
   window.addEventListener('pagehide', () => {

@@ -216,6 +216,8 @@
     localize,
     utc: () => utc,
     zone: zoneNow,
+    // The zone shown as it is named at `t` (ms): a window's ends may be in summer and winter.
+    zoneAt: (t) => zoneAt(new Date(t), utc),
   };
 
   // Deferred: the document is parsed.

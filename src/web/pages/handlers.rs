@@ -2,7 +2,6 @@
 //! transaction a page is rendered from, its query parameters, and how it answers.
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDateTime;
 use serde::Deserialize;
 use tera::Context;
 
@@ -23,7 +22,7 @@ use crate::store::streams::{self, EventObject, Stream};
 use crate::store::{
     self, ChannelId, DbConnection, Message, MessageFilter, MessageId, StreamKind, StreamStatus, Totals, UserSort,
 };
-use crate::time::{format_ms, now_ms, parse_rfc3339_ms};
+use crate::time::{format_ms, now_ms};
 use crate::web::AppState;
 
 /// What a page failed with: shown as an HTML page with its status.
@@ -225,7 +224,8 @@ pub enum NamedPage {
     NotFound(String),
     #[response(
         status = 400,
-        description = "`window` is not one of the page's windows: the page says which",
+        description = "`window` is not one of the page's windows, or `since` and `until` make no window a \
+                       chart can show: the page says which and why",
         content_type = "text/html; charset=utf-8"
     )]
     BadRequest(String),
@@ -240,6 +240,16 @@ pub struct WindowDoc {
     /// (default `1h` on the overview, `24h` on a channel's or user's page).
     #[param(pattern = "^(5m|1h|24h|7d|30d)$")]
     window: Option<String>,
+    /// A window from this time instead (`window` is then not read): RFC 3339, or
+    /// `YYYY-MM-DDTHH:MM[:SS]` read as UTC (the page's form sends the zone it shows as an
+    /// RFC 3339 offset). Counted in whole minutes, from the one it falls in.
+    #[param(schema_with = crate::json_schema::time)]
+    since: Option<String>,
+    /// ... to this time (exclusive; to the end of the minute before it), later than
+    /// `since`; without it, up to now and live. At most 10,000 buckets (minutes up to 6
+    /// hours, hours up to 7 days, days beyond, as `/api/activity`).
+    #[param(schema_with = crate::json_schema::time)]
+    until: Option<String>,
 }
 
 /// This server as the reader reached it, for the copy-paste examples of empty states.
@@ -257,24 +267,38 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
 #[derive(Deserialize)]
 pub struct WindowParams {
     window: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 }
 
-/// The chart's window from the query string (`?window=24h`), or the page's default.
-fn chart_window(req: &HttpRequest, default: &'static str) -> Result<&'static str, PageError> {
+/// The chart's window from the query string (`?window=24h`, `?since=&until=`), or the
+/// page's default. A `window` the pages do not offer is the 400 page; a from–to that makes
+/// no window is shown on the page itself, beside its form (`form.error`).
+fn chart_window(req: &HttpRequest, default: &'static str, now: i64) -> Result<chart::Asked, PageError> {
     let p: WindowParams = params(req)?;
-    chart::window_param(p.window.as_deref(), default).map_err(PageError::bad_request)
+    chart::ask(given(&p.window), given(&p.since), given(&p.until), default, now).map_err(PageError::bad_request)
+}
+
+/// A page's status: 400 when its from–to was refused (the page says why), else 200.
+fn chart_status(asked: &chart::Asked) -> StatusCode {
+    if asked.form.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest) -> PageResult {
-    let window = chart_window(&req, "1h")?;
     let now = now_ms();
+    let asked = chart_window(&req, "1h", now)?;
+    let status = chart_status(&asked);
     let since = (now / 1000 - RATE_SECONDS) * 1000;
     let (totals, messages, rate, activity) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
         let m = store::list_messages(c, MessageFilter::default(), None, None, RECENT_MESSAGES)?;
         let m = message_views(c, m)?;
         let r = queries::rate_per_second(c, since, t.cursor, RATE_SEED_ROWS)?;
-        let a = chart::read(c, Of::All, window, now, "/")?;
+        let a = chart::read(c, Of::All, &asked, now, "/")?;
         Ok((t, m, r, a))
     })
     .await?;
@@ -294,7 +318,7 @@ async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest)
     ctx.insert("rate_seed", &seed.join(","));
     ctx.insert("rate_seconds", &RATE_SECONDS);
     ctx.insert("chart", &activity);
-    Ok(render(StatusCode::OK, "home.html", &ctx))
+    Ok(render(status, "home.html", &ctx))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -534,8 +558,9 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
     if !valid_name(&name) {
         return Err(not_found());
     }
-    let window = chart_window(&req, "24h")?;
     let now = now_ms();
+    let asked = chart_window(&req, "24h", now)?;
+    let status = chart_status(&asked);
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -547,11 +572,12 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
             ..Default::default()
         };
         let m = store::list_messages(c, f, None, None, RECENT_MESSAGES)?;
-        let a = chart::read(c, Of::Channel(ch.id), window, now, &format!("/channels/{n}"))?;
-        Ok((t, Some((ch, message_views(c, m)?, a))))
+        let a = chart::read(c, Of::Channel(ch.id), &asked, now, &format!("/channels/{n}"))?;
+        let h = chart::heatmap(c, Of::Channel(ch.id), &asked, now)?;
+        Ok((t, Some((ch, message_views(c, m)?, a, h))))
     })
     .await?;
-    let Some((ch, messages, activity)) = found else {
+    let Some((ch, messages, activity, heat)) = found else {
         return Err(not_found());
     };
     let mut ctx = page(
@@ -564,11 +590,12 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
     ctx.insert("channel", &CountRow::channel(&ch));
     ctx.insert("messages", &messages);
     ctx.insert("chart", &activity);
+    ctx.insert("heat", &heat);
     ctx.insert(
         "download",
         &format!("/api/export{}", query(&[("channel", Some(name.as_str()))])),
     );
-    Ok(render(StatusCode::OK, "channel.html", &ctx))
+    Ok(render(status, "channel.html", &ctx))
 }
 
 /// Users by message count, name or latest message, or those whose name starts with
@@ -638,8 +665,9 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
     if !valid_name(&name) {
         return Err(not_found());
     }
-    let window = chart_window(&req, "24h")?;
     let now = now_ms();
+    let asked = chart_window(&req, "24h", now)?;
+    let status = chart_status(&asked);
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -658,11 +686,12 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
             .into_iter()
             .map(|(name, n)| ChannelCount::new(name, n, &labels))
             .collect();
-        let a = chart::read(c, Of::User(u.id), window, now, &format!("/users/{n}"))?;
-        Ok((t, Some((u, m, chans, a))))
+        let a = chart::read(c, Of::User(u.id), &asked, now, &format!("/users/{n}"))?;
+        let h = chart::heatmap(c, Of::User(u.id), &asked, now)?;
+        Ok((t, Some((u, m, chans, a, h))))
     })
     .await?;
-    let Some((u, messages, chans, activity)) = found else {
+    let Some((u, messages, chans, activity, heat)) = found else {
         return Err(not_found());
     };
     let label = u.display_name.clone().unwrap_or_else(|| u.username.clone());
@@ -674,7 +703,8 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
     ctx.insert("channels", &chans);
     ctx.insert("messages", &messages);
     ctx.insert("chart", &activity);
-    Ok(render(StatusCode::OK, "user.html", &ctx))
+    ctx.insert("heat", &heat);
+    Ok(render(status, "user.html", &ctx))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -705,18 +735,11 @@ pub struct SearchParams {
 /// `<input type="datetime-local">`, read as UTC.
 fn form_time(v: &Option<String>, what: &str) -> Result<Option<i64>, PageError> {
     let Some(s) = given(v) else { return Ok(None) };
-    if let Some(ms) = parse_rfc3339_ms(s) {
-        return Ok(Some(ms));
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|t| Some(t.and_utc().timestamp_millis()))
-        .ok_or_else(|| {
-            PageError::bad_request(format!(
-                "{what} must be a date and time such as 2026-01-16T09:30 (UTC) or an RFC 3339 time."
-            ))
-        })
+    chart::parse_form_time(s).map(Some).ok_or_else(|| {
+        PageError::bad_request(format!(
+            "{what} must be a date and time such as 2026-01-16T09:30 (UTC) or an RFC 3339 time."
+        ))
+    })
 }
 
 /// One page of a search, read in one transaction.
