@@ -412,6 +412,8 @@ struct StreamState<'a> {
     r#type: &'static str,
     stream_id: ChannelId,
     kind: &'a str,
+    /// `public`, `private`, or `inherit` (a thread), as in the stream object.
+    visibility: &'static str,
     name: Option<&'a str>,
     status: &'a str,
     parent_stream_id: Option<ChannelId>,
@@ -437,6 +439,11 @@ pub fn stream_state_event(s: &Channel) -> Event {
             r#type: name,
             stream_id: s.id,
             kind: &s.kind,
+            visibility: match (s.kind.as_str(), s.private) {
+                ("thread", _) => "inherit",
+                (_, true) => "private",
+                (_, false) => "public",
+            },
             name: s.display_name(),
             status: &s.status,
             parent_stream_id: s.parent_stream_id,

@@ -67,6 +67,7 @@ use super::{api, live, pages, AppState};
         pages::handlers::irc,
         pages::handlers::stream,
         pages::handlers::incidents,
+        pages::handlers::inbox,
         pages::handlers::signin,
         pages::assets::serve,
     ),

@@ -8,6 +8,7 @@
 //! Waits are deadlines, never speed assertions: [`WAIT`] turns a hang into a readable
 //! failure, and the spec's "within 5 s" (SC-004) is the one deadline that is the assertion.
 mod pages;
+mod people;
 mod screenshots;
 
 use std::net::TcpListener;

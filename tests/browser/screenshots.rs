@@ -19,13 +19,35 @@ async fn shoot(app: &TestApp, size: (u32, u32), shots: &[(&str, &str)]) {
 
 /// Like [`shoot`], each page after a script of its own (e.g. opening a thread) has run.
 async fn shoot_after(app: &TestApp, size: (u32, u32), shots: &[(&str, &str, &str)]) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-    std::fs::create_dir_all(&dir).expect("create docs/screenshots");
+    shoot_as(app, size, None, shots).await
+}
+
+/// A browser of `size` in the pictures' zone, signed in with `token` when given.
+async fn browser(app: &TestApp, size: (u32, u32), token: Option<&str>) -> Browser {
     let b = if size == PHONE {
         Browser::phone_in_zone(size.0, size.1, ZONE).await
     } else {
         Browser::in_zone_sized(ZONE, size.0, size.1).await
     };
+    if let Some(token) = token {
+        b.goto(&app.url(&format!("/signin#token={token}"))).await;
+        b.wait("the sign-in link to sign in", PAGE_WAIT, || async {
+            b.text("#signin-status").await.starts_with("Signed in as").then_some(())
+        })
+        .await;
+    }
+    b
+}
+
+fn shot_file(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("create docs/screenshots");
+    dir.join(format!("{name}.png"))
+}
+
+/// Like [`shoot_after`], signed in as the person of `token` when given.
+async fn shoot_as(app: &TestApp, size: (u32, u32), token: Option<&str>, shots: &[(&str, &str, &str)]) {
+    let b = browser(app, size, token).await;
     for (name, path, script) in shots {
         b.goto(&app.url(path)).await;
         if !b.state().await.is_empty() {
@@ -37,7 +59,7 @@ async fn shoot_after(app: &TestApp, size: (u32, u32), shots: &[(&str, &str, &str
         // Let arrival highlights fade and the chart take its first samples.
         actix_rt::time::sleep(Duration::from_millis(1800)).await;
         let png = b.client.screenshot().await.expect("screenshot");
-        let file = dir.join(format!("{name}.png"));
+        let file = shot_file(name);
         std::fs::write(&file, png).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
         eprintln!("wrote {}", file.display());
     }
@@ -269,6 +291,91 @@ async fn story(app: &TestApp) -> (i64, i64) {
     (eng, th)
 }
 
+/// Alice's side of the story: a private channel and DMs besides the channel and incident
+/// she is in, mentions of her, and messages she has not read. Returns the channel's id.
+async fn people_story(app: &TestApp, eng: i64) -> i64 {
+    let (alice, bob, carol) = (
+        user_token(SECRET, "alice", false),
+        user_token(SECRET, "bob", false),
+        user_token(SECRET, "carol", false),
+    );
+    let call = |method: &'static str, path: String, token: &String, body: Value| {
+        let token = token.clone();
+        async move {
+            let body = (!body.is_null()).then_some(body);
+            let r = app.request(method, &path, Some(&token), body.as_ref()).await;
+            assert!((200..300).contains(&r.status), "{method} {path}: {r}");
+            r.json
+        }
+    };
+    let post = |token: &String, stream: i64, text: &str| {
+        call(
+            "POST",
+            format!("/api/streams/{stream}/events"),
+            token,
+            json!({"text": text}),
+        )
+    };
+    let core = call(
+        "POST",
+        "/api/streams".into(),
+        &carol,
+        json!({"kind": "channel", "name": "core-team", "visibility": "private", "description": "Release captains only."}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    for who in ["alice", "bob"] {
+        call(
+            "POST",
+            format!("/api/streams/{core}/members"),
+            &carol,
+            json!({"user": who}),
+        )
+        .await;
+    }
+    let dm = |token: &String, members: Value| {
+        call(
+            "POST",
+            "/api/streams".into(),
+            token,
+            json!({"kind": "dm", "members": members}),
+        )
+    };
+    let with_bob = dm(&bob, json!(["alice"])).await["id"].as_i64().unwrap();
+    let trio = dm(&carol, json!(["alice", "bob"])).await["id"].as_i64().unwrap();
+    // The incidents still open: she joins the search one.
+    let search = call(
+        "GET",
+        "/api/streams?kind=incident&status=active".into(),
+        &alice,
+        Value::Null,
+    )
+    .await["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == json!("Search latency above 2 s"))
+        .map(|s| s["id"].as_i64().unwrap())
+        .unwrap();
+    call("POST", format!("/api/streams/{search}/join"), &alice, Value::Null).await;
+    post(&alice, with_bob, "Are you around for the 2.5 planning?").await;
+    post(&bob, with_bob, "Yes, after lunch. 13:30?").await;
+    post(&carol, trio, "Cake in the kitchen for Dave’s farewell at 16:00.").await;
+    post(&carol, core, "2.5 branch is cut. Release notes draft in the wiki.").await;
+    post(&bob, core, "@alice can you captain the 2.5 rollout on Tuesday?").await;
+    post(&carol, core, "Freeze starts Monday 18:00 UTC.").await;
+    post(
+        &bob,
+        search,
+        "p99 down to 1.4 s after the index rebuilt. @alice can we resolve?",
+    )
+    .await;
+    post(&bob, eng, "Staging is on 2.5-rc1.").await;
+    post(&carol, eng, "Flaky test in checkout fixed, CI green.").await;
+    core
+}
+
 /// Opens the first thread of a stream page in place (its replies are read meanwhile).
 const OPEN_THREAD: &str =
     "const t = document.querySelector('.ev-thread:not([hidden]) [data-thread-toggle]'); if (t) t.click(); return true";
@@ -366,6 +473,38 @@ async fn screenshots() {
             ],
         )
         .await;
+    }
+
+    // A person's side: the inbox, the composer with someone typing, the sign-in page.
+    let alice = user_token(SECRET, "alice", false);
+    people_story(&streams, eng).await;
+    shoot_as(&streams, DESKTOP, Some(&alice), &[("light-inbox", "/inbox", "")]).await;
+    shoot_as(&streams, PHONE, Some(&alice), &[("phone-inbox", "/inbox", "")]).await;
+    shoot_after(&streams, DESKTOP, &[("light-signin", "/signin?next=%2Finbox", "")]).await;
+    for (size, name) in [(DESKTOP, "light-stream-composer"), (PHONE, "phone-stream-composer")] {
+        let b = browser(&streams, size, Some(&alice)).await;
+        b.goto(&streams.url(&stream)).await;
+        b.wait_state("live", PAGE_WAIT).await;
+        b.js(
+            "const t = document.querySelector('[data-composer] textarea'); t.value = 'Rolling the pool size into the 2.5 config too';              window.scrollTo(0, document.body.scrollHeight); return true",
+        )
+        .await;
+        // Bob types on the same stream (a WebSocket of his own).
+        let bob = user_token(SECRET, "bob", false);
+        let mut ws = streams
+            .ws_connect(&format!("view=stream%2F{eng}&token={bob}"), None)
+            .await
+            .unwrap_or_else(|e| panic!("bob's WebSocket: {e:?}"));
+        ws.send_text(&json!({"type": "typing", "stream_id": eng}).to_string())
+            .await;
+        b.wait_text("[data-typing]", "bob is typing…").await;
+        actix_rt::time::sleep(Duration::from_millis(1500)).await;
+        let png = b.client.screenshot().await.expect("screenshot");
+        let file = shot_file(name);
+        std::fs::write(&file, png).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+        eprintln!("wrote {}", file.display());
+        ws.close().await;
+        b.close().await;
     }
 
     let busy = TestApp::builder().demo().start().await;

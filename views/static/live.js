@@ -9,7 +9,8 @@
 // The pages of the stream model (a stream's log, the incidents) bring their own script,
 // loaded before this one: it registers window.chatpulseViews[<view kind>], a function that
 // takes this script's helpers and returns what its view's events mean (bind, apply, frame,
-// poll). The connection, catch-up, fallback and polling schedule stay here, one for all.
+// poll). The connection, catch-up, fallback and polling schedule stay here, one for all;
+// `send` puts a frame on the page's WebSocket when it has one (typing).
 'use strict';
 (function () {
   // Limits (README, "Pages").
@@ -1074,6 +1075,7 @@
     showWaiting();
     if (kind === 'ws') {
       const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/live/ws?' + q);
+      c.ws = ws;
       c.close = () => ws.close(1000);
       ws.onopen = () => {
         c.opened = true;
@@ -1147,6 +1149,16 @@
         }
         break;
     }
+  }
+
+  // Sends a frame (an object, as JSON) on the page's WebSocket, if it has one open: a page's
+  // own script uses it for what the view takes from clients (typing on `stream/<id>`).
+  // Over SSE or polling there is no way to send: false, and the frame is not sent.
+  function send(frame) {
+    const ws = conn && conn.opened && conn.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
   }
 
   function drop(c) {
@@ -1422,6 +1434,7 @@
     epoch: () => epoch,
     schedule,
     reload,
+    send,
     getJSON,
     fmtNumber,
     setTime,

@@ -47,6 +47,9 @@
   const EVENTS_MAX = 300; // event rows a live log keeps ...
   const EVENTS_HARD_MAX = 2000; // ... however many earlier pages were loaded into it
   const HASH_PAGES_MAX = 20; // earlier pages read to find the event a link points to
+  const TYPING_EVERY_MS = 2000; // a typing frame at most this often while the composer is typed in
+  const TYPING_SHOW_MIN_MS = 1000; // "is typing" shows at least this long (a clock behind the server's) ...
+  const TYPING_SHOW_MAX_MS = 6000; // ... and at most this long (a clock ahead), else until `expires_at`
 
   // ---------------------------------------------------------------------------
   // Wording, the same as the server's (src/web/pages/views.rs)
@@ -117,6 +120,20 @@
     const countCursors = new Map(); // thread id -> cursor of the reply count shown
     let cap = EVENTS_MAX;
 
+    // The reader (server-rendered on [data-reader]): who they are, and for a member their
+    // read cursor, moved to the newest event shown while the page is visible and someone
+    // else's message is after it.
+    const reader = document.querySelector('[data-reader]');
+    const me = reader ? reader.dataset.me : '';
+    let member = !!reader && reader.dataset.member === 'true' && !!h.view;
+    let readTo = reader ? Number(reader.dataset.read) || 0 : 0;
+    let othersAfter = !!reader && Number(reader.dataset.unread) > 0;
+    let reading = false;
+    // Who else is typing: name -> when it stops showing (ms).
+    const typists = new Map();
+    let typingTimer = null;
+    let lastTyping = 0; // when this reader's last typing frame went
+
     function bind() {
       els = {
         list: document.querySelector('[data-list="events"]'),
@@ -136,13 +153,25 @@
       pending = [];
       pendingCounts = new Map();
       cap = EVENTS_MAX;
+      markRead(); // opening the page reads what it shows
     }
 
     function apply(ev) {
+      if (ev.type === 'typing') {
+        if (String(ev.stream_id) !== streamId || ev.user === me) return false;
+        const until = Date.parse(ev.expires_at);
+        const left = isNaN(until) ? TYPING_SHOW_MAX_MS : until - Date.now();
+        typists.set(ev.user, Date.now() + Math.min(TYPING_SHOW_MAX_MS, Math.max(TYPING_SHOW_MIN_MS, left)));
+        return true;
+      }
       if (ev.type === 'event') {
         if (ev.cursor <= h.cursor) return false; // seen already
         h.advance(ev.cursor);
         if (String(ev.stream_id) !== streamId) return false;
+        if (ev.event_type === 'message') {
+          typists.delete(ev.actor); // what they typed arrived
+          if (ev.actor !== me && ev.event_id > readTo) othersAfter = true;
+        }
         pending.push(ev);
         // Edits need the rows they change, so nothing is dropped: a long backlog (a hidden
         // tab draws no frames) is drawn now instead.
@@ -183,7 +212,119 @@
         if (li) setThread(li, c.thread_stream_id, c.reply_count, c.cursor);
       }
       pendingCounts = new Map();
+      drawTyping();
+      markRead();
     }
+
+    // ------------------------------------------------------------------------
+    // Who is typing, and what this reader has read
+    // ------------------------------------------------------------------------
+
+    // "alice is typing…", "alice and bob are typing…", "4 people are typing…"; each name
+    // until its typing expires.
+    function drawTyping() {
+      const el = document.querySelector('[data-typing]');
+      if (!el) return;
+      const now = Date.now();
+      let soonest = Infinity;
+      for (const [name, until] of typists) {
+        if (until <= now) typists.delete(name);
+        else soonest = Math.min(soonest, until);
+      }
+      const names = Array.from(typists.keys()).sort();
+      let text = '';
+      if (names.length === 1) text = names[0] + ' is typing…';
+      else if (names.length > 1 && names.length <= 3) text = joinAnd(names) + ' are typing…';
+      else if (names.length > 3) text = names.length + ' people are typing…';
+      if (el.textContent !== text) el.textContent = text;
+      clearTimeout(typingTimer);
+      typingTimer = soonest < Infinity ? setTimeout(drawTyping, soonest - now + 20) : null;
+    }
+
+    // A member's read cursor moves to the newest event shown, while they can see the page
+    // and someone else wrote after it (their own messages are never unread).
+    function markRead() {
+      if (!member || reading || !othersAfter || document.visibilityState !== 'visible' || !els.list) return;
+      const last = els.list.lastElementChild;
+      const id = last ? Number(last.dataset.id) : 0;
+      if (!(id > readTo)) return;
+      const was = readTo;
+      reading = true;
+      readTo = id;
+      othersAfter = false;
+      fetch('/api/streams/' + encodeURIComponent(streamId) + '/read', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ event_id: id }),
+      })
+        .then((r) => {
+          // No longer a member (they left, or were never one): nothing to mark.
+          if (r.status === 409 || r.status === 404 || r.status === 401) member = false;
+          else if (!r.ok) throw new Error('HTTP ' + r.status);
+        })
+        .catch(() => {
+          // Tried again with the next event or when the page is shown again.
+          readTo = was;
+          othersAfter = true;
+        })
+        .finally(() => {
+          reading = false;
+          const newest = els.list && els.list.lastElementChild;
+          if (othersAfter && newest && Number(newest.dataset.id) > readTo) markRead();
+        });
+    }
+
+    // The composer posts through the stream API; the message comes back on the live view
+    // like anyone's. Typing in it sends a typing frame on the page's WebSocket.
+    function setUpComposer() {
+      const form = document.querySelector('[data-composer]');
+      if (!form) return;
+      const text = form.querySelector('textarea');
+      const button = form.querySelector('button[type="submit"]');
+      const error = document.querySelector('[data-composer-error]');
+      text.addEventListener('input', () => {
+        if (!text.value.trim() || !h.send) return;
+        const now = Date.now();
+        if (now - lastTyping < TYPING_EVERY_MS) return;
+        if (h.send({ type: 'typing', stream_id: Number(streamId) })) lastTyping = now;
+      });
+      text.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          form.requestSubmit();
+        }
+      });
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const body = text.value;
+        if (!body.trim() || form.dataset.busy) return;
+        form.dataset.busy = '1';
+        button.disabled = true;
+        error.hidden = true;
+        try {
+          const r = await fetch('/api/streams/' + encodeURIComponent(streamId) + '/events', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ text: body, client_temp_id: 'c' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8) }),
+          });
+          if (!r.ok) {
+            const b = await r.json().catch(() => ({}));
+            if (r.status === 401) throw new Error('your session has ended, sign in again');
+            throw new Error((b.error && b.error.message) || 'HTTP ' + r.status);
+          }
+          if (text.value === body) text.value = '';
+          lastTyping = 0;
+        } catch (err) {
+          error.textContent = 'Not posted: ' + (err.message || 'the server did not answer') + '.';
+          error.hidden = false;
+        }
+        delete form.dataset.busy;
+        button.disabled = false;
+        text.focus();
+      });
+    }
+    setUpComposer();
+    document.addEventListener('visibilitychange', markRead);
 
     // The row of event `id` directly in `list` (a log, or an opened thread).
     function row(list, id) {
@@ -499,7 +640,7 @@
       }
     }
 
-    return { types: ['event', 'reply_count'], bind, apply, frame, poll };
+    return { types: ['event', 'reply_count', 'typing'], bind, apply, frame, poll };
   }
 
   // ---------------------------------------------------------------------------

@@ -19,6 +19,11 @@ const STATIC_FILES: &[StaticFile] = &[
         body: include_str!("../../../views/static/app.css"),
     },
     StaticFile {
+        name: "inbox.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../views/static/inbox.js"),
+    },
+    StaticFile {
         name: "irc.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../views/static/irc.js"),
@@ -63,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `no-cache` with an ETag: the browser asks each time and gets a 304 while the binary
 /// is the same.
 #[utoipa::path(get, path = "/static/{file}", tag = "pages",
-    params(("file" = String, Path, description = "`app.css`, `irc.js`, `live.js`, `signin.js`, `streams.js`, `time.js` or `icon.svg`")),
+    params(("file" = String, Path, description = "`app.css`, `inbox.js`, `irc.js`, `live.js`, `signin.js`, `streams.js`, `time.js` or `icon.svg`")),
     responses(
         (status = 200, description = "The file"),
         (status = 304, description = "Not modified (`If-None-Match`)"),

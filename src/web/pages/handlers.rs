@@ -9,10 +9,11 @@ use std::collections::hash_map::{Entry, HashMap};
 
 use super::chart;
 use super::format::{count_of, datetime_local, group, highlight, pager, query, short_time, stream_href, stream_label};
+use super::inbox::{self, dm_label, ReaderView};
 use super::views::{ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView};
 use super::{
-    CHANNELS_PAGE, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RATE_SECONDS, RATE_SEED_ROWS, RECENT_MESSAGES,
-    SEARCH_RESULTS, STREAM_EVENTS, TEMPLATES, USERS_PAGE,
+    CHANNELS_PAGE, INBOX_NOTIFICATIONS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RATE_SECONDS, RATE_SEED_ROWS,
+    RECENT_MESSAGES, SEARCH_RESULTS, STREAM_EVENTS, TEMPLATES, USERS_PAGE,
 };
 use crate::domain::valid_name;
 use crate::error::ApiError;
@@ -82,8 +83,9 @@ fn render(status: StatusCode, template: &str, ctx: &Context) -> HttpResponse {
     }
 }
 
-fn error_page(e: PageError) -> HttpResponse {
+fn error_page(e: PageError, req: Option<&HttpRequest>) -> HttpResponse {
     let mut ctx = Context::new();
+    ctx.insert("me", &req.and_then(viewer).map(|c| c.sub));
     ctx.insert("title", &e.heading);
     ctx.insert("nav", "");
     ctx.insert("view", "");
@@ -93,14 +95,22 @@ fn error_page(e: PageError) -> HttpResponse {
     render(e.status, "error.html", &ctx)
 }
 
-fn respond(r: PageResult) -> HttpResponse {
-    r.unwrap_or_else(error_page)
+fn respond(req: &HttpRequest, r: PageResult) -> HttpResponse {
+    r.unwrap_or_else(|e| error_page(e, Some(req)))
+}
+
+/// Who a page is for: the signed-in person (the session cookie, or a bearer token), or
+/// `None` for anyone else, a token that is not valid included.
+fn viewer(req: &HttpRequest) -> Option<crate::auth::Claims> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    crate::web::streams::caller(state, req).ok().flatten()
 }
 
 /// The context every page starts from: where it is, its live view, and the cursor and
 /// epoch it was rendered at.
-fn page(title: &str, nav: &str, view: &str, totals: &Totals, state: &AppState) -> Context {
+fn page(title: &str, nav: &str, view: &str, totals: &Totals, state: &AppState, req: &HttpRequest) -> Context {
     let mut ctx = Context::new();
+    ctx.insert("me", &viewer(req).map(|c| c.sub));
     ctx.insert("title", title);
     ctx.insert("nav", nav);
     ctx.insert("view", view);
@@ -261,7 +271,7 @@ fn origin(req: &HttpRequest) -> String {
 /// The overview: totals, the rate, the activity chart, the latest messages; live.
 #[utoipa::path(get, path = "/", tag = "pages", params(WindowDoc), responses(PageWithParams))]
 pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(home_page(state, origin(&req), req).await)
+    respond(&req.clone(), home_page(state, origin(&req), req).await)
 }
 
 #[derive(Deserialize)]
@@ -302,7 +312,7 @@ async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest)
         Ok((t, m, r, a))
     })
     .await?;
-    let mut ctx = page("Overview", "home", "home", &totals, &state);
+    let mut ctx = page("Overview", "home", "home", &totals, &state, &req);
     ctx.insert("origin", &origin);
     ctx.insert("totals", &totals);
     ctx.insert(
@@ -342,7 +352,7 @@ pub struct MessagesParams {
     responses(PageWithParams)
 )]
 pub async fn messages(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(messages_page(state, req).await)
+    respond(&req.clone(), messages_page(state, req).await)
 }
 
 async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
@@ -370,7 +380,7 @@ async fn messages_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
         (Some(c), None, None) => format!("channel/{c}"),
         (None, None, None) => "messages".into(),
     };
-    let mut ctx = page("Messages", "messages", &view, &totals, &state);
+    let mut ctx = page("Messages", "messages", &view, &totals, &state, &req);
     ctx.insert("origin", &origin(&req));
     let unknown = messages.is_none();
     let messages: Vec<MessageView> = messages.unwrap_or_default();
@@ -500,7 +510,7 @@ struct ListPage<'a> {
     responses(PageWithParams)
 )]
 pub async fn channels(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(channels_page(state, req).await)
+    respond(&req.clone(), channels_page(state, req).await)
 }
 
 async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
@@ -524,7 +534,7 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
     })
     .await?;
     let sort = if by_name { "name" } else { "count" };
-    let mut ctx = page("Channels", "channels", "channels", &totals, &state);
+    let mut ctx = page("Channels", "channels", "channels", &totals, &state, &req);
     ctx.insert("row_base", "/channels/");
     ctx.insert("row_prefix", "#");
     let list = ListPage {
@@ -545,7 +555,7 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 /// One channel: its counts, busiest users and newest messages; live.
 #[utoipa::path(get, path = "/channels/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
 pub async fn channel(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
-    respond(channel_page(state, name.into_inner(), req).await)
+    respond(&req.clone(), channel_page(state, name.into_inner(), req).await)
 }
 
 async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
@@ -586,6 +596,7 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
         &format!("channel/{name}"),
         &totals,
         &state,
+        &req,
     );
     ctx.insert("channel", &CountRow::channel(&ch));
     ctx.insert("messages", &messages);
@@ -609,7 +620,7 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
     responses(PageWithParams)
 )]
 pub async fn users(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(users_page(state, req).await)
+    respond(&req.clone(), users_page(state, req).await)
 }
 
 async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
@@ -633,7 +644,7 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
         Ok((t, rows, total))
     })
     .await?;
-    let mut ctx = page("Users", "users", "users", &totals, &state);
+    let mut ctx = page("Users", "users", "users", &totals, &state, &req);
     let list = ListPage {
         sort: name,
         prefix: prefix.as_deref(),
@@ -657,7 +668,7 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
 /// One user's profile: counts, channels and newest messages; live.
 #[utoipa::path(get, path = "/users/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
 pub async fn user(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
-    respond(user_page(state, name.into_inner(), req).await)
+    respond(&req.clone(), user_page(state, name.into_inner(), req).await)
 }
 
 async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
@@ -695,7 +706,7 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
         return Err(not_found());
     };
     let label = u.display_name.clone().unwrap_or_else(|| u.username.clone());
-    let mut ctx = page(&label, "users", &format!("user/{name}"), &totals, &state);
+    let mut ctx = page(&label, "users", &format!("user/{name}"), &totals, &state, &req);
     ctx.insert("profile", &CountRow::user(&u));
     ctx.insert("first_seen_at", &u.first_seen_at.map(format_ms));
     ctx.insert("first_seen", &u.first_seen_at.map_or_else(|| "—".into(), short_time));
@@ -764,13 +775,14 @@ struct SearchRead {
     responses(PageWithParams)
 )]
 pub async fn search(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(search_page(state, req).await)
+    respond(&req.clone(), search_page(state, req).await)
 }
 
 async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult {
     let p: SearchParams = params(&req)?;
     let q = given(&p.q).unwrap_or("").to_owned();
     let mut ctx = Context::new();
+    ctx.insert("me", &viewer(&req).map(|c| c.sub));
     ctx.insert("title", "Search");
     ctx.insert("nav", "search");
     ctx.insert("view", "");
@@ -954,6 +966,8 @@ struct StreamData {
     linked: HashMap<ChannelId, Stream>,
     /// The message a thread branched from, in its current state.
     origin: Option<Message>,
+    /// The reader's read cursor and unread count, when they are a member.
+    member: Option<(MessageId, i64)>,
 }
 
 /// A stream id in a path: digits only, as the live view's `stream/<id>`.
@@ -970,7 +984,7 @@ fn stream_id(s: &str) -> Option<ChannelId> {
     responses(StreamPageResponses)
 )]
 pub async fn stream(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    respond(stream_page(state, req, id.into_inner()).await)
+    respond(&req.clone(), stream_page(state, req, id.into_inner()).await)
 }
 
 async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -> PageResult {
@@ -981,10 +995,11 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     let p: StreamParams = params(&req)?;
     let before_id = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
     // A private stream is found by its people only (anyone else: no such stream).
-    let viewer = crate::web::streams::caller(&state, &req).ok().flatten().map(|c| c.sub);
+    let viewer = viewer(&req).map(|c| c.sub);
+    let name = viewer.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
-        let me = match viewer.as_deref() {
+        let me = match name.as_deref() {
             Some(name) => store::user_by_name(c, name)?.map(|u| u.id),
             None => None,
         };
@@ -1013,7 +1028,12 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
             Some(e) => streams::event_by_id(c, e)?,
             None => None,
         };
+        let member = match me {
+            Some(me) => store::people::membership(c, &stream, me)?.map(|m| (m.last_read_id, m.unread_count)),
+            None => None,
+        };
         let data = StreamData {
+            member,
             full: rows.len() as i64 == STREAM_EVENTS,
             stream,
             events,
@@ -1026,7 +1046,12 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     let Some(d) = found else {
         return Err(not_found());
     };
-    let view = StreamView::new(&d.stream);
+    let mut view = StreamView::new(&d.stream);
+    let me = viewer.as_deref();
+    // A DM is named by the others in it, as the inbox names it.
+    if let (StreamKind::Dm, Some(me), Some(names)) = (d.stream.kind(), me, d.stream.display_name()) {
+        view.heading = dm_label(names, me);
+    }
     let live = match before_id {
         None => format!("stream/{sid}"),
         Some(_) => String::new(),
@@ -1036,7 +1061,21 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     } else {
         "channels"
     };
-    let mut ctx = page(&view.heading, nav, &live, &totals, &state);
+    let mut ctx = page(&view.heading, nav, &live, &totals, &state, &req);
+    // The composer: anyone signed in posts in a public stream, a member in a private one
+    // (nobody else sees it); an archived stream takes nothing.
+    let archived = d.stream.status() == StreamStatus::Archived;
+    ctx.insert(
+        "reader",
+        &ReaderView {
+            member: d.member.is_some(),
+            last_read: d.member.map_or(0, |(r, _)| r.0),
+            unread: d.member.map_or(0, |(_, n)| n),
+            can_post: me.is_some() && !archived,
+            archived,
+            signin: format!("/signin{}", query(&[("next", Some(&stream_href(sid)))])),
+        },
+    );
     let origin = d.stream.parent_stream_id.map(|parent| OriginView {
         parent_href: stream_href(parent),
         parent: d.linked.get(&parent).map_or_else(
@@ -1070,11 +1109,11 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
 
 /// Open and resolved incidents, newest first; live.
 #[utoipa::path(get, path = "/incidents", tag = "pages", responses(Page))]
-pub async fn incidents(state: web::Data<AppState>) -> HttpResponse {
-    respond(incidents_page(state).await)
+pub async fn incidents(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(&req, incidents_page(state, &req).await)
 }
 
-async fn incidents_page(state: web::Data<AppState>) -> PageResult {
+async fn incidents_page(state: web::Data<AppState>, req: &HttpRequest) -> PageResult {
     let (totals, open, resolved) = snapshot(&state, move |c| {
         let incident = Some(StreamKind::Incident);
         Ok((
@@ -1084,7 +1123,7 @@ async fn incidents_page(state: web::Data<AppState>) -> PageResult {
         ))
     })
     .await?;
-    let mut ctx = page("Incidents", "incidents", "streams", &totals, &state);
+    let mut ctx = page("Incidents", "incidents", "streams", &totals, &state, req);
     ctx.insert("open", &open.iter().map(IncidentRow::new).collect::<Vec<_>>());
     ctx.insert("resolved", &resolved.iter().map(IncidentRow::new).collect::<Vec<_>>());
     ctx.insert("page_size", &INCIDENTS_PAGE);
@@ -1108,11 +1147,11 @@ struct IrcRow {
 
 /// The followed IRC channels: follow, pause, resume, remove; kept current by its script.
 #[utoipa::path(get, path = "/irc", tag = "pages", responses(Page))]
-pub async fn irc(state: web::Data<AppState>) -> HttpResponse {
-    respond(irc_page(state).await)
+pub async fn irc(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(&req, irc_page(state, &req).await)
 }
 
-async fn irc_page(state: web::Data<AppState>) -> PageResult {
+async fn irc_page(state: web::Data<AppState>, req: &HttpRequest) -> PageResult {
     let channels = crate::web::irc::channel_list(&state).await?;
     let rows: Vec<IrcRow> = channels
         .into_iter()
@@ -1128,6 +1167,7 @@ async fn irc_page(state: web::Data<AppState>) -> PageResult {
         })
         .collect();
     let mut ctx = Context::new();
+    ctx.insert("me", &viewer(req).map(|c| c.sub));
     ctx.insert("title", "IRC channels");
     ctx.insert("nav", "irc");
     ctx.insert("view", "");
@@ -1138,31 +1178,164 @@ async fn irc_page(state: web::Data<AppState>) -> PageResult {
     Ok(render(StatusCode::OK, "irc.html", &ctx))
 }
 
+/// A signed-in person's inbox: their streams grouped by kind with unread and mention
+/// badges, and their newest mentions; live (`workspace`). Anyone else is told how to sign in.
+#[utoipa::path(get, path = "/inbox", tag = "pages", responses(Page))]
+pub async fn inbox(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    respond(&req, inbox_page(state, &req).await)
+}
+
+/// What the inbox is rendered from, read in one transaction.
+struct InboxData {
+    memberships: Vec<store::people::Membership>,
+    notes: Vec<crate::web::streams::Notification>,
+    /// The streams of mentions the person is no member of (public ones), to name them.
+    others: HashMap<ChannelId, Stream>,
+}
+
+async fn inbox_page(state: web::Data<AppState>, req: &HttpRequest) -> PageResult {
+    let me = viewer(req).map(|c| c.sub);
+    let name = me.clone();
+    let (totals, data) = snapshot(&state, move |c| {
+        let t = store::totals(c)?;
+        let Some(id) = name
+            .as_deref()
+            .map(|n| store::user_by_name(c, n))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok((t, None));
+        };
+        let memberships = store::people::memberships(c, id.id)?;
+        let notes = crate::web::streams::notifications_of(c, id.id, None, INBOX_NOTIFICATIONS)?;
+        let mut others = HashMap::new();
+        for n in &notes {
+            if !memberships.iter().any(|m| m.stream.id == n.stream_id) {
+                if let Entry::Vacant(slot) = others.entry(n.stream_id) {
+                    if let Some(s) = streams::stream_by_id(c, n.stream_id)? {
+                        slot.insert(s);
+                    }
+                }
+            }
+        }
+        Ok((
+            t,
+            Some(InboxData {
+                memberships,
+                notes,
+                others,
+            }),
+        ))
+    })
+    .await?;
+    // Live for a signed-in person only: their own `workspace`.
+    let view = if me.is_some() { "workspace" } else { "" };
+    let mut ctx = page("Inbox", "inbox", view, &totals, &state, req);
+    let me = me.unwrap_or_default();
+    let (groups, labels) = match &data {
+        Some(d) => inbox::groups(&d.memberships, &me),
+        None => inbox::groups(&[], &me),
+    };
+    let notes: Vec<inbox::NoteView> = data.as_ref().map_or_else(Vec::new, |d| {
+        d.notes
+            .iter()
+            .map(|n| inbox::NoteView::new(n, &labels, d.others.get(&n.stream_id)))
+            .collect()
+    });
+    ctx.insert("groups", &groups);
+    ctx.insert("streams_n", &groups.iter().map(|g| g.rows.len()).sum::<usize>());
+    ctx.insert("notes", &notes);
+    ctx.insert("notes_limit", &INBOX_NOTIFICATIONS);
+    ctx.insert("tokens", &state.tokens.is_some());
+    ctx.insert("blank_inbox_row", &inbox::InboxRow::blank());
+    ctx.insert("blank_note", &inbox::NoteView::blank());
+    Ok(render(StatusCode::OK, "inbox.html", &ctx))
+}
+
 /// The sign-in link's page (`/signin#token=...`): its script hands the token to
-/// `POST /api/session`. The token stays in the fragment, which no request carries.
-#[utoipa::path(get, path = "/signin", tag = "pages", responses(Page))]
-pub async fn signin() -> HttpResponse {
+/// `POST /api/session`. The token stays in the fragment, which no request carries. Without
+/// one, it says how to get a sign-in link; after signing in it goes on to `next`.
+#[utoipa::path(get, path = "/signin", tag = "pages",
+    params(("next" = Option<String>, Query, description = "Where to go once signed in: a path of this server (`/streams/7`); anything else is ignored")),
+    responses(Page)
+)]
+pub async fn signin(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct SigninParams {
+        next: Option<String>,
+    }
+    let next = web::Query::<SigninParams>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().next)
+        .filter(|n| same_origin_path(n));
+    let me = viewer(&req).map(|c| c.sub);
     let mut ctx = Context::new();
     ctx.insert("title", "Sign in");
     ctx.insert("nav", "");
     ctx.insert("view", "");
+    // A session cookie that no longer signs anyone in: its token expired or was replaced.
+    ctx.insert(
+        "expired",
+        &(me.is_none() && req.cookie(crate::auth::COOKIE).is_some_and(|c| !c.value().is_empty())),
+    );
+    ctx.insert("me", &me);
+    ctx.insert("next", &next);
+    ctx.insert("tokens", &state.tokens.is_some());
     render(StatusCode::OK, "signin.html", &ctx)
+}
+
+/// Whether `next` is a path of this server (`/streams/7?x#y`), never another origin: it
+/// starts with one `/` (not `//` or `/\`, which browsers read as another host) and holds
+/// no backslash or control character. The page's script checks the same again.
+fn same_origin_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c == '\\' || c.is_control())
 }
 
 /// Any path no route matched outside `/api` (which answers its own JSON 404).
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    error_page(PageError::not_found(
-        "Page not found",
-        format!("There is no page at {}.", req.path()),
-    ))
+    error_page(
+        PageError::not_found("Page not found", format!("There is no page at {}.", req.path())),
+        Some(&req),
+    )
 }
 
 /// A page asked for with a method it does not answer. The `Allow` header is the
 /// router's; this is only the page people see.
 pub fn method_not_allowed(method: &str, path: &str, allow: &str) -> HttpResponse {
-    error_page(PageError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        heading: "That request cannot be answered".into(),
-        detail: format!("{path} does not answer {method}; it answers {allow}."),
-    })
+    error_page(
+        PageError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            heading: "That request cannot be answered".into(),
+            detail: format!("{path} does not answer {method}; it answers {allow}."),
+        },
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn sign_in_goes_on_to_paths_of_this_server_only() {
+        for ok in ["/", "/streams/7", "/inbox?x=1#top", "/search?q=a%2Fb"] {
+            assert!(same_origin_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "javascript:alert(1)",
+            "streams/7",
+            "/a\nb",
+            "/\tx",
+        ] {
+            assert!(!same_origin_path(bad), "{bad:?}");
+        }
+    }
 }

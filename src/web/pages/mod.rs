@@ -10,11 +10,13 @@
 //! rewritten by `views/static/time.js` in the reader's zone, or UTC if they choose.
 //!
 //! `views` is what templates see, `format` how numbers, times and links read,
-//! `handlers` one function per page, `assets` the script, stylesheet and icon.
+//! `handlers` one function per page, `inbox` a signed-in person's streams, badges and
+//! mentions, `assets` the script, stylesheet and icon.
 pub(crate) mod assets;
 mod chart;
 mod format;
 pub(crate) mod handlers;
+mod inbox;
 mod views;
 
 use std::sync::LazyLock;
@@ -37,6 +39,8 @@ pub const USERS_PAGE: i64 = 50;
 pub const PROFILE_CHANNELS: i64 = 50;
 /// Events of a stream's page, and per "load earlier" step (its script's `PAGE_EVENTS`).
 pub const STREAM_EVENTS: i64 = 100;
+/// Mentions listed on `/inbox` (the newest).
+pub const INBOX_NOTIFICATIONS: i64 = 20;
 /// Incidents per section of `/incidents` (the newest).
 pub const INCIDENTS_PAGE: i64 = 100;
 /// Search results shown (newest first).
@@ -66,6 +70,7 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
         ("stream.html", include_str!("../../../views/stream.html")),
         ("incidents.html", include_str!("../../../views/incidents.html")),
         ("signin.html", include_str!("../../../views/signin.html")),
+        ("inbox.html", include_str!("../../../views/inbox.html")),
         ("error.html", include_str!("../../../views/error.html")),
     ])
     .expect("the page templates parse");
@@ -104,6 +109,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/users/{name}").get(handlers::user))
             .service(web::resource("/streams/{id}").get(handlers::stream))
             .service(web::resource("/incidents").get(handlers::incidents))
+            .service(web::resource("/inbox").get(handlers::inbox))
             .service(web::resource("/search").get(handlers::search))
             .service(web::resource("/irc").get(handlers::irc))
             .service(web::resource("/signin").get(handlers::signin))
