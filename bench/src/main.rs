@@ -10,12 +10,14 @@
 //! ```text
 //! chatpulse-bench [--runs 3] [--json] <scenario> [options]
 //! scenarios: ingest-batch, ingest-single, fanout, slow-consumers, reconnect-storm, connections,
-//!            node-kill
+//!            node-kill, soak, irc, stream, pages, bootstrap, badges, typing
 //! ```
 //!
 //! `fanout --nodes N` and `node-kill` run N nodes on one fresh PostgreSQL database
 //! (`--pg-admin-url`) joined by a Redis bus (`--redis-url`); `ingest-batch --backend
 //! postgres` runs the server and its raw baseline on fresh PostgreSQL databases.
+mod badges;
+mod bootstrap;
 mod connections;
 mod fanout;
 mod http;
@@ -25,12 +27,14 @@ mod live;
 mod messages;
 mod node_kill;
 mod pages;
+mod people;
 mod reconnect_storm;
 mod report;
 mod server;
 mod slow_consumers;
 mod soak;
 mod stream;
+mod typing;
 
 use std::path::PathBuf;
 
@@ -221,7 +225,66 @@ enum Scenario {
         #[arg(long, value_enum, default_value_t = Transport::Ws)]
         transport: Transport,
     },
-    /// X clients that stop reading among S healthy ones.
+    /// A person in S streams of a log of N events: p50/p99 of `GET /api/bootstrap`, quiet
+    /// and during ingest, every badge in the answers checked.
+    Bootstrap {
+        /// Streams the person is in (channels c0000.., at most 1,000).
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        /// v1 messages filling the log (the person joins halfway).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// `@person` mentions posted through the stream API (a tenth deleted again).
+        #[arg(long, default_value_t = 2000)]
+        mentions: u64,
+        /// Bootstraps read, quiet and again during ingest.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// v1 messages/s ingested into the person's streams during the second reads.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, value_enum, default_value_t = DbBackend::Sqlite)]
+        backend: DbBackend,
+    },
+    /// P people with the `workspace` view open, in streams of M members, R posts/s into
+    /// them: post to `unread` envelope latency, server CPU per badge update.
+    Badges {
+        #[arg(long, default_value_t = 1000)]
+        people: usize,
+        /// Streams of M people each: of every four, a public channel, a DM and two private
+        /// channels.
+        #[arg(long, default_value_t = 300)]
+        streams: usize,
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Posts per second (through the stream API, one a request).
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds of posts in each phase (no view open, then every view open).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// S signed-in subscribers on one stream, R posts/s, in slices alternating without and
+    /// with T of them typing: message p99 with typing against without, in the same run.
+    Typing {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 50)]
+        typists: usize,
+        /// Posts per second into the stream.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds of posts in each phase (without, then with typing).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Each typist's typing frames, one every this many ms.
+        #[arg(long, default_value_t = 300)]
+        typing_every_ms: u64,
+        /// Slices of each phase: the run alternates a slice without typing and one with,
+        /// this many times (each `--duration`/N seconds).
+        #[arg(long, default_value_t = 5)]
+        slices: usize,
+    },
     /// A local IRC server sends R lines/s over C channels to the server's IRC reader, with S
     /// live subscribers: send-to-live lag, every line stored once.
     Irc {
@@ -247,6 +310,7 @@ enum Scenario {
         #[arg(long, default_value_t = 1800.0)]
         duration: f64,
     },
+    /// X clients that stop reading among S healthy ones.
     SlowConsumers {
         #[arg(long, default_value_t = 500)]
         healthy: usize,
@@ -302,6 +366,9 @@ impl Scenario {
             Scenario::Irc { .. } => "irc".to_owned(),
             Scenario::Stream { transport, .. } => format!("stream ({})", tname(*transport)),
             Scenario::Pages { .. } => "pages".to_owned(),
+            Scenario::Bootstrap { backend, .. } => format!("bootstrap ({})", backend_name(*backend)),
+            Scenario::Badges { .. } => "badges".to_owned(),
+            Scenario::Typing { .. } => "typing".to_owned(),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -388,6 +455,35 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             requests,
         } => {
             json!({"messages": messages, "channels": channels, "users": users, "days": days, "rate": rate, "requests": requests})
+        }
+        Scenario::Bootstrap {
+            streams,
+            messages,
+            mentions,
+            requests,
+            rate,
+            backend,
+        } => {
+            json!({"streams": streams, "messages": messages, "mentions": mentions, "requests": requests, "rate": rate, "backend": backend_name(*backend)})
+        }
+        Scenario::Badges {
+            people,
+            streams,
+            members,
+            rate,
+            duration,
+        } => {
+            json!({"people": people, "streams": streams, "members": members, "rate": rate, "duration_s": duration})
+        }
+        Scenario::Typing {
+            subscribers,
+            typists,
+            rate,
+            duration,
+            typing_every_ms,
+            slices,
+        } => {
+            json!({"subscribers": subscribers, "typists": typists, "rate": rate, "duration_s": duration, "typing_every_ms": typing_every_ms, "slices": slices})
         }
         Scenario::SlowConsumers {
             healthy,
@@ -520,6 +616,58 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
                 requests,
             };
             pages::run(c, args).await
+        }
+        Scenario::Bootstrap {
+            streams,
+            messages,
+            mentions,
+            requests,
+            rate,
+            backend,
+        } => {
+            let args = bootstrap::BootstrapArgs {
+                streams,
+                messages,
+                mentions,
+                requests,
+                rate,
+                backend,
+            };
+            bootstrap::run(c, args).await
+        }
+        Scenario::Badges {
+            people,
+            streams,
+            members,
+            rate,
+            duration,
+        } => {
+            let args = badges::BadgesArgs {
+                people,
+                streams,
+                members,
+                rate,
+                duration,
+            };
+            badges::run(c, args).await
+        }
+        Scenario::Typing {
+            subscribers,
+            typists,
+            rate,
+            duration,
+            typing_every_ms,
+            slices,
+        } => {
+            let args = typing::TypingArgs {
+                subscribers,
+                typists,
+                rate,
+                duration,
+                typing_every_ms,
+                slices,
+            };
+            typing::run(c, args).await
         }
         Scenario::ReconnectStorm {
             clients,

@@ -259,7 +259,7 @@ async fn send_events(server: &Server, token: &str, id: i64, thread: i64, rate: u
 
 /// The cursors of stream `id`'s events after `after`, from the read API: what its
 /// subscribers must have received.
-async fn stream_log(client: &awc::Client, server: &Server, id: i64, after: i64) -> Vec<i64> {
+pub(crate) async fn stream_log(client: &awc::Client, server: &Server, id: i64, after: i64) -> Vec<i64> {
     let mut out = Vec::new();
     let mut from = after;
     loop {

@@ -300,3 +300,129 @@ fn pages_reads_every_route_over_a_filled_database() {
     assert!(fig(&r, "worst p99 (goal ≤ 100 ms on SQLite)").is_finite(), "{r:#}");
     assert_zero(&r, &["failed reads", "failed ingest requests during the reads"]);
 }
+
+#[test]
+fn bootstrap_answers_every_stream_with_exact_badges() {
+    bootstrap("sqlite");
+}
+
+#[test]
+fn bootstrap_on_postgres_answers_every_stream_with_exact_badges() {
+    bootstrap("postgres");
+}
+
+fn bootstrap(backend: &str) {
+    let r = bench(&[
+        "bootstrap",
+        "--backend",
+        backend,
+        "--streams",
+        "20",
+        "--messages",
+        "4000",
+        "--mentions",
+        "40",
+        "--requests",
+        "3",
+        "--rate",
+        "200",
+    ]);
+    assert_eq!(fig(&r, "streams in the answer"), 20.0, "{r:#}");
+    let unread = fig(&r, "unread_count summed over the answer");
+    assert!(unread > 1000.0, "half the log and the mentions are unread: {r:#}");
+    assert_eq!(
+        unread,
+        fig(
+            &r,
+            "messages by others after the read cursors, not deleted (the tool's count)"
+        ),
+        "{r:#}"
+    );
+    // 40 mentions, every tenth deleted again.
+    assert_eq!(fig(&r, "mention_count summed over the answer"), 36.0, "{r:#}");
+    assert!(fig(&r, "messages ingested during the reads") > 0.0, "{r:#}");
+    assert!(fig(&r, "quiet: bootstrap p99").is_finite(), "{r:#}");
+    assert!(fig(&r, "during ingest: bootstrap p99").is_finite(), "{r:#}");
+    assert_zero(
+        &r,
+        &[
+            "streams with a wrong unread_count",
+            "streams with a wrong mention_count",
+            "streams missing or extra",
+            "after ingest: streams with a wrong unread_count",
+            "after ingest: streams with a wrong mention_count",
+            "after ingest: streams missing or extra",
+            "failed bootstrap requests",
+            "failed ingest requests during the reads",
+        ],
+    );
+}
+
+#[test]
+fn badges_reach_every_member_and_stay_exact() {
+    let r = bench(&[
+        "badges",
+        "--people",
+        "12",
+        "--streams",
+        "8",
+        "--members",
+        "3",
+        "--rate",
+        "40",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(fig(&r, "people with the workspace view live"), 12.0, "{r:#}");
+    let due = fig(&r, "badge updates due (post × member but its author)");
+    assert!(due >= 60.0, "40 posts, two other members each: {r:#}");
+    assert!(fig(&r, "unread envelopes received") > 0.0, "{r:#}");
+    assert!(
+        fig(&r, "badge latency (post answered → unread envelope) p99").is_finite(),
+        "{r:#}"
+    );
+    assert!(fig(&r, "server CPU per unread envelope (all)").is_finite(), "{r:#}");
+    assert_zero(
+        &r,
+        &[
+            "failed connects",
+            "failed posts",
+            "badge updates never delivered",
+            "last live badges not exact",
+            "bootstrap badges not exact",
+        ],
+    );
+}
+
+#[test]
+fn typing_reaches_the_others_and_no_message_is_lost() {
+    let r = bench(&[
+        "typing",
+        "--subscribers",
+        "6",
+        "--typists",
+        "3",
+        "--rate",
+        "40",
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(fig(&r, "subscribers live"), 6.0, "{r:#}");
+    assert!(fig(&r, "events without typing") >= 35.0, "{r:#}");
+    assert!(fig(&r, "events with typing") >= 35.0, "{r:#}");
+    assert!(fig(&r, "typing envelopes received") > 0.0, "{r:#}");
+    assert_eq!(fig(&r, "subscribers that missed a typist"), 0.0, "{r:#}");
+    assert!(
+        fig(&r, "message p99 with typing / without (goal ≤ 1.1)").is_finite(),
+        "{r:#}"
+    );
+    assert_zero(&r, LOSS);
+    assert_zero(
+        &r,
+        &[
+            "typing envelopes to their own typist",
+            "failed connects",
+            "failed posts",
+        ],
+    );
+}
