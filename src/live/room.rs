@@ -3,6 +3,7 @@
 //! envelope is serialized, and every batch encoded for each transport, once here; the same
 //! bytes go to every subscriber.
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -12,6 +13,11 @@ use super::protocol::{self, Event, View};
 use super::wire::Batch;
 use crate::store::people::Badge;
 use crate::store::{Channel, ChannelId, Cursor, Totals, User, UserId};
+
+/// A typist's notice is sent again once the last one shows for less than this (ms):
+/// frames in between only keep it alive, so a room sends a typist a notice about every
+/// couple of seconds however often their frames come.
+pub const TYPING_RESEND_MS: i64 = 2500;
 
 /// A room's mailbox: commits and joins waiting.
 pub const ROOM_MAILBOX: usize = 4096;
@@ -54,6 +60,9 @@ pub struct Room {
     pending: PendingCounts,
     /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
     sse_id: Cursor,
+    /// Until when each typist's last notice shows (a stream view): a notice is sent again
+    /// only when the one out there is about to expire.
+    typing_shown: HashMap<String, i64>,
 }
 
 impl Room {
@@ -66,6 +75,7 @@ impl Room {
             joins: 0,
             pending: PendingCounts::default(),
             sse_id: Cursor::default(),
+            typing_shown: HashMap::new(),
         }
     }
 
@@ -133,24 +143,49 @@ impl Room {
         badges.sort_by_key(|b| b.cursor);
         events.extend(badges.iter().map(protocol::unread_event));
         self.broadcast(events, pending.since);
-        for (user, expires_at) in pending.typing {
-            if let View::Stream(stream) = self.view {
-                self.typing(protocol::typing_event(stream, &user, expires_at), &user);
-            }
+        if let View::Stream(stream) = self.view {
+            self.typing(stream, pending.typing);
         }
     }
 
-    /// Sends one person's typing to everyone else in the room. A session that is behind
-    /// misses it: typing is the first thing dropped, and never an overflow.
-    fn typing(&self, event: protocol::Event, typist: &str) {
-        let batch = Batch::new(&self.view, vec![event], None, self.sse_id);
+    /// Sends the typing of this tick: a notice per typist whose last one is about to expire
+    /// (within [`TYPING_RESEND_MS`]), all of them in one batch to everyone but the typists,
+    /// and to each typist the others'. A session that is behind misses it: typing is the
+    /// first thing dropped, and never an overflow.
+    fn typing(&mut self, stream: ChannelId, typed: HashMap<String, i64>) {
+        let now = crate::time::now_ms();
+        self.typing_shown.retain(|_, until| *until > now);
+        let mut due: Vec<(String, Event)> = Vec::new();
+        for (user, expires_at) in typed {
+            let shown = self.typing_shown.get(&user).copied().unwrap_or(0);
+            if shown - now > TYPING_RESEND_MS {
+                continue;
+            }
+            self.typing_shown.insert(user.clone(), expires_at);
+            due.push((user.clone(), protocol::typing_event(stream, &user, expires_at)));
+        }
+        if due.is_empty() {
+            return;
+        }
+        let batch_without = |typist: Option<&str>| {
+            let events = due.iter().filter(|(u, _)| Some(u.as_str()) != typist).map(|(_, e)| e.clone()).collect();
+            Batch::new(&self.view, events, None, self.sse_id)
+        };
+        let everyone = batch_without(None);
+        let mut own: HashMap<&str, Arc<Batch>> = HashMap::new();
         for sub in self.subscribers.values() {
-            if sub.user.as_deref() == Some(typist) {
+            let batch = match sub.user.as_deref() {
+                Some(u) if due.iter().any(|(t, _)| t == u) => {
+                    own.entry(u).or_insert_with(|| batch_without(Some(u))).clone()
+                }
+                _ => everyone.clone(),
+            };
+            if batch.events.is_empty() {
                 continue;
             }
             let _ = sub.recipient.try_send(Deliver {
                 subscription: sub.subscription,
-                payload: Payload::Events(batch.clone()),
+                payload: Payload::Events(batch),
             });
         }
     }
