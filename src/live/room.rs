@@ -14,11 +14,6 @@ use super::wire::Batch;
 use crate::store::people::Badge;
 use crate::store::{Channel, ChannelId, Cursor, Totals, User, UserId};
 
-/// A typist's notice is sent again once the last one shows for less than this (ms):
-/// frames in between only keep it alive, so a room sends a typist a notice about every
-/// couple of seconds however often their frames come.
-pub const TYPING_RESEND_MS: i64 = 2500;
-
 /// A room's mailbox: commits and joins waiting.
 pub const ROOM_MAILBOX: usize = 4096;
 
@@ -60,9 +55,6 @@ pub struct Room {
     pending: PendingCounts,
     /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
     sse_id: Cursor,
-    /// Until when each typist's last notice shows (a stream view): a notice is sent again
-    /// only when the one out there is about to expire.
-    typing_shown: HashMap<String, i64>,
 }
 
 impl Room {
@@ -75,7 +67,6 @@ impl Room {
             joins: 0,
             pending: PendingCounts::default(),
             sse_id: Cursor::default(),
-            typing_shown: HashMap::new(),
         }
     }
 
@@ -148,22 +139,17 @@ impl Room {
         }
     }
 
-    /// Sends the typing of this tick: a notice per typist whose last one is about to expire
-    /// (within [`TYPING_RESEND_MS`]), all of them in one batch to everyone but the typists,
-    /// and to each typist the others'. A session that is behind misses it: typing is the
-    /// first thing dropped, and never an overflow.
+    /// Sends the typing of this tick, a notice per typist: all of them in one batch to
+    /// everyone but the typists, and to each typist the others'. A session that is behind
+    /// misses it: typing is the first thing dropped, and never an overflow.
     fn typing(&mut self, stream: ChannelId, typed: HashMap<String, i64>) {
-        let now = crate::time::now_ms();
-        self.typing_shown.retain(|_, until| *until > now);
-        let mut due: Vec<(String, Event)> = Vec::new();
-        for (user, expires_at) in typed {
-            let shown = self.typing_shown.get(&user).copied().unwrap_or(0);
-            if shown - now > TYPING_RESEND_MS {
-                continue;
-            }
-            self.typing_shown.insert(user.clone(), expires_at);
-            due.push((user.clone(), protocol::typing_event(stream, &user, expires_at)));
-        }
+        let due: Vec<(String, Event)> = typed
+            .into_iter()
+            .map(|(user, expires_at)| {
+                let e = protocol::typing_event(stream, &user, expires_at);
+                (user, e)
+            })
+            .collect();
         if due.is_empty() {
             return;
         }
