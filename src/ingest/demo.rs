@@ -163,7 +163,13 @@ async fn people(ingest: &Addr<IngestActor>, eng: ChannelId) -> Result<Visitor, S
 
 /// The visitor's part of one telling: a DM and a mention in the private channel.
 async fn tell_visitor(ingest: &Addr<IngestActor>, v: Visitor, n: u32) -> Result<(), String> {
-    say(ingest, "bob", v.core, &format!("Handover #{n}: @{VISITOR} has the pager tonight")).await?;
+    say(
+        ingest,
+        "bob",
+        v.core,
+        &format!("Handover #{n}: @{VISITOR} has the pager tonight"),
+    )
+    .await?;
     say(ingest, "alice", v.dm, "Can you keep an eye on the checkout graphs?").await?;
     say(ingest, "bob", v.core, "Nothing else pending").await?;
     Ok(())

@@ -154,7 +154,11 @@ impl Room {
             return;
         }
         let batch_without = |typist: Option<&str>| {
-            let events = due.iter().filter(|(u, _)| Some(u.as_str()) != typist).map(|(_, e)| e.clone()).collect();
+            let events = due
+                .iter()
+                .filter(|(u, _)| Some(u.as_str()) != typist)
+                .map(|(_, e)| e.clone())
+                .collect();
             Batch::new(&self.view, events, None, self.sse_id)
         };
         let everyone = batch_without(None);

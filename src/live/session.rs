@@ -344,7 +344,9 @@ impl LiveSession {
         }
         self.phase = Phase::Closing;
         self.close_reason = status.close_reason();
-        if let (Status::BacklogTooLarge | Status::EpochChanged | Status::Pruned, Some(reason)) = (status, status.reason()) {
+        if let (Status::BacklogTooLarge | Status::EpochChanged | Status::Pruned, Some(reason)) =
+            (status, status.reason())
+        {
             METRICS.live_fallbacks.with_label_values(&[reason]).inc();
         }
         if status != Status::ServerShutdown {

@@ -14,10 +14,10 @@ pub mod meta;
 pub mod minutes;
 pub mod pages;
 pub mod people;
-pub mod retention;
 #[cfg(test)]
 mod pg_tests;
 mod postgres;
+pub mod retention;
 pub mod schema;
 mod search;
 mod sqlite;

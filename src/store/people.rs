@@ -22,14 +22,6 @@ pub fn can_see(conn: &mut DbConnection, s: &Stream, user: Option<UserId>) -> Que
     }
 }
 
-/// The streams whose members may see private streams, for `user`: the ones they are in.
-pub fn member_of(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<ChannelId>> {
-    stream_members::table
-        .filter(stream_members::user_id.eq(user))
-        .select(stream_members::stream_id)
-        .load(conn)
-}
-
 /// Counts a commit's messages (`first..=last`) as unread for every member of their streams
 /// but the author, after the member's read cursor; every member of such a stream has its
 /// badge (and the stream's count) changed at `last`. One statement: streams nobody joined

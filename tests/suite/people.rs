@@ -835,7 +835,9 @@ async fn a_private_deployment_reads_nothing_without_a_token() {
     assert_eq!(app.request("GET", "/signin", None, None).await.status, 200);
     assert_eq!(app.request("GET", "/static/app.css", None, None).await.status, 200);
     assert_eq!(app.request("GET", "/healthz", None, None).await.status, 200);
-    app.request("GET", "/metrics", None, None).await.assert_error(401, "unauthorized");
+    app.request("GET", "/metrics", None, None)
+        .await
+        .assert_error(401, "unauthorized");
     assert_eq!(app.request("GET", "/metrics", Some(INGEST), None).await.status, 200);
     // The ingest token is no user: it reads nothing.
     app.request("GET", "/api/messages", Some(INGEST), None)
@@ -866,7 +868,12 @@ async fn typing_is_dropped_before_messages_when_a_reader_falls_behind() {
         .await;
     let (alice, bob) = (user_token(SECRET, "alice", false), user_token(SECRET, "bob", false));
     let created = app
-        .request("POST", "/api/streams", Some(&alice), Some(&json!({"kind": "channel", "name": "flood"})))
+        .request(
+            "POST",
+            "/api/streams",
+            Some(&alice),
+            Some(&json!({"kind": "channel", "name": "flood"})),
+        )
         .await;
     let ch = created.json["id"].as_i64().unwrap();
     let view = format!("stream/{ch}");
