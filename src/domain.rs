@@ -65,3 +65,53 @@ mod tests {
         assert!(valid_name("...") && valid_name(".a"));
     }
 }
+
+/// A window back from now: charts, activity and top lists (issue 16) offer these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub enum Window {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
+impl Window {
+    pub const ALL: [Window; 5] = [
+        Window::FiveMinutes,
+        Window::Hour,
+        Window::Day,
+        Window::Week,
+        Window::Month,
+    ];
+
+    pub fn minutes(self) -> i64 {
+        match self {
+            Window::FiveMinutes => 5,
+            Window::Hour => 60,
+            Window::Day => 1440,
+            Window::Week => 7 * 1440,
+            Window::Month => 30 * 1440,
+        }
+    }
+
+    /// Its name in views, queries and envelopes: `5m`, `1h`, `24h`, `7d`, `30d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::FiveMinutes => "5m",
+            Window::Hour => "1h",
+            Window::Day => "24h",
+            Window::Week => "7d",
+            Window::Month => "30d",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Window> {
+        Window::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+}

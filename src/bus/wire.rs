@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::store::people::{Badge, InboxEntry};
+use crate::store::top::Removed;
 use crate::store::{Channel, ChannelId, Committed, Message, MessageId, Totals, User, UserId};
 
 #[derive(Serialize, Deserialize)]
@@ -17,6 +18,9 @@ pub struct Payload {
     badges: Vec<Badge>,
     #[serde(default)]
     inbox: Vec<InboxEntry>,
+    /// What its deletes took out (issue 16's top lists); absent from older nodes' entries.
+    #[serde(default)]
+    removed: Vec<Removed>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,6 +160,7 @@ impl From<&Committed> for Payload {
             ],
             badges: c.badges.clone(),
             inbox: c.inbox.clone(),
+            removed: c.removed.clone(),
         }
     }
 }
@@ -225,6 +230,7 @@ impl From<Payload> for Committed {
             },
             badges: p.badges,
             inbox: p.inbox,
+            removed: p.removed,
         }
     }
 }

@@ -134,6 +134,8 @@ impl Catchup {
         let mut filter = Some(v1);
         match view {
             View::Home => ready.push_back(protocol::metrics_event(&totals)),
+            // Its room sends the whole list to a newcomer.
+            View::Top(..) => filter = None,
             View::Messages => {}
             View::Channels => {
                 let rows = store::channels_changed_after(&mut conn, after_id.unwrap_or_default(), max + 1)?;

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Inserted, Join, Revoke, Shutdown, ShuttingDown, Stop, Subscribe, Typing, Vacant};
+use super::messages::{Inserted, Join, Revoke, Shutdown, ShuttingDown, Stop, Subscribe, TopNow, Typing, Vacant};
 use super::protocol::{Touched, View};
 use super::room::Room;
+use super::top::TopList;
 use crate::metrics::METRICS;
+use crate::store::Store;
 
 /// The hub's mailbox: commits and subscriptions waiting to be routed.
 pub const HUB_MAILBOX: usize = 4096;
@@ -22,6 +24,8 @@ struct RoomEntry {
 
 pub struct Hub {
     rooms: HashMap<View, RoomEntry>,
+    /// Where top rooms read their windows.
+    store: Store,
     /// The rooms' count-merging window (`--coalesce-ms`).
     coalesce: Duration,
     /// Set by [`Shutdown`]: subscriptions are refused from then on.
@@ -29,20 +33,21 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(coalesce: Duration) -> Self {
+    pub fn new(coalesce: Duration, store: Store) -> Self {
         Hub {
             rooms: HashMap::new(),
+            store,
             coalesce,
             shutting_down: false,
         }
     }
 
     fn room(&mut self, view: &View, ctx: &mut Context<Self>) -> &mut RoomEntry {
-        let (coalesce, hub) = (self.coalesce, ctx.address().recipient());
+        let (coalesce, hub, store) = (self.coalesce, ctx.address().recipient(), &self.store);
         self.rooms.entry(view.clone()).or_insert_with(|| {
             METRICS.live_rooms.inc();
             RoomEntry {
-                addr: Room::new(view.clone(), coalesce, hub).start(),
+                addr: Room::new(view.clone(), coalesce, hub, store).start(),
                 joins: 0,
             }
         })
@@ -107,6 +112,21 @@ impl Handler<Subscribe> for Hub {
             joined.await.map_err(|_| ShuttingDown)?;
             Ok(room.recipient())
         })
+    }
+}
+
+impl Handler<TopNow> for Hub {
+    type Result = ResponseFuture<Option<TopList>>;
+
+    /// To the view's room, made if there is none (a `top` view's only).
+    fn handle(&mut self, msg: TopNow, ctx: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down || !matches!(msg.view, View::Top(..)) {
+            return Box::pin(async { None });
+        }
+        let entry = self.room(&msg.view, ctx);
+        entry.joins += 1;
+        let asked = entry.addr.send(msg);
+        Box::pin(async move { asked.await.ok().flatten() })
     }
 }
 

@@ -119,3 +119,12 @@ pub struct Sequence {
     /// When the commit returned on this node, or when it arrived here from elsewhere.
     pub at: Instant,
 }
+
+/// `GET /api/top` (and a page) asks for a `top` view's list: the hub hands it to the
+/// view's room (made if there is none), which answers once it has read its window; `None`
+/// if that read failed.
+#[derive(Message)]
+#[rtype(result = "Option<super::top::TopList>")]
+pub struct TopNow {
+    pub view: View,
+}

@@ -12,6 +12,7 @@ pub mod protocol;
 pub mod room;
 pub mod sequencer;
 pub mod session;
+pub mod top;
 pub mod transport;
 pub mod wire;
 
@@ -82,6 +83,21 @@ impl Live {
             return None;
         }
         Some(Slot(self.connections.clone()))
+    }
+
+    /// A `top` view's list now, from its room (`GET /api/top`, the pages' first paint).
+    pub async fn top(
+        &self,
+        window: crate::domain::Window,
+        scope: top::TopScope,
+    ) -> Result<top::TopList, crate::error::ApiError> {
+        let asked = self.hub.send(messages::TopNow {
+            view: protocol::View::Top(window, scope),
+        });
+        match asked.await {
+            Ok(Some(list)) => Ok(list),
+            _ => Err(crate::error::ApiError::Overloaded("the top list cannot be read now")),
+        }
     }
 }
 

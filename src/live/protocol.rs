@@ -3,7 +3,8 @@
 use bytestring::ByteString;
 use serde::Serialize;
 
-use crate::domain::valid_name;
+use super::top::{TopList, TopScope};
+use crate::domain::{valid_name, Window};
 use crate::store::people::{Badge, Inbox, InboxEntry};
 use crate::store::streams::EventObject;
 use crate::store::{Channel, ChannelId, Committed, Cursor, EventType, Message, MessageId, Totals, User, UserId};
@@ -27,6 +28,9 @@ pub enum View {
     Streams,
     /// What concerns one signed-in person: mentions, memberships, read cursors.
     Me(String),
+    /// Top channels and users over a window (issue 16): everything's, a channel's users or
+    /// a user's channels.
+    Top(Window, TopScope),
 }
 
 impl View {
@@ -35,7 +39,8 @@ impl View {
 
     /// The valid views, in words, for error messages.
     pub const VALID: &'static str =
-        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace, streams, me";
+        "home, messages, channels, users, user/<name>, channel/<name>, stream/<id>, workspace, streams, me, \
+         top/<window>, top/<window>/channel/<name>, top/<window>/user/<name> (window: 5m, 1h, 24h, 7d, 30d)";
 
     pub fn parse(s: &str) -> Option<View> {
         match s {
@@ -47,6 +52,17 @@ impl View {
             "streams" => Some(View::Streams),
             // Whose: bound to the connection's user by [`View::for_user`].
             "me" => Some(View::Me(String::new())),
+            _ if s.starts_with("top/") => {
+                let mut parts = s.splitn(4, '/').skip(1);
+                let window = Window::parse(parts.next()?)?;
+                let scope = match (parts.next(), parts.next()) {
+                    (None, _) => TopScope::All,
+                    (Some("channel"), Some(name)) if valid_name(name) => TopScope::Channel(name.to_owned()),
+                    (Some("user"), Some(name)) if valid_name(name) => TopScope::User(name.to_owned()),
+                    _ => return None,
+                };
+                Some(View::Top(window, scope))
+            }
             _ => {
                 let (kind, name) = s.split_once('/')?;
                 if kind == "stream" {
@@ -91,6 +107,7 @@ impl View {
             View::Workspace(_) => "workspace",
             View::Streams => "streams",
             View::Me(_) => "me",
+            View::Top(..) => "top",
         }
     }
 
@@ -101,7 +118,10 @@ impl View {
     /// Whether this view streams logged events (messages, a stream's events, a person's
     /// inbox).
     pub fn has_messages(&self) -> bool {
-        !matches!(self, View::Channels | View::Users | View::Workspace(_) | View::Streams)
+        !matches!(
+            self,
+            View::Channels | View::Users | View::Workspace(_) | View::Streams | View::Top(..)
+        )
     }
 
     /// Whether `event` moves the SSE `id:` on in this view. In a view of messages only
@@ -124,7 +144,13 @@ impl View {
         }
         let wanted = |user: &str| match self {
             View::Home | View::Messages => true,
-            View::Channels | View::Users | View::Stream(_) | View::Workspace(_) | View::Streams | View::Me(_) => false,
+            View::Channels
+            | View::Users
+            | View::Stream(_)
+            | View::Workspace(_)
+            | View::Streams
+            | View::Me(_)
+            | View::Top(..) => false,
             View::User(name) => user == name,
             View::Channel(name) => &m.channel == name,
         };
@@ -258,6 +284,8 @@ pub enum Kind {
     ReadCursor,
     /// Someone is typing in a stream: never stored, merged, dropped first.
     Typing,
+    /// A whole top list, on a `top` view (merged like counts).
+    Top,
 }
 
 impl Kind {
@@ -282,6 +310,7 @@ impl Kind {
             Kind::MemberRemoved => "member_removed",
             Kind::ReadCursor => "read_cursor",
             Kind::Typing => "typing",
+            Kind::Top => "top",
         }
     }
 
@@ -455,6 +484,11 @@ pub fn stream_state_event(s: &Channel) -> Event {
 }
 
 /// A member's badge on their `workspace` view.
+/// A whole top list (merged like counts: the latest replaces what a client shows).
+pub fn top_event(list: &TopList) -> Event {
+    event(Kind::Top, list.cursor, list)
+}
+
 pub fn unread_event(b: &Badge) -> Event {
     event(
         Kind::Unread,

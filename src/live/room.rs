@@ -8,14 +8,42 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::messages::{Deliver, Inserted, Join, Leave, Payload, Revoke, Shutdown, Stop, Typing, Vacant};
+use super::messages::{Deliver, Inserted, Join, Leave, Payload, Revoke, Shutdown, Stop, TopNow, Typing, Vacant};
 use super::protocol::{self, Event, View};
+use super::top::{window_start, Tally, TopList, TopScope};
 use super::wire::Batch;
+use crate::domain::Window;
 use crate::store::people::Badge;
-use crate::store::{Channel, ChannelId, Cursor, Totals, User, UserId};
+use crate::store::{Channel, ChannelId, Committed, Cursor, Store, StoreError, Totals, User, UserId};
 
 /// A room's mailbox: commits and joins waiting.
 pub const ROOM_MAILBOX: usize = 4096;
+
+/// Commits a top room holds while it reads from the store; past this many (a read that
+/// takes far too long) it reads its whole window again instead.
+pub const TOP_HELD_MAX: usize = 10_000;
+
+/// A top room of one channel or user stops after this long without a subscriber or a
+/// request (reading its window again costs one read of that entity's rollups).
+pub const TOP_IDLE: Duration = Duration::from_secs(60);
+
+/// A top view's state in its room: the tally and the reads that keep it.
+struct TopRoom {
+    window: Window,
+    scope: TopScope,
+    store: Store,
+    /// `None` until the window is read.
+    tally: Option<Tally>,
+    /// Commits that came while a read was under way: applied, in order, after it.
+    held: Vec<Arc<Committed>>,
+    reading: bool,
+    /// The held commits overflowed: the read under way is of no use, the window is read again.
+    stale: bool,
+    /// Requests waiting for the window's first read.
+    waiting: Vec<tokio::sync::oneshot::Sender<TopList>>,
+    /// When the room last had a subscriber or a request.
+    used: Instant,
+}
 
 struct Subscriber {
     /// Echoed in every delivery, so the session can drop what was meant for an old view.
@@ -55,11 +83,29 @@ pub struct Room {
     pending: PendingCounts,
     /// The SSE id of this room's stream so far (see [`Batch::sse_agrees`]).
     sse_id: Cursor,
+    /// A `top` view's tally.
+    top: Option<TopRoom>,
 }
 
 impl Room {
-    pub fn new(view: View, coalesce: Duration, hub: Recipient<Vacant>) -> Self {
+    /// A room for `view`; a `top` view's reads its counts from `store`.
+    pub fn new(view: View, coalesce: Duration, hub: Recipient<Vacant>, store: &Store) -> Self {
+        let top = match &view {
+            View::Top(window, scope) => Some(TopRoom {
+                window: *window,
+                scope: scope.clone(),
+                store: store.clone(),
+                tally: None,
+                held: Vec::new(),
+                reading: false,
+                stale: false,
+                waiting: Vec::new(),
+                used: Instant::now(),
+            }),
+            _ => None,
+        };
         Room {
+            top,
             view,
             coalesce,
             hub,
@@ -72,7 +118,8 @@ impl Room {
 
     fn remove(&mut self, session: u64) -> Option<Subscriber> {
         let sub = self.subscribers.remove(&session)?;
-        if self.subscribers.is_empty() && !self.view.is_fixed() {
+        // A top room stays a while: reading its window again is the costly part.
+        if self.subscribers.is_empty() && !self.view.is_fixed() && self.top.is_none() {
             self.hub.do_send(Vacant {
                 view: self.view.clone(),
                 joins: self.joins,
@@ -179,6 +226,119 @@ impl Room {
             });
         }
     }
+
+    /// A top room's tick: the minutes that left the window go, a changed list goes out, an
+    /// idle room of one channel or user stops.
+    fn top_tick(&mut self, ctx: &mut Context<Self>) {
+        let Some(top) = self.top.as_mut() else {
+            return;
+        };
+        let (window, reading) = (top.window, top.reading);
+        match top.tally.as_mut() {
+            None if !reading => return self.read_top(None, ctx),
+            None => {}
+            Some(tally) => {
+                let start = window_start(window, crate::time::now_ms());
+                if !reading && start > tally.start() {
+                    return self.read_top(Some(start), ctx);
+                }
+                if tally.refresh() {
+                    let event = protocol::top_event(&tally.list());
+                    let since = self.pending.since.take();
+                    self.broadcast(vec![event], since);
+                }
+            }
+        }
+        let top = self.top.as_ref().expect("a top room");
+        if top.scope != TopScope::All && self.subscribers.is_empty() && top.used.elapsed() > TOP_IDLE {
+            self.hub.do_send(Vacant {
+                view: self.view.clone(),
+                joins: self.joins,
+            });
+        }
+    }
+
+    /// Reads the top room's window (`expire_to` `None`), or the minutes from its window's
+    /// start to `expire_to` that left it, off the actor thread.
+    fn read_top(&mut self, expire_to: Option<i64>, ctx: &mut Context<Self>) {
+        let Some(top) = self.top.as_mut() else {
+            return;
+        };
+        top.reading = true;
+        let (window, scope) = (top.window, top.scope.clone());
+        let (from, to) = match (expire_to, &top.tally) {
+            (Some(to), Some(tally)) => (tally.start(), Some(to)),
+            _ => (window_start(window, crate::time::now_ms()), None),
+        };
+        let store = top.store.clone();
+        let read = async move {
+            store
+                .snapshot(move |c| -> Result<_, StoreError> { Ok(read_counts(c, &scope, from, to)?) })
+                .await
+        };
+        ctx.spawn(read.into_actor(self).map(move |res, room, ctx| {
+            let view = room.view.clone();
+            let Some(top) = room.top.as_mut() else {
+                return;
+            };
+            top.reading = false;
+            let held = std::mem::take(&mut top.held);
+            if std::mem::take(&mut top.stale) {
+                top.tally = None;
+                return room.read_top(None, ctx);
+            }
+            match (res, to, top.tally.as_mut()) {
+                (Ok(counts), None, _) => {
+                    let mut tally = Tally::new(window, top.scope.clone(), from, counts);
+                    held.iter().for_each(|c| tally.apply(c));
+                    tally.refresh();
+                    for tx in top.waiting.drain(..) {
+                        let _ = tx.send(tally.list());
+                    }
+                    let event = protocol::top_event(&tally.list());
+                    top.tally = Some(tally);
+                    room.broadcast(vec![event], None);
+                }
+                (Ok(gone), Some(to), Some(tally)) => {
+                    tally.expire(to, gone);
+                    held.iter().for_each(|c| tally.apply(c));
+                }
+                (res, _, tally) => {
+                    if let Err(e) = res {
+                        log::error!("top list read failed view={} error={e}", view.kind());
+                    }
+                    // Tried again on a later tick; what came meanwhile still counts.
+                    match tally {
+                        Some(tally) => held.iter().for_each(|c| tally.apply(c)),
+                        None => top.waiting.clear(),
+                    }
+                }
+            }
+        }));
+    }
+}
+
+/// A top view's counts of minutes `from..to` (`to` open: the whole window), read in a
+/// snapshot that names its cursor. A channel or user that does not exist has none.
+fn read_counts(
+    c: &mut crate::store::DbConnection,
+    scope: &TopScope,
+    from: i64,
+    to: Option<i64>,
+) -> crate::store::StoreResult<crate::store::top::Counts> {
+    use crate::store::top::{counts, Counts, Scope};
+    let scope = match scope {
+        TopScope::All => Some(Scope::All),
+        TopScope::Channel(name) => crate::store::channel_by_name(c, name)?.map(|ch| Scope::Channel(ch.id)),
+        TopScope::User(name) => crate::store::user_by_name(c, name)?.map(|u| Scope::User(u.id)),
+    };
+    Ok(match scope {
+        Some(scope) => counts(c, scope, from, to)?,
+        None => Counts {
+            cursor: crate::store::totals(c)?.cursor,
+            ..Default::default()
+        },
+    })
 }
 
 impl Actor for Room {
@@ -186,7 +346,13 @@ impl Actor for Room {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(ROOM_MAILBOX);
-        ctx.run_interval(self.coalesce, |room, _| room.flush_counts());
+        ctx.run_interval(self.coalesce, |room, ctx| {
+            room.flush_counts();
+            room.top_tick(ctx);
+        });
+        if self.top.is_some() {
+            self.read_top(None, ctx);
+        }
     }
 }
 
@@ -195,6 +361,19 @@ impl Handler<Inserted> for Room {
 
     fn handle(&mut self, msg: Inserted, _: &mut Context<Self>) {
         let c = &msg.committed;
+        if let Some(top) = self.top.as_mut() {
+            // Followed with or without subscribers: the counts must stay whole.
+            match top.tally.as_mut() {
+                Some(tally) if !top.reading => tally.apply(c),
+                _ if top.held.len() < TOP_HELD_MAX => top.held.push(msg.committed.clone()),
+                _ => {
+                    top.held.clear();
+                    top.stale = true;
+                }
+            }
+            self.pending.since.get_or_insert(msg.at);
+            return;
+        }
         if self.subscribers.is_empty() {
             return;
         }
@@ -244,7 +423,7 @@ impl Handler<Inserted> for Room {
                     p.badges.insert(b.stream_id, b.clone());
                 }
             }
-            View::Me(_) => {}
+            View::Me(_) | View::Top(..) => {}
             View::Users | View::User(_) => p.users.extend(
                 c.users
                     .iter()
@@ -265,7 +444,38 @@ impl Handler<Join> for Room {
             recipient: msg.recipient,
             user: msg.user,
         };
+        // A top view's list goes to the newcomer at once (its catch-up has none).
+        if let Some(tally) = self.top.as_mut().and_then(|t| {
+            t.used = Instant::now();
+            t.tally.as_ref()
+        }) {
+            let batch = Batch::new(&self.view, vec![protocol::top_event(&tally.list())], None, self.sse_id);
+            let _ = sub.recipient.try_send(Deliver {
+                subscription: sub.subscription,
+                payload: Payload::Events(batch),
+            });
+        }
         self.subscribers.insert(msg.session, sub);
+    }
+}
+
+impl Handler<TopNow> for Room {
+    type Result = ResponseFuture<Option<TopList>>;
+
+    fn handle(&mut self, _: TopNow, _: &mut Context<Self>) -> Self::Result {
+        // Counted as a join: the hub does not stop a room with a request on its way.
+        self.joins += 1;
+        let Some(top) = self.top.as_mut() else {
+            return Box::pin(async { None });
+        };
+        top.used = Instant::now();
+        if let Some(tally) = &top.tally {
+            let list = tally.list();
+            return Box::pin(async move { Some(list) });
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        top.waiting.push(tx);
+        Box::pin(async move { rx.await.ok() })
     }
 }
 

@@ -223,6 +223,12 @@ fn after(committed: Arc<Committed>, delivered: Cursor) -> Arc<Committed> {
             .filter(|e| e.cursor > delivered)
             .cloned()
             .collect(),
+        removed: committed
+            .removed
+            .iter()
+            .filter(|r| r.cursor > delivered)
+            .cloned()
+            .collect(),
     })
 }
 

@@ -303,6 +303,16 @@ pub fn backlog_exceeds(conn: &mut DbConnection, filter: MessageFilter, after: Cu
 }
 
 /// The messages with ids in `first..=last`, oldest first (a transaction's own rows).
+/// The rows with these ids (any order; missing ones left out).
+pub(super) fn by_ids(conn: &mut DbConnection, ids: Vec<MessageId>) -> QueryResult<Vec<Message>> {
+    messages::table
+        .inner_join(channels::table)
+        .inner_join(users::table)
+        .filter(messages::id.eq_any(ids))
+        .select(MESSAGE_COLUMNS)
+        .load(conn)
+}
+
 pub(super) fn between(conn: &mut DbConnection, first: MessageId, last: MessageId) -> QueryResult<Vec<Message>> {
     messages::table
         .inner_join(channels::table)

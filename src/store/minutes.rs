@@ -20,58 +20,68 @@ pub fn minute_of(ms: i64) -> i64 {
 /// Messages added (or, negative, taken away) per `(entity, minute)`.
 pub(super) type Deltas = HashMap<(i64, i64), i64>;
 
-/// Adds `channels` to the channels' minutes, `users` to the users', and their sum per
-/// minute to every message's minutes (`all_minutes`), one statement each.
-pub(super) fn apply(conn: &mut DbConnection, channels: &Deltas, users: &Deltas) -> QueryResult<()> {
-    // Every public message counts for exactly one user (a private one for its stream only).
-    let mut all = Deltas::new();
-    for ((_, minute), n) in users {
+/// Public messages added (or, negative, taken away) per `(channel, user, minute)`.
+pub(super) type PairDeltas = HashMap<(i64, i64, i64), i64>;
+
+/// Adds `channels` to the streams' minutes (every message counts for its stream) and
+/// `pairs` (public messages) to the pairs', the users' (their sums per user) and every
+/// message's minutes (`all_minutes`, their sums per minute), one statement each.
+pub(super) fn apply(conn: &mut DbConnection, channels: &Deltas, pairs: &PairDeltas) -> QueryResult<()> {
+    let (mut users, mut all) = (Deltas::new(), Deltas::new());
+    for ((_, user, minute), n) in pairs {
+        *users.entry((*user, *minute)).or_default() += n;
         *all.entry((0, *minute)).or_default() += n;
     }
-    upsert(conn, "channel_minutes", Some("channel_id"), channels)?;
-    upsert(conn, "user_minutes", Some("user_id"), users)?;
-    upsert(conn, "all_minutes", None, &all)
+    let rows = |d: &Deltas, keyed: bool| -> Vec<Vec<i64>> {
+        d.iter()
+            .map(|((id, m), n)| if keyed { vec![*id, *m, *n] } else { vec![*m, *n] })
+            .collect()
+    };
+    let pair_rows: Vec<Vec<i64>> = pairs.iter().map(|((c, u, m), n)| vec![*c, *m, *u, *n]).collect();
+    upsert(
+        conn,
+        "channel_minutes",
+        &["channel_id", "minute"],
+        &rows(channels, true),
+    )?;
+    upsert(conn, "pair_minutes", &["channel_id", "minute", "user_id"], &pair_rows)?;
+    upsert(conn, "user_minutes", &["user_id", "minute"], &rows(&users, true))?;
+    upsert(conn, "all_minutes", &["minute"], &rows(&all, false))
 }
 
-/// Adds `deltas` to `table`'s rows keyed by (`key`, minute), or by minute alone without a
-/// key: an upsert from a JSON array on SQLite, from arrays on PostgreSQL.
-fn upsert(conn: &mut DbConnection, table: &str, key: Option<&str>, deltas: &Deltas) -> QueryResult<()> {
-    if deltas.is_empty() {
+/// Adds to `table`'s rows keyed by `keys`: each row is the keys' values then the messages
+/// to add. An upsert from a JSON array on SQLite, from arrays on PostgreSQL.
+fn upsert(conn: &mut DbConnection, table: &str, keys: &[&str], rows: &[Vec<i64>]) -> QueryResult<()> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let (columns, conflict) = match key {
-        Some(k) => (format!("{k}, minute, messages"), format!("{k}, minute")),
-        None => ("minute, messages".to_owned(), "minute".to_owned()),
-    };
-    let update = format!("ON CONFLICT ({conflict}) DO UPDATE SET messages = {table}.messages + excluded.messages");
+    let keys_list = keys.join(", ");
+    let columns = format!("{keys_list}, messages");
+    let update = format!("ON CONFLICT ({keys_list}) DO UPDATE SET messages = {table}.messages + excluded.messages");
+    let width = keys.len() + 1;
     match conn {
         DbConnection::Sqlite(c) => {
-            let rows: Vec<[i64; 3]> = deltas.iter().map(|((id, m), n)| [*id, *m, *n]).collect();
-            let json = serde_json::to_string(&rows).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-            let values = if key.is_some() {
-                "value->>0, value->>1, value->>2"
-            } else {
-                "value->>1, value->>2"
-            };
+            let json = serde_json::to_string(rows).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+            let values: Vec<String> = (0..width).map(|i| format!("value->>{i}")).collect();
             // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.
             diesel::sql_query(format!(
-                "INSERT INTO {table} ({columns}) SELECT {values} FROM json_each(?) WHERE true {update}"
+                "INSERT INTO {table} ({columns}) SELECT {} FROM json_each(?) WHERE true {update}",
+                values.join(", ")
             ))
             .bind::<Text, _>(json)
             .execute(c)?;
         }
         DbConnection::Pg(c) => {
-            let (ids, (minutes, counts)): (Vec<i64>, (Vec<i64>, Vec<i64>)) =
-                deltas.iter().map(|((id, m), n)| (*id, (*m, *n))).unzip();
-            let values = if key.is_some() { "id, m, n" } else { "m, n" };
-            diesel::sql_query(format!(
-                "INSERT INTO {table} ({columns}) SELECT {values} \
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS d (id, m, n) {update}"
-            ))
-            .bind::<Array<BigInt>, _>(ids)
-            .bind::<Array<BigInt>, _>(minutes)
-            .bind::<Array<BigInt>, _>(counts)
-            .execute(c)?;
+            // One array per column; `unnest` zips them back into rows.
+            let arrays: Vec<String> = (1..=width).map(|i| format!("${i}::bigint[]")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({columns}) SELECT * FROM unnest({}) {update}",
+                arrays.join(", ")
+            );
+            let column = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<i64>>();
+            let query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+            let query = (0..width).fold(query, |q, i| q.bind::<Array<BigInt>, _>(column(i)));
+            query.execute(c)?;
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ mod search;
 mod sqlite;
 pub mod stream_ops;
 pub mod streams;
+pub mod top;
 pub mod users;
 mod write;
 

@@ -948,10 +948,9 @@ fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: 
             .set(channels::total_messages.eq(channels::total_messages - 1))
             .execute(conn)?;
         let minute = super::minutes::minute_of(target.sent_at);
-        let one = |id: i64| super::minutes::Deltas::from([((id, minute), -1)]);
         // A private message counted for its stream only.
-        let user = if target.private {
-            super::minutes::Deltas::new()
+        let pair = if target.private {
+            super::minutes::PairDeltas::new()
         } else {
             diesel::update(users::table.find(target.user_id))
                 .set(users::total_messages.eq(users::total_messages - 1))
@@ -959,9 +958,9 @@ fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: 
             diesel::update(meta::table.filter(meta::id.eq(1)))
                 .set(meta::total_messages.eq(meta::total_messages - 1))
                 .execute(conn)?;
-            one(target.user_id.0)
+            super::minutes::PairDeltas::from([((s.id.0, target.user_id.0, minute), -1)])
         };
-        super::minutes::apply(conn, &one(s.id.0), &user)?;
+        super::minutes::apply(conn, &super::minutes::Deltas::from([((s.id.0, minute), -1)]), &pair)?;
     }
     people::uncount(conn, s.id, target.id, target.user_id, counted, event)?;
     touch(conn, s, target.user_id, event)?;

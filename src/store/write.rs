@@ -44,6 +44,8 @@ pub struct Committed {
     pub badges: Vec<people::Badge>,
     /// What it did that concerns one person (mentions, memberships, read cursors).
     pub inbox: Vec<people::InboxEntry>,
+    /// The public messages its deletes took out (the top lists subtract them).
+    pub removed: Vec<super::top::Removed>,
 }
 
 /// One request of a group commit: an ingest request's messages, or a change to a stream.
@@ -324,15 +326,15 @@ fn apply_counts(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<()> {
         DbConnection::Sqlite(c) => sqlite::apply_counts(c, first.id, last.id, &channels, &users)?,
         DbConnection::Pg(c) => postgres::apply_counts(c, &channels, &users)?,
     }
-    let (mut channel_minutes, mut user_minutes) = (minutes::Deltas::new(), minutes::Deltas::new());
+    let (mut channel_minutes, mut pair_minutes) = (minutes::Deltas::new(), minutes::PairDeltas::new());
     for r in rows.iter().filter(|r| r.counts) {
         let minute = minutes::minute_of(r.sent_at);
         *channel_minutes.entry((r.channel_id.0, minute)).or_default() += 1;
         if r.public {
-            *user_minutes.entry((r.user_id.0, minute)).or_default() += 1;
+            *pair_minutes.entry((r.channel_id.0, r.user_id.0, minute)).or_default() += 1;
         }
     }
-    minutes::apply(conn, &channel_minutes, &user_minutes)?;
+    minutes::apply(conn, &channel_minutes, &pair_minutes)?;
     people::count_unread(conn, first.id, last.id)?;
     meta::add_messages(conn, rows.iter().filter(|r| r.public).count() as i64)
 }
@@ -371,8 +373,10 @@ fn read_committed(conn: &mut DbConnection, rows: &[Inserted]) -> QueryResult<Com
 /// `last_message_id` of exactly the touched ones; a binding per id would break SQLite's
 /// variable limit). Also how another node, or a gap, is caught up from the database.
 pub fn committed_between(conn: &mut DbConnection, first: MessageId, last: MessageId) -> QueryResult<Committed> {
+    let messages = messages::between(conn, first, last)?;
     Ok(Committed {
-        messages: messages::between(conn, first, last)?,
+        removed: super::top::removed(conn, &messages)?,
+        messages,
         channels: channels::changed_between(conn, first, last)?,
         users: users::changed_between(conn, first, last)?,
         totals: meta::totals(conn)?,

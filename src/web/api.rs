@@ -11,6 +11,7 @@ use utoipa::openapi::{Object, RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
+use crate::domain::Window;
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::validate::{parse_body, BodyError, BodyFormat, Fields};
 use crate::ingest::{Ingest, IngestError};
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(web::resource("/search").get(search))
             .service(web::resource("/export").get(super::export::export))
             .service(web::resource("/activity").get(activity))
+            .service(web::resource("/top").get(top))
             .service(web::resource("/openapi.json").get(super::openapi::document))
             .service(
                 web::resource("/irc/channels")
@@ -674,33 +676,6 @@ impl Bucket {
     }
 }
 
-/// A window back from now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-pub enum Window {
-    #[serde(rename = "5m")]
-    FiveMinutes,
-    #[serde(rename = "1h")]
-    Hour,
-    #[serde(rename = "24h")]
-    Day,
-    #[serde(rename = "7d")]
-    Week,
-    #[serde(rename = "30d")]
-    Month,
-}
-
-impl Window {
-    fn minutes(self) -> i64 {
-        match self {
-            Window::FiveMinutes => 5,
-            Window::Hour => 60,
-            Window::Day => 1440,
-            Window::Week => 7 * 1440,
-            Window::Month => 30 * 1440,
-        }
-    }
-}
-
 /// Most buckets one activity answer holds.
 pub const ACTIVITY_BUCKETS_MAX: i64 = 10_000;
 
@@ -823,6 +798,51 @@ pub async fn activity(state: web::Data<AppState>, q: web::Query<ActivityQuery>) 
         })
         .await?;
     Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TopQuery {
+    /// The last 5 minutes, hour, 24 hours, 7 or 30 days (whole minutes, as
+    /// `/api/activity` counts them); default the last hour.
+    #[param(inline)]
+    window: Option<Window>,
+    /// This channel's top users (instead of the top channels and users of everything).
+    channel: Option<String>,
+    /// This user's top channels.
+    user: Option<String>,
+}
+
+/// The top channels and users of a window, or a channel's top users, or a user's top
+/// channels: what the live `top` views push, kept in memory by their rooms.
+#[utoipa::path(get, path = "/api/top", tag = "read", params(TopQuery), responses(
+    (status = 200, body = crate::live::top::TopList),
+    (status = 400, description = "`invalid_parameter`: both `channel` and `user`, or a name that is not one", body = ErrorBody),
+    (status = 503, description = "`overloaded`: the window could not be read now", body = ErrorBody),
+))]
+pub async fn top(
+    live: web::Data<std::sync::Arc<crate::live::Live>>,
+    q: web::Query<TopQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::live::top::TopScope;
+    let q = q.into_inner();
+    let named = |name: String, what: &str| {
+        if crate::domain::valid_name(&name) {
+            Ok(name)
+        } else {
+            Err(ApiError::InvalidParameter(format!(
+                "`{what}` is not a {what} name: 1-64 of letters, digits, `_`, `.` and `-`"
+            )))
+        }
+    };
+    let scope = match (q.channel, q.user) {
+        (Some(_), Some(_)) => return Err(ApiError::InvalidParameter("give `channel` or `user`, not both".into())),
+        (Some(c), None) => TopScope::Channel(named(c, "channel")?),
+        (None, Some(u)) => TopScope::User(named(u, "user")?),
+        (None, None) => TopScope::All,
+    };
+    let list = live.top(q.window.unwrap_or(Window::Hour), scope).await?;
+    Ok(HttpResponse::Ok().json(list))
 }
 
 /// What `/healthz` answers.

@@ -27,6 +27,7 @@ use super::{api, live, pages, AppState};
         api::search,
         super::export::export,
         api::activity,
+        api::top,
         document,
         super::irc::list,
         super::irc::follow,
