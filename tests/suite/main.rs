@@ -18,4 +18,5 @@ mod people;
 mod read_api;
 mod shutdown;
 mod streams;
+mod top;
 mod upgrade;
