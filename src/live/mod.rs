@@ -96,7 +96,8 @@ impl Live {
         });
         match asked.await {
             Ok(Some(list)) => Ok(list),
-            _ => Err(crate::error::ApiError::Overloaded("the top list cannot be read now")),
+            // The window's read failed (the log says why), or the server is stopping.
+            _ => Err(crate::error::ApiError::Internal("the top list could not be read".into())),
         }
     }
 }

@@ -818,7 +818,6 @@ pub struct TopQuery {
 #[utoipa::path(get, path = "/api/top", tag = "read", params(TopQuery), responses(
     (status = 200, body = crate::live::top::TopList),
     (status = 400, description = "`invalid_parameter`: both `channel` and `user`, or a name that is not one", body = ErrorBody),
-    (status = 503, description = "`overloaded`: the window could not be read now", body = ErrorBody),
 ))]
 pub async fn top(
     live: web::Data<std::sync::Arc<crate::live::Live>>,

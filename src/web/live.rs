@@ -32,7 +32,8 @@ pub const WS_MAX_FRAME: usize = 64 * 1024;
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// `home`, `messages`, `channels`, `users`, `channel/<name>`, `user/<name>`,
-    /// `stream/<id>`, `workspace` or `me`.
+    /// `stream/<id>`, `workspace`, `streams`, `me`, `top/<window>`,
+    /// `top/<window>/channel/<name>` or `top/<window>/user/<name>`.
     #[param(required = true)]
     view: Option<String>,
     /// Catch up from this cursor (for SSE, `Last-Event-ID` takes its place).

@@ -744,6 +744,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         get("/api/search", 400, "/api/search?q=%22open"),
         get("/api/export", 400, "/api/export?since=yesterday"),
         get("/api/activity", 400, "/api/activity?window=30d&bucket=minute"),
+        get("/api/top", 400, "/api/top?channel=a&user=b"),
         get("/live/ws", 400, "/live/ws?view=nowhere"),
         Provoke {
             headers: &[("Origin", "http://evil.example")],
