@@ -114,6 +114,11 @@ async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
             }
         }
     }
+    // The other nodes' top lists of the hour, read (so kept) before anything is stored.
+    for node in [1, 2] {
+        let top = cluster.node(node).get_json("/api/top?window=1h").await;
+        assert_eq!(top["users"], json!([]), "{top}");
+    }
     let sent = spread("a", 120);
     let mut ids = Vec::new();
     for part in sent.chunks(7) {
@@ -168,6 +173,30 @@ async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
             node.base()
         );
         assert_eq!(node.total_messages().await, 120);
+    }
+    // Their top lists followed node 0's commits: exact, most first, then by name.
+    let top_of = |counts: &BTreeMap<String, i64>| {
+        let mut all: Vec<(i64, &String)> = counts.iter().map(|(k, n)| (*n, k)).collect();
+        all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        json!(all
+            .iter()
+            .map(|(n, k)| json!({"name": k, "messages": n}))
+            .collect::<Vec<_>>())
+    };
+    let strip = |list: &Value| {
+        json!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| json!({"name": e["name"], "messages": e["messages"]}))
+            .collect::<Vec<_>>())
+    };
+    for node in [1, 2] {
+        eventually(&format!("node {node}'s top list"), LONG_WAIT, || async {
+            let top = cluster.node(node).get_json("/api/top?window=1h").await;
+            (strip(&top["users"]) == top_of(&users) && strip(&top["channels"]) == top_of(&channels)).then_some(())
+        })
+        .await;
     }
     // Nothing came twice or late: the bus carried it, the database was not needed.
     for node in [1, 2] {
