@@ -80,6 +80,14 @@ pub struct Settings {
     /// Events one prune transaction deletes at most: ingest waits for one batch at most.
     #[arg(long, global = true, env = "CHATPULSE_RETENTION_BATCH", default_value_t = crate::store::retention::RETENTION_BATCH, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub retention_batch: u32,
+    /// Largest file one upload may store, in bytes (a larger one is refused with 413 and
+    /// nothing is kept).
+    #[arg(long, global = true, env = "CHATPULSE_MAX_FILE_BYTES", default_value_t = crate::store::files::MAX_FILE_BYTES, value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
+    pub max_file_bytes: u64,
+    /// What all stored files may hold together, in bytes: an upload that would pass it is
+    /// refused with 413.
+    #[arg(long, global = true, env = "CHATPULSE_MAX_FILES_BYTES", default_value_t = crate::store::files::MAX_FILES_BYTES, value_parser = clap::value_parser!(u64).range(1..=(1 << 50)))]
+    pub max_files_bytes: u64,
     /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
     /// when that is not an IP address or localhost: requests for any other host name are
     /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.

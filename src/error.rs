@@ -53,6 +53,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A `Range` outside the file (its size in bytes).
+    #[error("the range is outside the file's {0} bytes")]
+    RangeNotSatisfiable(u64),
     /// A body of a type the route does not take; says the ones it does.
     #[error("use {0}")]
     UnsupportedMediaType(&'static str),
@@ -94,11 +97,12 @@ pub enum ErrorCode {
     InvalidRequest,
     Forbidden,
     Conflict,
+    RangeNotSatisfiable,
 }
 
 impl ErrorCode {
     /// Every code, for the tests that hold the document and the server to each other.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Forbidden,
         ErrorCode::Conflict,
@@ -117,6 +121,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::StorageFull,
         ErrorCode::ReadOnly,
+        ErrorCode::RangeNotSatisfiable,
     ];
 
     /// The code as it is written in a body, a log line and a metric label.
@@ -138,6 +143,7 @@ impl ErrorCode {
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::RangeNotSatisfiable => "range_not_satisfiable",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Conflict => "conflict",
         }
@@ -180,6 +186,7 @@ impl ApiError {
             ApiError::MisdirectedHost(_) => ErrorCode::InvalidHost,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
+            ApiError::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Overloaded(_) => ErrorCode::Overloaded,
             ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
@@ -209,6 +216,7 @@ impl ResponseError for ApiError {
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -233,6 +241,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized | ApiError::NeedsUser(_) => {
                 resp.insert_header(("WWW-Authenticate", "Bearer realm=\"chatpulse\""));
+            }
+            ApiError::RangeNotSatisfiable(size) => {
+                resp.insert_header(("Content-Range", format!("bytes */{size}")));
             }
             _ => {}
         }

@@ -138,6 +138,8 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         ingest_token: s.ingest_token.clone(),
         max_batch: s.max_batch as usize,
         max_body_bytes: s.max_body_bytes,
+        max_file_bytes: s.max_file_bytes,
+        max_files_bytes: s.max_files_bytes,
         bodies: web::BodyBudget::new(s.max_bodies_bytes),
         writes,
         node_id,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::store::people::{Badge, InboxEntry};
+use crate::store::polls::Tally;
 use crate::store::top::Removed;
 use crate::store::{Channel, ChannelId, Committed, Message, MessageId, Totals, User, UserId};
 
@@ -21,6 +22,9 @@ pub struct Payload {
     /// What its deletes took out (issue 16's top lists); absent from older nodes' entries.
     #[serde(default)]
     removed: Vec<Removed>,
+    /// Poll tallies (issue 17); absent from older nodes' entries.
+    #[serde(default)]
+    polls: Vec<Tally>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -161,6 +165,7 @@ impl From<&Committed> for Payload {
             badges: c.badges.clone(),
             inbox: c.inbox.clone(),
             removed: c.removed.clone(),
+            polls: c.polls.clone(),
         }
     }
 }
@@ -231,6 +236,7 @@ impl From<Payload> for Committed {
             badges: p.badges,
             inbox: p.inbox,
             removed: p.removed,
+            polls: p.polls,
         }
     }
 }

@@ -232,6 +232,11 @@ impl Catchup {
                         return Ok(Err(Status::BacklogTooLarge));
                     }
                     ready.extend(threads.iter().map(protocol::reply_count_event));
+                    let tallies = store::polls::changed_after(&mut conn, *id, after, max + 1)?;
+                    if tallies.len() as i64 > max {
+                        return Ok(Err(Status::BacklogTooLarge));
+                    }
+                    ready.extend(tallies.iter().map(protocol::poll_tally_event));
                 }
             }
         }

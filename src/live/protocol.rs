@@ -135,8 +135,8 @@ impl View {
     /// additive envelopes, their edits and deletes; a stream view every event of its stream.
     pub fn shows(&self, m: &Message) -> bool {
         if let View::Stream(id) = self {
-            // A read cursor is its person's (their `me` view), not the stream's.
-            return m.channel_id == *id && m.event_type() != EventType::Read;
+            // A read cursor is its person's (their `me` view), a vote the tally's.
+            return m.channel_id == *id && m.event_type().is_shown();
         }
         // No v1 view ever shows a private stream's rows.
         if m.private {
@@ -286,6 +286,8 @@ pub enum Kind {
     Typing,
     /// A whole top list, on a `top` view (merged like counts).
     Top,
+    /// A poll's tally, on its stream's view (merged like counts).
+    PollTally,
 }
 
 impl Kind {
@@ -311,6 +313,7 @@ impl Kind {
             Kind::ReadCursor => "read_cursor",
             Kind::Typing => "typing",
             Kind::Top => "top",
+            Kind::PollTally => "poll_tally",
         }
     }
 
@@ -484,6 +487,24 @@ pub fn stream_state_event(s: &Channel) -> Event {
 }
 
 /// A member's badge on their `workspace` view.
+/// A poll's tally on its stream's view (merged like counts: the latest wins).
+pub fn poll_tally_event(t: &crate::store::polls::Tally) -> Event {
+    #[derive(Serialize)]
+    struct PollTally<'a> {
+        r#type: &'static str,
+        #[serde(flatten)]
+        tally: &'a crate::store::polls::Tally,
+    }
+    event(
+        Kind::PollTally,
+        t.cursor,
+        &PollTally {
+            r#type: "poll_tally",
+            tally: t,
+        },
+    )
+}
+
 /// A whole top list (merged like counts: the latest replaces what a client shows).
 pub fn top_event(list: &TopList) -> Event {
     event(Kind::Top, list.cursor, list)

@@ -66,6 +66,8 @@ struct PendingCounts {
     badges: HashMap<ChannelId, Badge>,
     /// Who is typing (a stream view), until when.
     typing: HashMap<String, i64>,
+    /// Poll tallies of a stream view, latest per poll.
+    polls: HashMap<crate::store::MessageId, crate::store::polls::Tally>,
     /// The commit time of the oldest change waiting (for the delivery histogram).
     since: Option<Instant>,
 }
@@ -177,6 +179,9 @@ impl Room {
             View::Workspace(_) | View::Streams => protocol::stream_state_event(t),
             _ => protocol::reply_count_event(t),
         }));
+        let mut polls: Vec<_> = pending.polls.into_values().collect();
+        polls.sort_by_key(|t| t.cursor);
+        events.extend(polls.iter().map(protocol::poll_tally_event));
         let mut badges: Vec<_> = pending.badges.into_values().collect();
         badges.sort_by_key(|b| b.cursor);
         events.extend(badges.iter().map(protocol::unread_event));
@@ -404,12 +409,20 @@ impl Handler<Inserted> for Room {
                     .filter(|ch| self.view.wants_channel(ch))
                     .map(|ch| (ch.id, ch.clone())),
             ),
-            View::Stream(id) => p.streams.extend(
-                c.channels
-                    .iter()
-                    .filter(|ch| ch.parent_stream_id == Some(*id))
-                    .map(|ch| (ch.id, ch.clone())),
-            ),
+            View::Stream(id) => {
+                p.streams.extend(
+                    c.channels
+                        .iter()
+                        .filter(|ch| ch.parent_stream_id == Some(*id))
+                        .map(|ch| (ch.id, ch.clone())),
+                );
+                p.polls.extend(
+                    c.polls
+                        .iter()
+                        .filter(|t| t.stream_id == *id)
+                        .map(|t| (t.event_id, t.clone())),
+                );
+            }
             View::Workspace(None) | View::Streams => p
                 .streams
                 .extend(c.channels.iter().filter(|ch| !ch.private).map(|ch| (ch.id, ch.clone()))),

@@ -229,6 +229,12 @@ fn after(committed: Arc<Committed>, delivered: Cursor) -> Arc<Committed> {
             .filter(|r| r.cursor > delivered)
             .cloned()
             .collect(),
+        polls: committed
+            .polls
+            .iter()
+            .filter(|p| p.cursor > delivered)
+            .cloned()
+            .collect(),
     })
 }
 

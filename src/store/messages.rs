@@ -79,10 +79,19 @@ pub enum EventType {
     /// cursor, crosses nodes and replays on catch-up, but only on that person's `me` view,
     /// never in a stream's events.
     Read,
+    /// A poll (issue 17): its question and options in `payload`, its tally in `polls`.
+    Poll,
+    /// A vote on the poll `target_id`: in the log for its cursor (the tally's change), in
+    /// no stream's events (the stream view gets the merged `poll_tally`).
+    PollVote,
+    /// The poll `target_id` was closed.
+    PollClosed,
+    /// An uploaded file: its name, size and type in `payload`, its bytes in `file_chunks`.
+    File,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 14] = [
         EventType::Message,
         EventType::Shared,
         EventType::MemberJoined,
@@ -93,7 +102,19 @@ impl EventType {
         EventType::EventEdited,
         EventType::EventDeleted,
         EventType::Read,
+        EventType::Poll,
+        EventType::PollVote,
+        EventType::PollClosed,
+        EventType::File,
     ];
+
+    /// Rows of the log that are in no stream's events: read cursors and votes.
+    pub const HIDDEN: [&'static str; 2] = ["read", "poll_vote"];
+
+    /// Whether a stream's events show it (see [`EventType::HIDDEN`]).
+    pub fn is_shown(self) -> bool {
+        !matches!(self, EventType::Read | EventType::PollVote)
+    }
 
     /// As stored in `messages.kind` and written in `event_type`.
     pub fn as_str(self) -> &'static str {
@@ -108,6 +129,10 @@ impl EventType {
             EventType::EventEdited => "event_edited",
             EventType::EventDeleted => "event_deleted",
             EventType::Read => "read",
+            EventType::Poll => "poll",
+            EventType::PollVote => "poll_vote",
+            EventType::PollClosed => "poll_closed",
+            EventType::File => "file",
         }
     }
 
@@ -196,7 +221,6 @@ pub enum Rows {
 const MESSAGE: &str = "message";
 type LiveOnly = diesel::dsl::And<diesel::dsl::Eq<messages::kind, &'static str>, diesel::dsl::not<messages::deleted>>;
 /// The kind of the one row type no stream shows (a read cursor).
-const READ: &str = "read";
 /// The rows v1 live views replay: messages, and their edits and deletes.
 const V1_KINDS: [&str; 3] = ["message", "event_edited", "event_deleted"];
 
@@ -245,7 +269,7 @@ impl MessageFilter {
             q = q.filter(messages::user_id.eq(u));
         }
         // v1 reads never see a private stream's rows; a stream's log (whose reader was
-        // let in) every row but read cursors.
+        // let in) every row but read cursors and votes.
         match self.rows {
             Rows::LiveMessages => q
                 .filter(messages::kind.eq(MESSAGE).and(diesel::dsl::not(messages::deleted)))
@@ -253,7 +277,10 @@ impl MessageFilter {
             Rows::MessagesAndChanges => q
                 .filter(messages::kind.eq_any(V1_KINDS))
                 .filter(messages::private.eq(false)),
-            Rows::Events => q.filter(messages::kind.ne(READ)),
+            Rows::Events => {
+                let [read, vote] = EventType::HIDDEN;
+                q.filter(messages::kind.ne(read)).filter(messages::kind.ne(vote))
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! that differs between them (FTS5 or `tsvector`, `json_each` or `unnest`, how ids are
 //! handed out, how a write transaction begins) is in `sqlite.rs` and `postgres.rs`.
 pub mod channels;
+pub mod files;
 pub mod ids;
 pub mod irc;
 pub mod messages;
@@ -16,6 +17,7 @@ pub mod pages;
 pub mod people;
 #[cfg(test)]
 mod pg_tests;
+pub mod polls;
 mod postgres;
 pub mod retention;
 pub mod schema;

@@ -84,6 +84,8 @@ fn prune(conn: &mut DbConnection, before: i64, limit: i64) -> QueryResult<usize>
     }
     diesel::delete(inbox::table.filter(inbox::event_id.eq_any(&ids).or(inbox::cursor.eq_any(&ids)))).execute(conn)?;
     diesel::delete(messages::table.filter(messages::id.eq_any(&ids))).execute(conn)?;
+    super::files::pruned(conn, &ids)?;
+    super::polls::pruned(conn, &ids)?;
     // Badges count the messages that are kept: recounted where a member had some unread.
     let mut streams: Vec<ChannelId> = rows.iter().map(|r| r.1).collect();
     streams.sort_unstable();

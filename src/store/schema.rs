@@ -123,6 +123,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    polls (event_id) {
+        event_id -> BigInt,
+        stream_id -> BigInt,
+        question -> Text,
+        options -> Text,
+        counts -> Text,
+        multiple -> Bool,
+        closes_at -> Nullable<BigInt>,
+        closed_at -> Nullable<BigInt>,
+        voters -> BigInt,
+        changed_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    poll_votes (poll_id, user_id) {
+        poll_id -> BigInt,
+        user_id -> BigInt,
+        options -> Text,
+        voted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    files (id) {
+        id -> BigInt,
+        event_id -> Nullable<BigInt>,
+        stream_id -> BigInt,
+        name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    file_chunks (file_id, seq) {
+        file_id -> BigInt,
+        seq -> BigInt,
+        data -> Binary,
+    }
+}
+
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (user_id));
 diesel::joinable!(stream_members -> users (user_id));
@@ -138,5 +182,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     channel_minutes,
     user_minutes,
     all_minutes,
-    inbox
+    inbox,
+    polls,
+    poll_votes,
+    files,
+    file_chunks
 );

@@ -97,6 +97,31 @@ pub enum StreamOp {
         stream: ChannelId,
         event: MessageId,
     },
+    /// Asks a question (issue 17); `closes_at` in milliseconds since the epoch.
+    Poll {
+        stream: ChannelId,
+        question: String,
+        options: Vec<String>,
+        multiple: bool,
+        closes_at: Option<i64>,
+    },
+    /// The actor's vote on the poll `poll`: the indexes of the options chosen (one unless
+    /// it takes several), replacing their earlier vote.
+    Vote {
+        stream: ChannelId,
+        poll: MessageId,
+        options: Vec<usize>,
+    },
+    /// Closes the poll (its author, an owner of the stream or an admin).
+    ClosePoll {
+        stream: ChannelId,
+        poll: MessageId,
+    },
+    /// Adds the `file` event of an upload whose bytes are stored (`files.id` = `file`).
+    AttachFile {
+        stream: ChannelId,
+        file: i64,
+    },
 }
 
 /// What a change did: the stream and event it is about, and whether it made them (a
@@ -237,7 +262,16 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
         }
         StreamOp::Delete { stream, event } => {
             let s = writable(conn, *stream, me)?;
-            let target = message_in(conn, &s, *event)?;
+            let target = match streams::event_by_id(conn, *event)? {
+                Some(m)
+                    if m.channel_id == s.id
+                        && !m.deleted
+                        && matches!(m.event_type(), EventType::Message | EventType::Poll | EventType::File) =>
+                {
+                    m
+                }
+                _ => return not_found("message, poll or file in this stream"),
+            };
             if target.user_id != me && manager(conn, &s, me, actor).is_err() {
                 return refuse(Refusal::Forbidden(
                     "only its author, an owner of the stream or an admin may delete a message".into(),
@@ -352,6 +386,97 @@ pub(super) fn apply(conn: &mut DbConnection, tx: &mut Tx, actor: &Actor, op: &St
             )?;
             done(s.id, id, true)
         }
+        StreamOp::Poll {
+            stream,
+            question,
+            options,
+            multiple,
+            closes_at,
+        } => {
+            let s = writable(conn, *stream, me)?;
+            if closes_at.is_some_and(|at| at <= tx.now) {
+                return refuse(Refusal::Invalid("closes_at is not in the future".into()));
+            }
+            let mut payload = json(&[
+                ("question", question.as_str().into()),
+                ("options", options.clone().into()),
+                ("multiple", (*multiple).into()),
+            ]);
+            if let Some(at) = closes_at {
+                payload.insert("closes_at".into(), (*at).into());
+            }
+            let event = append(conn, tx, &s, me, EventType::Poll, payload, None, question)?;
+            super::polls::create(conn, event, s.id, question, options, *multiple, *closes_at)?;
+            touch(conn, &s, me, event)?;
+            done(s.id, event, true)
+        }
+        StreamOp::Vote { stream, poll, options } => {
+            let s = writable(conn, *stream, me)?;
+            let p = poll_in(conn, &s, *poll)?;
+            if p.tally.is_closed(tx.now) {
+                return refuse(Refusal::Conflict("the poll is closed".into()));
+            }
+            let mut chosen = options.clone();
+            chosen.sort_unstable();
+            chosen.dedup();
+            if chosen.len() != options.len() || chosen.iter().any(|i| *i >= p.options.len()) {
+                return refuse(Refusal::Invalid(format!(
+                    "options are indexes of the poll's {} options, each once",
+                    p.options.len()
+                )));
+            }
+            if chosen.is_empty() || (!p.multiple && chosen.len() > 1) {
+                return refuse(Refusal::Invalid(if p.multiple {
+                    "choose at least one option".into()
+                } else {
+                    "this poll takes one option".into()
+                }));
+            }
+            let payload = json(&[("options", chosen.clone().into())]);
+            let event = append(
+                conn,
+                tx,
+                &s,
+                me,
+                EventType::PollVote,
+                payload,
+                Some(p.tally.event_id),
+                "",
+            )?;
+            super::polls::vote(conn, &p, me, &chosen, tx.now, event)?;
+            done(s.id, event, true)
+        }
+        StreamOp::ClosePoll { stream, poll } => {
+            let s = writable(conn, *stream, me)?;
+            let p = poll_in(conn, &s, *poll)?;
+            let author: UserId = messages::table.find(*poll).select(messages::user_id).first(conn)?;
+            if author != me && manager(conn, &s, me, actor).is_err() {
+                return refuse(Refusal::Forbidden(
+                    "only its author, an owner of the stream or an admin may close a poll".into(),
+                ));
+            }
+            if p.tally.closed_at.is_some() {
+                return refuse(Refusal::Conflict("the poll is closed already".into()));
+            }
+            let event = append(conn, tx, &s, me, EventType::PollClosed, json(&[]), Some(*poll), "")?;
+            super::polls::close(conn, *poll, tx.now, event)?;
+            done(s.id, event, true)
+        }
+        StreamOp::AttachFile { stream, file } => {
+            let s = writable(conn, *stream, me)?;
+            let Some(f) = super::files::staged(conn, *file)? else {
+                return not_found("upload");
+            };
+            let payload = json(&[
+                ("name", f.name.as_str().into()),
+                ("size", f.size.into()),
+                ("content_type", f.content_type.as_str().into()),
+            ]);
+            let event = append(conn, tx, &s, me, EventType::File, payload, None, &f.name)?;
+            super::files::attach(conn, *file, event, s.id)?;
+            touch(conn, &s, me, event)?;
+            done(s.id, event, true)
+        }
         StreamOp::Join { stream } => {
             let s = writable(conn, *stream, me)?;
             fixed_members(&s)?;
@@ -448,6 +573,14 @@ fn message_in(conn: &mut DbConnection, s: &Stream, id: MessageId) -> OpResult<Me
     match streams::event_by_id(conn, id)? {
         Some(m) if m.channel_id == s.id && m.is_live_message() => Ok(m),
         _ => not_found("message in this stream"),
+    }
+}
+
+/// The poll `id` of stream `s`, not deleted.
+fn poll_in(conn: &mut DbConnection, s: &Stream, id: MessageId) -> OpResult<super::polls::Poll> {
+    match super::polls::get(conn, id)? {
+        Some(p) if p.tally.stream_id == s.id => Ok(p),
+        _ => not_found("poll in this stream"),
     }
 }
 
@@ -931,7 +1064,13 @@ fn edit(
 }
 
 fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: &Message) -> OpResult<OpOutcome> {
-    let counted = !inserted_here(tx, target.id);
+    // Only a message counts (and is searched); a poll's votes and a file's bytes go with it.
+    let counted = target.event_type() == EventType::Message && !inserted_here(tx, target.id);
+    match target.event_type() {
+        EventType::Poll => super::polls::remove(conn, target.id)?,
+        EventType::File => super::files::remove(conn, target.id)?,
+        _ => {}
+    }
     if counted && !target.private {
         super::search::unindex(conn, target.id, &target.text)?;
     }

@@ -244,8 +244,8 @@ pub fn list_events(
         .inner_join(users::table)
         .select(MESSAGE_COLUMNS)
         .filter(messages::channel_id.eq(stream))
-        // A read cursor is its person's (their `me` view), not the stream's.
-        .filter(messages::kind.ne(EventType::Read.as_str()))
+        // A read cursor is its person's (their `me` view), a vote the tally's.
+        .filter(messages::kind.ne_all(EventType::HIDDEN))
         .limit(limit)
         .into_boxed();
     if let Some(b) = before {
@@ -280,6 +280,8 @@ pub struct Extras {
     pub threads: HashMap<MessageId, (ChannelId, i64)>,
     /// By original id: its current text, `None` once deleted.
     pub originals: HashMap<MessageId, Option<String>>,
+    /// By poll event id: its tally now.
+    pub polls: HashMap<MessageId, super::polls::Tally>,
 }
 
 /// The extras of `events` (a page or a catch-up batch: bounded by the read's limit).
@@ -294,7 +296,16 @@ pub fn extras(conn: &mut DbConnection, events: &[Message]) -> QueryResult<Extras
         .filter(|e| e.event_type() == EventType::Shared)
         .filter_map(|e| e.target_id)
         .collect();
+    let polls: Vec<MessageId> = events
+        .iter()
+        .filter(|e| e.event_type() == EventType::Poll && !e.deleted)
+        .map(|e| e.id)
+        .collect();
     let mut out = Extras::default();
+    out.polls = super::polls::of_events(conn, &polls)?
+        .into_iter()
+        .map(|p| (p.tally.event_id, p.tally))
+        .collect();
     for chunk in messages.chunks(500) {
         let rows: Vec<(ChannelId, Option<MessageId>, i64)> = channels::table
             .filter(channels::branched_from_event_id.eq_any(chunk))
@@ -392,9 +403,45 @@ pub struct EventObject {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// `event_edited`, `event_deleted`: the message it changed.
+    /// `event_edited`, `event_deleted`: the message it changed; `poll_closed`: the poll.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_event_id: Option<MessageId>,
+    /// `poll`: the question, the options and the tally (absent once deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollObject>,
+    /// `file`: what was uploaded and where to download it (absent once deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileObject>,
+}
+
+/// A poll as its event shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PollObject {
+    pub question: String,
+    pub options: Vec<String>,
+    /// Whether a vote may choose several options.
+    pub multiple: bool,
+    /// Votes for each option, in order, and how many people voted: as of the read (a
+    /// live `event` envelope of a new poll: none yet; `poll_tally` envelopes follow).
+    pub counts: Vec<i64>,
+    pub voters: i64,
+    #[serde(serialize_with = "crate::time::serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null)]
+    pub closes_at: Option<i64>,
+    #[serde(serialize_with = "crate::time::serialize_opt_ms")]
+    #[schema(schema_with = crate::json_schema::time_or_null)]
+    pub closed_at: Option<i64>,
+}
+
+/// A file as its event shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct FileObject {
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    pub content_type: String,
+    /// Where to download it (`Content-Disposition: attachment`, `Range` honoured).
+    pub url: String,
 }
 
 impl EventObject {
@@ -432,6 +479,8 @@ impl EventObject {
             description: None,
             status: None,
             target_event_id: None,
+            poll: None,
+            file: None,
         };
         match t {
             EventType::Message => {
@@ -481,7 +530,37 @@ impl EventObject {
                 o.edited_at = Some(m.sent_at);
             }
             EventType::EventDeleted => o.target_event_id = m.target_id,
-            EventType::Read => o.target_event_id = m.target_id,
+            EventType::Read | EventType::PollVote | EventType::PollClosed => o.target_event_id = m.target_id,
+            EventType::Poll => {
+                o.deleted = Some(m.deleted);
+                if !m.deleted {
+                    let options: Vec<String> = p
+                        .get("options")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default();
+                    let tally = extras.and_then(|x| x.polls.get(&m.id));
+                    o.poll = Some(PollObject {
+                        question: string("question").unwrap_or_default(),
+                        counts: tally.map_or_else(|| vec![0; options.len()], |t| t.counts.clone()),
+                        voters: tally.map_or(0, |t| t.voters),
+                        closed_at: tally.and_then(|t| t.closed_at),
+                        options,
+                        multiple: p.get("multiple").and_then(|v| v.as_bool()).unwrap_or(false),
+                        closes_at: id("closes_at"),
+                    });
+                }
+            }
+            EventType::File => {
+                o.deleted = Some(m.deleted);
+                if !m.deleted {
+                    o.file = Some(FileObject {
+                        name: string("name").unwrap_or_default(),
+                        size: id("size").unwrap_or(0),
+                        content_type: string("content_type").unwrap_or_default(),
+                        url: format!("/api/streams/{}/files/{}", m.channel_id.0, m.id.0),
+                    });
+                }
+            }
         }
         o
     }

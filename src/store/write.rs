@@ -46,6 +46,8 @@ pub struct Committed {
     pub inbox: Vec<people::InboxEntry>,
     /// The public messages its deletes took out (the top lists subtract them).
     pub removed: Vec<super::top::Removed>,
+    /// Poll tallies it changed (a stream view pushes them merged).
+    pub polls: Vec<super::polls::Tally>,
 }
 
 /// One request of a group commit: an ingest request's messages, or a change to a stream.
@@ -376,6 +378,7 @@ pub fn committed_between(conn: &mut DbConnection, first: MessageId, last: Messag
     let messages = messages::between(conn, first, last)?;
     Ok(Committed {
         removed: super::top::removed(conn, &messages)?,
+        polls: super::polls::between(conn, first, last)?,
         messages,
         channels: channels::changed_between(conn, first, last)?,
         users: users::changed_between(conn, first, last)?,

@@ -1,12 +1,14 @@
 //! HTTP: routes, shared state, and the server itself.
 pub mod api;
 pub mod export;
+pub mod files;
 pub mod irc;
 pub mod live;
 pub mod observe;
 pub mod openapi;
 pub mod origin;
 pub mod pages;
+pub mod polls;
 pub mod private;
 pub mod streams;
 
@@ -78,6 +80,9 @@ pub struct AppState {
     pub ingest_token: Option<String>,
     /// `--require-token`: every read, page and live view needs a user token.
     pub require_token: bool,
+    /// `--max-file-bytes` and `--max-files-bytes`: one upload, and every file together.
+    pub max_file_bytes: u64,
+    pub max_files_bytes: u64,
     /// `--max-batch`: most messages in one ingest request.
     pub max_batch: usize,
     /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.

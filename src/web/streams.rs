@@ -66,7 +66,7 @@ fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
 }
 
 /// The caller as the actor of a change: a user token is required.
-fn actor(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiError> {
+pub(super) fn actor(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiError> {
     match caller(state, req)? {
         Some(c) => Ok(Actor {
             name: c.sub,
@@ -79,7 +79,7 @@ fn actor(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiError> {
 }
 
 /// Commits one change and answers with what it did.
-async fn operate(state: &AppState, actor: Actor, op: StreamOp) -> Result<OpOutcome, ApiError> {
+pub(super) async fn operate(state: &AppState, actor: Actor, op: StreamOp) -> Result<OpOutcome, ApiError> {
     let answer = state
         .ingest
         .send(Operate(actor, op))
@@ -104,7 +104,7 @@ async fn operate_on_stream(
 }
 
 /// The id of the user named `name`, if they were ever seen.
-fn user_id(c: &mut DbConnection, name: Option<&str>) -> Result<Option<UserId>, ApiError> {
+pub(super) fn user_id(c: &mut DbConnection, name: Option<&str>) -> Result<Option<UserId>, ApiError> {
     match name {
         Some(n) => Ok(store::user_by_name(c, n)?.map(|u| u.id)),
         None => Ok(None),
@@ -144,7 +144,7 @@ async fn stream_object(state: &AppState, id: ChannelId, user: Option<String>) ->
 }
 
 /// One event in its current state, with its thread or original.
-async fn event_object(state: &AppState, id: MessageId) -> Result<EventObject, ApiError> {
+pub(super) async fn event_object(state: &AppState, id: MessageId) -> Result<EventObject, ApiError> {
     state
         .store
         .snapshot(move |c| -> Result<_, ApiError> {
@@ -155,7 +155,7 @@ async fn event_object(state: &AppState, id: MessageId) -> Result<EventObject, Ap
         .await
 }
 
-fn no_stream() -> ApiError {
+pub(super) fn no_stream() -> ApiError {
     ApiError::NotFound("no such stream".into())
 }
 
@@ -175,7 +175,7 @@ pub fn user_name(req: &HttpRequest, state: &AppState) -> Result<Option<String>, 
 /// with a fraction is still an integer), within i64. A number written with a fraction or
 /// an exponent is taken only where a double holds it exactly (below 2^53): beyond, it may
 /// not be the integer that was written.
-fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(super) fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     let n = serde_json::Number::deserialize(d)?;
     n.as_i64()
@@ -188,7 +188,7 @@ fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 }
 
 /// Checks a free text: not empty (when `required`), at most `max` characters, no U+0000.
-fn text_rule(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+pub(super) fn text_rule(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     let n = value.chars().count();
     if n == 0 || n > max {
         return Err(ApiError::InvalidRequest(format!("`{field}` is 1-{max} characters")));
@@ -1302,6 +1302,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/streams/{id}/leave").post(leave))
         .service(web::resource("/streams/{id}/members").get(members).post(add_member))
         .service(web::resource("/streams/{id}/read").post(read))
+        .service(web::resource("/streams/{id}/polls").post(super::polls::create))
+        .service(web::resource("/streams/{id}/polls/{event_id}").get(super::polls::get))
+        .service(web::resource("/streams/{id}/polls/{event_id}/vote").post(super::polls::vote))
+        .service(web::resource("/streams/{id}/polls/{event_id}/close").post(super::polls::close))
+        .service(web::resource("/streams/{id}/files").post(super::files::upload))
+        .service(web::resource("/streams/{id}/files/{event_id}").get(super::files::download))
         .service(web::resource("/streams/{id}/unread").post(unread))
         .service(web::resource("/bootstrap").get(bootstrap))
         .service(web::resource("/notifications").get(notifications))
