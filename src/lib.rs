@@ -64,6 +64,13 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
             .into(),
             None => Box::<dyn std::error::Error>::from(e),
         })?;
+    // Uploads that a node left without their event (it died mid-upload) go; an upload
+    // under way on another node is younger than this.
+    let abandoned =
+        store::files::drop_abandoned(&mut *store.conn()?, time::now_ms() - store::files::ABANDONED_UPLOAD_MS)?;
+    if abandoned > 0 {
+        log::info!("dropped abandoned uploads n={abandoned}");
+    }
     log::info!(
         "starting database={} db_pool={pool} sqlite_cache_kib={} epoch={} catchup_batch={} catchup_max={} queue_bytes={} write_timeout_ms={} send_buffer_bytes={} coalesce_ms={} idle_after_ms={} max_connections={} ingest_queue={} max_body_bytes={} max_batch={} ingest_token={} demo={}",
         redact_password(&database.path), s.sqlite_cache_kib, store.epoch(), s.catchup_batch, s.catchup_max, s.queue_bytes, s.write_timeout_ms, s.send_buffer_bytes, s.coalesce_ms, s.idle_after_ms,

@@ -15,6 +15,9 @@ pub const FILE_CHUNK: usize = 256 * 1024;
 
 /// `--max-file-bytes`'s default: one file, 25 MiB.
 pub const MAX_FILE_BYTES: u64 = 25 << 20;
+/// An upload without its event this old was abandoned (an upload of `--max-file-bytes`
+/// takes seconds): dropped when a node starts.
+pub const ABANDONED_UPLOAD_MS: i64 = 3_600_000;
 /// `--max-files-bytes`'s default: every file together, 10 GiB.
 pub const MAX_FILES_BYTES: u64 = 10 << 30;
 
