@@ -15,6 +15,7 @@ mod irc;
 mod live;
 mod overflow;
 mod people;
+mod polls_files;
 mod read_api;
 mod shutdown;
 mod streams;
