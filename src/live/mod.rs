@@ -97,7 +97,9 @@ impl Live {
         match asked.await {
             Ok(Some(list)) => Ok(list),
             // The window's read failed (the log says why), or the server is stopping.
-            _ => Err(crate::error::ApiError::Internal("the top list could not be read".into())),
+            _ => Err(crate::error::ApiError::Internal(
+                "the top list could not be read".into(),
+            )),
         }
     }
 }

@@ -2351,3 +2351,358 @@ async fn a_from_to_up_to_now_or_ahead_is_live_at_its_right_edge() {
     assert_eq!(chart_total(&b).await, "3");
     b.close().await;
 }
+
+// ---------------------------------------------------------------------------
+// Top lists (issue 16): home's top channels and users, a channel's top users, a profile's
+// top channels, each the page's window, kept by a live view of its own (`top/<window>…`).
+// ---------------------------------------------------------------------------
+
+/// What `TOP_N` is on the server: entries a top list holds at most.
+const TOP_N: usize = 10;
+
+/// One entry of a top list as the page shows it.
+#[derive(Debug, PartialEq)]
+struct TopShown {
+    name: String,
+    messages: String,
+    rate: String,
+    /// Its rank cell, its link and its label agree with its place and name.
+    sound: bool,
+}
+
+/// A page's top list (`channels` or `users`), top to bottom.
+async fn top_rows(b: &Browser, kind: &str) -> Vec<TopShown> {
+    let script = format!(
+        r#"const base = {{channels: '/channels/', users: '/users/'}}[{kind:?}];
+           const prefix = {kind:?} === 'channels' ? '#' : '';
+           return Array.from(document.querySelectorAll('tbody[data-top={kind:?}] > tr')).map((tr, i) => {{
+             const a = tr.querySelector('.row-name');
+             const sound = tr.querySelector('[data-cell="rank"]').textContent === String(i + 1)
+               && a.getAttribute('href') === base + encodeURIComponent(tr.dataset.key)
+               && a.textContent === prefix + tr.dataset.key
+               && tr.querySelector('[data-bar]') !== null;
+             return [tr.dataset.key, tr.querySelector('[data-cell="total"]').textContent,
+                     tr.querySelector('[data-cell="rate"]').textContent, sound];
+           }})"#
+    );
+    b.js(&script)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| TopShown {
+            name: r[0].as_str().unwrap_or_default().to_owned(),
+            messages: r[1].as_str().unwrap_or_default().to_owned(),
+            rate: r[2].as_str().unwrap_or_default().to_owned(),
+            sound: r[3].as_bool().unwrap_or(false),
+        })
+        .collect()
+}
+
+/// Names and messages of a top list, top to bottom.
+async fn top_names(b: &Browser, kind: &str) -> Vec<(String, String)> {
+    top_rows(b, kind)
+        .await
+        .into_iter()
+        .map(|r| (r.name, r.messages))
+        .collect()
+}
+
+/// Waits until a top list shows exactly `expected` (name, messages), top to bottom, every
+/// entry with its rank, link and bar.
+async fn wait_top_list(b: &Browser, kind: &str, expected: &[(&str, i64)]) {
+    let want: Vec<(String, String)> = expected.iter().map(|(n, m)| (n.to_string(), m.to_string())).collect();
+    let what = format!("top {kind} to read {want:?}");
+    b.wait(&what, PAGE_WAIT, || async {
+        let rows = top_rows(b, kind).await;
+        let got: Vec<(String, String)> = rows.iter().map(|r| (r.name.clone(), r.messages.clone())).collect();
+        (got == want && rows.iter().all(|r| r.sound)).then_some(())
+    })
+    .await
+}
+
+/// The state of the page's top view (`data-state` of its `[data-top-view]`).
+async fn top_state(b: &Browser) -> String {
+    b.js_str("const t = document.querySelector('[data-top-view]'); return t ? (t.dataset.state || '') : ''")
+        .await
+}
+
+async fn wait_top_state(b: &Browser, state: &str) {
+    let what = format!("the top view `{state}`");
+    b.wait(&what, PAGE_WAIT, || async {
+        (top_state(b).await == state).then_some(())
+    })
+    .await
+}
+
+/// Whether the empty line of a top list shows, and what it says.
+async fn top_empty(b: &Browser, kind: &str) -> (bool, String) {
+    let v = b
+        .js(&format!(
+            "const e = document.querySelector('[data-top-list={kind:?}] [data-top-empty]'); \
+             return e ? [!e.hidden, e.textContent.trim()] : [false, '']"
+        ))
+        .await;
+    (
+        v[0].as_bool().unwrap_or(false),
+        v[1].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[actix_rt::test]
+async fn home_shows_top_channels_and_users_and_follows_them_live() {
+    let app = TestApp::start().await;
+    let b = Browser::start().await;
+
+    // Nothing yet: each list says so.
+    open_live(&b, &app, "/").await;
+    wait_top_state(&b, "live").await;
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-top-view]').dataset.topView")
+            .await,
+        "top/1h",
+        "the top lists follow the page's window (home: 1 h)"
+    );
+    for kind in ["channels", "users"] {
+        assert_eq!(
+            top_empty(&b, kind).await,
+            (true, "No messages in the last hour.".to_owned()),
+            "the empty {kind} list"
+        );
+        assert!(top_rows(&b, kind).await.is_empty());
+    }
+
+    // The first messages fill both lists in, without a reload.
+    app.ingest(&[
+        msg("general", "alice", "one"),
+        msg("general", "alice", "two"),
+        msg("general", "bob", "three"),
+        msg("random", "carol", "four"),
+    ])
+    .await;
+    wait_top_list(&b, "channels", &[("general", 3), ("random", 1)]).await;
+    wait_top_list(&b, "users", &[("alice", 2), ("bob", 1), ("carol", 1)]).await;
+    assert!(!top_empty(&b, "channels").await.0, "the empty line goes");
+    // Rates over the last hour, per minute: 3/60 and 1/60.
+    let rates: Vec<String> = top_rows(&b, "channels").await.into_iter().map(|r| r.rate).collect();
+    assert_eq!(rates, ["0.05", "0.017"]);
+    assert_eq!(
+        b.text("[data-top-list=channels] thead th:last-child").await,
+        "Per minute"
+    );
+
+    // A channel overtakes another: the ranks follow.
+    app.ingest(&numbered("random", "dave", "more", 3)).await;
+    wait_top_list(&b, "channels", &[("random", 4), ("general", 3)]).await;
+    wait_top_list(&b, "users", &[("dave", 3), ("alice", 2), ("bob", 1), ("carol", 1)]).await;
+
+    // Twelve more channels: the list keeps the ten busiest (ties by name).
+    let more: Vec<Value> = (1..=12).map(|i| msg(&format!("c{i:02}"), "erin", "hi")).collect();
+    app.ingest(&more).await;
+    let quiet: Vec<String> = (1..=8).map(|i| format!("c{i:02}")).collect();
+    let channels = |general: i64| {
+        let mut want = if general > 4 {
+            vec![("general", general), ("random", 4)]
+        } else {
+            vec![("random", 4), ("general", general)]
+        };
+        want.extend(quiet.iter().map(|c| (c.as_str(), 1)));
+        want
+    };
+    wait_top_list(&b, "channels", &channels(3)).await;
+    wait_top_list(
+        &b,
+        "users",
+        &[("erin", 12), ("dave", 3), ("alice", 2), ("bob", 1), ("carol", 1)],
+    )
+    .await;
+    assert_eq!(top_rows(&b, "channels").await.len(), TOP_N);
+    b.assert_not_reloaded("home's top lists").await;
+
+    // The server renders the same lists (the page without its script, and its first paint).
+    let html = app.get("/").await.text;
+    for row in [
+        r#"<tr data-key="random" data-n="4"><td class="top-rank" data-cell="rank">1</td>"#,
+        r#"<tr data-key="erin" data-n="12"><td class="top-rank" data-cell="rank">1</td>"#,
+        r#"<tr data-key="c08" data-n="1"><td class="top-rank" data-cell="rank">10</td>"#,
+    ] {
+        assert!(html.contains(row), "the rendered page holds {row}");
+    }
+    assert!(!html.contains(r#"data-key="c09""#), "an eleventh channel was rendered");
+
+    // Over SSE and polling too: the top view's link takes the page's transport.
+    let mut general = 3;
+    for (transport, state) in [("sse", "live"), ("poll", "polling")] {
+        b.goto(&app.url(&format!("/?transport={transport}"))).await;
+        wait_top_state(&b, state).await;
+        b.mark_document().await;
+        assert_eq!(
+            b.js_str("return document.querySelector('[data-top-view]').dataset.transport")
+                .await,
+            transport
+        );
+        app.ingest(&numbered("general", "frank", transport, 2)).await;
+        general += 2;
+        wait_top_list(&b, "channels", &channels(general)).await;
+        b.assert_not_reloaded(&format!("home's top lists over {transport}"))
+            .await;
+    }
+    b.close().await;
+}
+
+#[actix_rt::test]
+async fn a_channel_page_shows_its_top_users_live() {
+    let app = TestApp::start().await;
+    app.ingest(&[
+        msg("general", "alice", "one"),
+        msg("general", "alice", "two"),
+        msg("general", "bob", "three"),
+        msg("random", "carol", "elsewhere"),
+        msg("random", "carol", "elsewhere too"),
+        msg("random", "carol", "and again"),
+    ])
+    .await;
+    let b = Browser::start().await;
+    for transport in ["ws", "sse"] {
+        let path = match transport {
+            "ws" => "/channels/general".to_owned(),
+            t => format!("/channels/general?transport={t}"),
+        };
+        open_live(&b, &app, &path).await;
+        wait_top_state(&b, "live").await;
+        assert_eq!(
+            b.js_str("return document.querySelector('[data-top-view]').dataset.topView")
+                .await,
+            "top/24h/channel/general"
+        );
+        assert_eq!(
+            b.js("return document.querySelectorAll('tbody[data-top]').length").await,
+            json!(1),
+            "a channel page has one top list, its users"
+        );
+        let before = top_names(&b, "users").await;
+        assert!(
+            before.iter().all(|(n, _)| n != "carol"),
+            "another channel's user is listed: {before:?}"
+        );
+        // Bob overtakes Alice in #general; Carol writes elsewhere.
+        app.ingest(&[
+            msg("general", "bob", &format!("{transport} a")),
+            msg("general", "bob", &format!("{transport} b")),
+            msg("random", "carol", "still elsewhere"),
+        ])
+        .await;
+        if transport == "ws" {
+            wait_top_list(&b, "users", &[("bob", 3), ("alice", 2)]).await;
+            // Per hour over 24 hours: 3/24 and 2/24.
+            let rates: Vec<String> = top_rows(&b, "users").await.into_iter().map(|r| r.rate).collect();
+            assert_eq!(rates, ["0.13", "0.083"]);
+            assert_eq!(b.text("[data-top-list=users] thead th:last-child").await, "Per hour");
+        } else {
+            wait_top_list(&b, "users", &[("bob", 5), ("alice", 2)]).await;
+        }
+        b.assert_not_reloaded(&format!("a channel's top users over {transport}"))
+            .await;
+    }
+
+    // A channel with nobody in the window says so.
+    let old = chrono::Utc::now() - chrono::Duration::days(3);
+    let mut quiet = msg("quiet", "zoe", "long ago");
+    quiet["sent_at"] = json!(old.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    app.ingest(&[quiet]).await;
+    open_live(&b, &app, "/channels/quiet").await;
+    wait_top_state(&b, "live").await;
+    assert_eq!(
+        top_empty(&b, "users").await,
+        (true, "No messages in #quiet in the last 24 hours.".to_owned())
+    );
+    app.ingest(&[msg("quiet", "zoe", "back")]).await;
+    wait_top_list(&b, "users", &[("zoe", 1)]).await;
+    assert!(!top_empty(&b, "users").await.0);
+    b.close().await;
+}
+
+#[actix_rt::test]
+async fn a_profile_shows_its_top_channels_live_for_its_window() {
+    let app = TestApp::start().await;
+    app.ingest(&[
+        msg("general", "alice", "one"),
+        msg("random", "alice", "two"),
+        msg("random", "alice", "three"),
+        msg("general", "bob", "not alice"),
+        msg("ops", "bob", "not alice either"),
+    ])
+    .await;
+    let b = Browser::start().await;
+    open_live(&b, &app, "/users/alice").await;
+    wait_top_state(&b, "live").await;
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-top-view]').dataset.topView")
+            .await,
+        "top/24h/user/alice"
+    );
+    wait_top_list(&b, "channels", &[("random", 2), ("general", 1)]).await;
+    assert_eq!(
+        b.js("return document.querySelectorAll('tbody[data-top]').length").await,
+        json!(1),
+        "a profile has one top list, its channels"
+    );
+    app.ingest(&[
+        msg("general", "alice", "four"),
+        msg("general", "alice", "five"),
+        msg("ops", "alice", "six"),
+        msg("ops", "bob", "bob's"),
+    ])
+    .await;
+    wait_top_list(&b, "channels", &[("general", 3), ("random", 2), ("ops", 1)]).await;
+    b.assert_not_reloaded("a profile's top channels").await;
+
+    // Another window: its own view, its words, its rate unit; polled when asked.
+    b.goto(&app.url("/users/alice?window=7d&transport=poll")).await;
+    wait_top_state(&b, "polling").await;
+    b.mark_document().await;
+    assert_eq!(
+        b.js_str("return document.querySelector('[data-top-view]').dataset.topView")
+            .await,
+        "top/7d/user/alice"
+    );
+    assert!(
+        b.text("#top-channels-h").await.contains("the last 7 days"),
+        "the heading names the window: {}",
+        b.text("#top-channels-h").await
+    );
+    assert_eq!(b.text("[data-top-list=channels] thead th:last-child").await, "Per day");
+    app.ingest(&numbered("ops", "alice", "polled", 3)).await;
+    wait_top_list(&b, "channels", &[("ops", 4), ("general", 3), ("random", 2)]).await;
+    // Per day over 7 days: 4/7, 3/7, 2/7.
+    let rates: Vec<String> = top_rows(&b, "channels").await.into_iter().map(|r| r.rate).collect();
+    assert_eq!(rates, ["0.57", "0.43", "0.29"]);
+    b.assert_not_reloaded("a profile's top channels, polled").await;
+
+    // A from–to: top lists are kept for the windows back from now only; the card says so.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M:00Z");
+    b.goto(&app.url(&format!("/users/alice?since={since}"))).await;
+    b.wait_state("live", PAGE_WAIT).await;
+    assert_eq!(
+        b.js("return document.querySelector('[data-top-view]') === null").await,
+        json!(true)
+    );
+    let note = b.text("[data-top-list=channels] [data-top-unkept]").await;
+    assert!(
+        note.starts_with("Top lists are kept for the windows back from now"),
+        "the from–to page says why it has no top list: {note:?}"
+    );
+    assert_eq!(
+        b.js("return Array.from(document.querySelectorAll('[data-top-unkept] a')).map(a => a.getAttribute('href'))")
+            .await,
+        json!([
+            "/users/alice?window=5m",
+            "/users/alice?window=1h",
+            "/users/alice?window=24h",
+            "/users/alice?window=7d",
+            "/users/alice?window=30d"
+        ])
+    );
+    b.close().await;
+}

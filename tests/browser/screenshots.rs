@@ -543,3 +543,51 @@ async fn screenshots() {
     )
     .await;
 }
+
+/// The top lists (issue 16) in the middle of the view.
+const SHOW_TOPS: &str = "document.querySelector('.tops').scrollIntoView({block: 'center'}); return true";
+
+/// The top lists of the home, channel and profile pages: a little data (three channels,
+/// four people) and the busy demo (the ten busiest of many), desktop and phone.
+#[actix_rt::test]
+#[ignore = "writes docs/screenshots; run on purpose"]
+async fn screenshots_of_top_lists() {
+    let light = TestApp::start().await;
+    light.ingest(&light_history()).await;
+    light.ingest(&light_data()).await;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(30)).format("%Y-%m-%dT%H%%3A00%%3A00Z");
+    let user_from_to = format!("/users/alice?since={since}");
+    shoot_after(
+        &light,
+        DESKTOP,
+        &[
+            ("light-home-top", "/?window=24h", SHOW_TOPS),
+            ("light-channel-top", "/channels/general", SHOW_TOPS),
+            ("light-user-top", "/users/alice?window=7d", SHOW_TOPS),
+            ("light-user-top-from-to", &user_from_to, SHOW_TOPS),
+        ],
+    )
+    .await;
+    shoot_after(
+        &light,
+        PHONE,
+        &[
+            ("phone-channel-top", "/channels/general", SHOW_TOPS),
+            ("phone-user-top", "/users/alice?window=30d", SHOW_TOPS),
+        ],
+    )
+    .await;
+
+    let busy = TestApp::builder().demo().start().await;
+    actix_rt::time::sleep(Duration::from_secs(40)).await;
+    shoot_after(
+        &busy,
+        DESKTOP,
+        &[
+            ("busy-home-top", "/", SHOW_TOPS),
+            ("busy-channel-top", "/channels/general?window=1h", SHOW_TOPS),
+        ],
+    )
+    .await;
+    shoot_after(&busy, PHONE, &[("phone-home-top", "/?window=5m", SHOW_TOPS)]).await;
+}

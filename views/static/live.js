@@ -4,7 +4,10 @@
 // The page says what it shows: <body data-view data-cursor data-epoch> is the live view and
 // the point it was rendered at; [data-list], [data-rows] (with [data-list-total], its count),
 // [data-figure] and [data-chart] are what events update; <template> elements hold the
-// markup of new rows. Times are written by time.js's rule, which loads first.
+// markup of new rows. Times are written by time.js's rule, which loads first. An element
+// with [data-top-view] is a second view on the page, a top list, kept current by a link
+// of its own (one connection follows one view) with the same transports, backoff and
+// polling as the page's view.
 //
 // The pages of the stream model (a stream's log, the incidents) bring their own script,
 // loaded before this one: it registers window.chatpulseViews[<view kind>], a function that
@@ -79,21 +82,11 @@
   let frameQueued = false;
   let totalTimer = null; // the next read of a list's total, once one is due
 
-  // Connection.
-  let conn = null;
-  let attempt = 0;
-  let wsFailures = 0;
-  let retryTimer = null;
-  let retryAt = 0;
-  let retryFn = null;
-  let polling = false;
-  let pollTimer = null;
-  let pollBusy = false;
-  let lastPollOk = false;
+  // Connections: the page's view, and its top lists (each on a link of its own).
+  let link = null;
+  let tops = [];
   let reloading = false;
   let reloads = 0;
-  let shownState = null;
-  let errorReason = '';
 
   // Pause.
   let paused = false;
@@ -337,6 +330,7 @@
     if (chart && chart.dirty) drawChart(chart);
     if (heat && heat.dirty) drawHeatmap(heat);
     if (custom) custom.frame();
+    for (const t of tops) if (t.pending) drawTop(t);
     updatePauseLabel();
   }
 
@@ -1015,201 +1009,427 @@
 
 
   // ---------------------------------------------------------------------------
-  // Live state, shown to everyone: the label is a polite live region (it announces
-  // state changes); the countdown beside it is not (it would announce every second).
+  // The page's live state, shown to everyone in the header: the label is a polite live
+  // region (it announces state changes); the countdown beside it is not (it would
+  // announce every second).
   // ---------------------------------------------------------------------------
 
-  function setState(state, detail) {
-    if (state !== shownState) {
-      shownState = state;
+  function showState(state, detail, changed) {
+    if (changed) {
       liveEl.dataset.state = state;
       labelEl.textContent = STATE_LABELS[state];
     }
-    detailEl.textContent = detail || '';
+    detailEl.textContent = detail;
   }
 
-  function secondsLeft() {
-    return Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-  }
-
-  function showWaiting() {
-    if (conn && conn.opened) return;
-    const left = retryAt ? secondsLeft() : 0;
-    const when = retryAt ? (left > 0 ? 'in ' + left + ' s' : 'now') : '';
-    if (reloading) setState('reconnecting', 'reloading data');
-    else if (errorReason) setState('error', errorReason.replace(/_/g, ' ') + (when ? ' · retry ' + when : ''));
-    else if (polling && lastPollOk) setState('polling', 'every ' + POLL_EVERY_MS / 1000 + ' s' + (when ? ' · live ' + when : ''));
-    else if (retryAt) setState('reconnecting', left > 0 ? 'in ' + left + ' s' : 'connecting');
-    else if (conn) setState(shownState === 'connecting' ? 'connecting' : 'reconnecting', 'connecting');
-  }
+  // ---------------------------------------------------------------------------
+  // A live link: one view kept current over WebSocket, or SSE when asked or when WebSocket
+  // keeps failing while plain HTTP works; polling the read API while neither is up;
+  // backoff between tries. A connection follows one view (PROTOCOL.md section 5), so the
+  // page's view has a link, and so does each extra view its markup declares (a top list,
+  // `data-top-view`). What a view's events mean, how it resumes and how it is polled are
+  // the caller's (`o`):
+  //   view             the view's name
+  //   query()          what the handshake adds after `view=` (`&after_id=…&epoch=…`)
+  //   types()          the SSE event names it listens to
+  //   apply(ev)        an event of the view, not a status
+  //   connected(s)     the `connected` status
+  //   fallback(s)      a `fallback` other than `too_many_connections`
+  //   pollOnce()       one read of the read API (async; throws when the server fails)
+  //   busy()           true while the caller reloads: no poll, and the state says so
+  //   show(state, detail, changed)   the state to show
+  //   transport(kind)  the transport in use: `ws`, `sse` or `poll`
+  // ---------------------------------------------------------------------------
 
   function transportName(kind) {
     return kind === 'ws' ? 'WebSocket' : kind === 'sse' ? 'SSE' : 'polling';
   }
 
-  // ---------------------------------------------------------------------------
-  // Connection: WebSocket, or SSE when asked or when WebSocket keeps failing while
-  // plain HTTP works; polling while neither is up; backoff between tries.
-  // ---------------------------------------------------------------------------
+  function newLink(o) {
+    let conn = null;
+    let attempt = 0;
+    let wsFailures = 0;
+    let retryTimer = null;
+    let retryAt = 0;
+    let retryFn = null;
+    let polling = false;
+    let pollTimer = null;
+    let pollBusy = false;
+    let lastPollOk = false;
+    let shownState = null;
+    let errorReason = '';
 
-  function chooseTransport() {
-    if (forced === 'ws' || forced === 'sse') return forced;
-    if (!('WebSocket' in window)) return 'sse';
-    return wsFailures >= WS_FAILURES_FOR_SSE && lastPollOk ? 'sse' : 'ws';
-  }
-
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = null;
-    retryAt = 0;
-    if (forced === 'poll') {
-      body.dataset.transport = 'poll';
-      startPolling();
-      return;
+    function setState(state, detail) {
+      const changed = state !== shownState;
+      shownState = state;
+      o.show(state, detail || '', changed);
     }
-    const kind = chooseTransport();
-    const q = 'view=' + encodeURIComponent(view) + '&after_id=' + cursor + '&epoch=' + encodeURIComponent(epoch);
-    const c = { kind, opened: false, close: null };
-    conn = c;
-    body.dataset.transport = kind;
-    showWaiting();
-    if (kind === 'ws') {
-      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/live/ws?' + q);
-      c.ws = ws;
-      c.close = () => ws.close(1000);
-      ws.onopen = () => {
-        c.opened = true;
-      };
-      ws.onmessage = (e) => {
-        if (conn === c) receive(c, e.data);
-      };
-      ws.onclose = ws.onerror = () => {
-        if (conn === c) lost(c);
-      };
-    } else {
-      const es = new EventSource('/live/sse?' + q);
-      c.close = () => es.close();
-      es.onopen = () => {
-        c.opened = true;
-      };
-      for (const t of EVENT_TYPES.concat(custom ? custom.types : [])) {
-        es.addEventListener(t, (e) => {
-          if (conn === c) receive(c, e.data);
-        });
-      }
-      // EventSource would reconnect by itself; this client resumes itself, from its cursor.
-      es.onerror = () => {
-        if (conn === c) lost(c);
-      };
+
+    function secondsLeft() {
+      return Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
     }
-  }
 
-  function receive(c, data) {
-    let ev;
-    try {
-      ev = JSON.parse(data);
-    } catch (e) {
-      return;
+    function showWaiting() {
+      if (conn && conn.opened) return;
+      const left = retryAt ? secondsLeft() : 0;
+      const when = retryAt ? (left > 0 ? 'in ' + left + ' s' : 'now') : '';
+      if (o.busy()) setState('reconnecting', 'reloading data');
+      else if (errorReason) setState('error', errorReason.replace(/_/g, ' ') + (when ? ' · retry ' + when : ''));
+      else if (polling && lastPollOk) setState('polling', 'every ' + POLL_EVERY_MS / 1000 + ' s' + (when ? ' · live ' + when : ''));
+      else if (retryAt) setState('reconnecting', left > 0 ? 'in ' + left + ' s' : 'connecting');
+      else if (conn) setState(shownState === 'connecting' ? 'connecting' : 'reconnecting', 'connecting');
     }
-    if (ev.type === 'status') return onStatus(c, ev);
-    if (shownState === 'idle') setState('live', transportName(c.kind));
-    apply(ev);
-  }
 
-  function onStatus(c, s) {
-    switch (s.state) {
-      case 'connected':
-        attempt = 0;
-        errorReason = '';
-        if (c.kind === 'ws') wsFailures = 0;
-        // Everything of this view up to the status' cursor has been sent.
-        if (s.cursor > cursor) cursor = s.cursor;
-        stopPolling();
-        setState('live', transportName(c.kind));
-        break;
-      case 'idle':
-        setState('idle', 'no events for a while');
-        break;
-      case 'reconnecting': // server_shutdown
-        drop(c);
-        retry(s.retry_after_ms || backoff(), connect);
-        break;
-      case 'error':
-        drop(c);
-        if (s.reason !== 'overflow') errorReason = s.reason || 'error';
-        retry(s.reason === 'overflow' ? s.retry_after_ms || backoff() : backoff(), connect);
-        break;
-      case 'fallback':
-        drop(c);
-        if (s.reason === 'too_many_connections') {
-          startPolling();
-          retry(s.retry_after_ms || backoff(), connect);
-        } else {
-          reload(); // backlog_too_large, epoch_changed
-        }
-        break;
+    function chooseTransport() {
+      if (forced === 'ws' || forced === 'sse') return forced;
+      if (!('WebSocket' in window)) return 'sse';
+      return wsFailures >= WS_FAILURES_FOR_SSE && lastPollOk ? 'sse' : 'ws';
     }
-  }
 
-  // Sends a frame (an object, as JSON) on the page's WebSocket, if it has one open: a page's
-  // own script uses it for what the view takes from clients (typing on `stream/<id>`).
-  // Over SSE or polling there is no way to send: false, and the frame is not sent.
-  function send(frame) {
-    const ws = conn && conn.opened && conn.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(frame));
-    return true;
-  }
-
-  function drop(c) {
-    if (conn === c) conn = null;
-    c.close();
-  }
-
-  function lost(c) {
-    drop(c);
-    if (c.kind === 'ws' && !c.opened) wsFailures += 1;
-    attempt += 1;
-    if (attempt >= 2) startPolling();
-    retry(backoff(), connect);
-  }
-
-  function backoff() {
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, Math.max(0, attempt - 1)));
-    return base / 2 + (Math.random() * base) / 2;
-  }
-
-  function retry(ms, fn) {
-    clearTimeout(retryTimer);
-    retryAt = Date.now() + ms;
-    retryFn = fn;
-    retryTimer = setTimeout(() => {
+    function connect() {
+      clearTimeout(retryTimer);
       retryTimer = null;
       retryAt = 0;
-      retryFn();
-    }, ms);
-    showWaiting();
+      if (forced === 'poll') {
+        o.transport('poll');
+        startPolling();
+        return;
+      }
+      const kind = chooseTransport();
+      const q = 'view=' + encodeURIComponent(o.view) + o.query();
+      const c = { kind, opened: false, close: null };
+      conn = c;
+      o.transport(kind);
+      showWaiting();
+      if (kind === 'ws') {
+        const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/live/ws?' + q);
+        c.ws = ws;
+        c.close = () => ws.close(1000);
+        ws.onopen = () => {
+          c.opened = true;
+        };
+        ws.onmessage = (e) => {
+          if (conn === c) receive(c, e.data);
+        };
+        ws.onclose = ws.onerror = () => {
+          if (conn === c) lost(c);
+        };
+      } else {
+        const es = new EventSource('/live/sse?' + q);
+        c.close = () => es.close();
+        es.onopen = () => {
+          c.opened = true;
+        };
+        for (const t of o.types()) {
+          es.addEventListener(t, (e) => {
+            if (conn === c) receive(c, e.data);
+          });
+        }
+        // EventSource would reconnect by itself; this client resumes itself, from its cursor.
+        es.onerror = () => {
+          if (conn === c) lost(c);
+        };
+      }
+    }
+
+    function receive(c, data) {
+      let ev;
+      try {
+        ev = JSON.parse(data);
+      } catch (e) {
+        return;
+      }
+      if (ev.type === 'status') return onStatus(c, ev);
+      if (shownState === 'idle') setState('live', transportName(c.kind));
+      o.apply(ev);
+    }
+
+    function onStatus(c, s) {
+      switch (s.state) {
+        case 'connected':
+          attempt = 0;
+          errorReason = '';
+          if (c.kind === 'ws') wsFailures = 0;
+          o.connected(s);
+          stopPolling();
+          setState('live', transportName(c.kind));
+          break;
+        case 'idle':
+          setState('idle', 'no events for a while');
+          break;
+        case 'reconnecting': // server_shutdown
+          drop(c);
+          retry(s.retry_after_ms || backoff(), connect);
+          break;
+        case 'error':
+          drop(c);
+          if (s.reason !== 'overflow') errorReason = s.reason || 'error';
+          retry(s.reason === 'overflow' ? s.retry_after_ms || backoff() : backoff(), connect);
+          break;
+        case 'fallback':
+          drop(c);
+          if (s.reason === 'too_many_connections') {
+            startPolling();
+            retry(s.retry_after_ms || backoff(), connect);
+          } else {
+            o.fallback(s); // backlog_too_large, epoch_changed, pruned
+          }
+          break;
+      }
+    }
+
+    // Sends a frame (an object, as JSON) on the link's WebSocket, if it has one open.
+    // Over SSE or polling there is no way to send: false, and the frame is not sent.
+    function send(frame) {
+      const ws = conn && conn.opened && conn.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+
+    function drop(c) {
+      if (conn === c) conn = null;
+      c.close();
+    }
+
+    function lost(c) {
+      drop(c);
+      if (c.kind === 'ws' && !c.opened) wsFailures += 1;
+      attempt += 1;
+      if (attempt >= 2) startPolling();
+      retry(backoff(), connect);
+    }
+
+    function backoff() {
+      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, Math.max(0, attempt - 1)));
+      return base / 2 + (Math.random() * base) / 2;
+    }
+
+    function retry(ms, fn) {
+      clearTimeout(retryTimer);
+      retryAt = Date.now() + ms;
+      retryFn = fn;
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        retryAt = 0;
+        retryFn();
+      }, ms);
+      showWaiting();
+    }
+
+    // Polling the read API.
+
+    function startPolling() {
+      if (polling) return;
+      polling = true;
+      pollSoon(0);
+    }
+
+    function stopPolling() {
+      polling = false;
+      clearTimeout(pollTimer);
+    }
+
+    function pollSoon(ms) {
+      clearTimeout(pollTimer);
+      pollTimer = setTimeout(poll, ms);
+    }
+
+    async function poll() {
+      if (!polling || pollBusy) return;
+      pollBusy = true;
+      try {
+        await o.pollOnce();
+        lastPollOk = true;
+      } catch (e) {
+        lastPollOk = false;
+      }
+      pollBusy = false;
+      if (!polling) return;
+      if (forced === 'poll') setState(lastPollOk ? 'polling' : 'reconnecting', lastPollOk ? 'every ' + POLL_EVERY_MS / 1000 + ' s' : 'the server does not answer');
+      else showWaiting();
+      pollSoon(POLL_EVERY_MS);
+    }
+
+    return {
+      connect,
+      send,
+      retry,
+      backoff,
+      startPolling,
+      showWaiting,
+      setState,
+      // A try that failed outside the connection (a reload): the next wait is longer.
+      failed() {
+        attempt += 1;
+      },
+      // Once a second: the countdown, and a state that may have changed meanwhile.
+      tick() {
+        if (retryAt || (polling && !conn)) showWaiting();
+      },
+      // Leaving the page: the connection is closed on the way out ...
+      leave() {
+        if (conn) drop(conn);
+      },
+      // ... and opened again when it comes back from the back/forward cache.
+      back() {
+        if (!conn && !retryTimer && !o.busy()) connect();
+      },
+    };
   }
 
   // ---------------------------------------------------------------------------
-  // Polling the read API
+  // Top lists (home, channel, profile): the busiest channels and users of the page's
+  // window, a view of their own (`top/<window>`, `top/<window>/channel/<name>`,
+  // `top/<window>/user/<name>`) on a link of their own, declared by the markup:
+  // <… data-top-view data-top-poll data-top-unit> around one <tbody data-top="channels">
+  // or "users" per list. Every `top` envelope is the whole current list (at most TOP_N,
+  // ordered by the server): it replaces what is shown, latest wins (by cursor, then by
+  // the window's start), and is drawn once per frame. Polling reads `data-top-poll`
+  // (`/api/top?…`), which answers the same object.
   // ---------------------------------------------------------------------------
 
-  function startPolling() {
-    if (polling) return;
-    polling = true;
-    pollSoon(0);
+  const TOP_STATE_WORDS = { reconnecting: 'reconnecting…', polling: 'polling', error: 'not live' };
+
+  function newTop(el) {
+    const d = el.dataset;
+    const t = {
+      el,
+      view: d.topView,
+      pollUrl: d.topPoll,
+      unit: Number(d.topUnit) || 1, // the rate's unit in minutes: 1, 60 or 1440
+      lists: {},
+      sinces: el.querySelectorAll('[data-top-since]'),
+      states: el.querySelectorAll('[data-top-state]'),
+      shown: { cursor: -1, since: -Infinity },
+      pending: null,
+      waiting: false, // a draw put off while the reader's focus is in a list
+    };
+    for (const tbody of el.querySelectorAll('tbody[data-top]')) t.lists[tbody.dataset.top] = tbody;
+    t.link = newLink({
+      view: t.view,
+      // The whole list comes after every `connected`: nothing to resume from.
+      query: () => '',
+      types: () => ['top', 'status'],
+      apply: (ev) => topApply(t, ev),
+      connected: () => {},
+      // Not sent to a view without a cursor; should it come, poll until live again.
+      fallback: (s) => {
+        t.link.failed();
+        t.link.startPolling();
+        t.link.retry(s.retry_after_ms || t.link.backoff(), t.link.connect);
+      },
+      pollOnce: async () => {
+        const r = await getJSON(t.pollUrl);
+        topApply(t, r);
+      },
+      busy: () => false,
+      show: (state, detail) => {
+        el.dataset.state = state;
+        for (const s of t.states) {
+          s.textContent = TOP_STATE_WORDS[state] || '';
+          s.title = detail;
+        }
+      },
+      transport: (kind) => {
+        el.dataset.transport = kind;
+      },
+    });
+    t.link.setState('connecting', '');
+    return t;
   }
 
-  function stopPolling() {
-    polling = false;
-    clearTimeout(pollTimer);
+  function topApply(t, ev) {
+    if (!ev || ev.type !== 'top') return;
+    const since = Date.parse(ev.since);
+    const c = Number(ev.cursor) || 0;
+    // Never backwards: an older answer (a poll that crossed a live envelope) is dropped.
+    if (c < t.shown.cursor || (c === t.shown.cursor && since < t.shown.since)) return;
+    t.shown = { cursor: c, since };
+    t.pending = ev;
+    schedule();
   }
 
-  function pollSoon(ms) {
-    clearTimeout(pollTimer);
-    pollTimer = setTimeout(poll, ms);
+  // A rate as the pages write it (src/web/pages/format.rs, `rate`): whole numbers from 10,
+  // one decimal from 1, two significant digits below, no trailing zeros; halves round up.
+  function fmtRate(v) {
+    if (!(v > 0)) return '0';
+    if (v >= 10) return fmtNumber(Math.round(v));
+    const places = v >= 1 ? 1 : Math.min(6, 1 - Math.floor(Math.log10(v)));
+    const scale = Math.pow(10, places);
+    return (Math.round(v * scale) / scale).toFixed(places).replace(/\.?0+$/, '');
   }
+
+  function drawTop(t) {
+    const ev = t.pending;
+    // Rows move as ranks change: not under the reader's focus (a moved link loses it).
+    for (const tbody of Object.values(t.lists)) {
+      if (!tbody.contains(document.activeElement)) continue;
+      if (!t.waiting) {
+        t.waiting = true;
+        tbody.addEventListener(
+          'focusout',
+          () => {
+            t.waiting = false;
+            schedule();
+          },
+          { once: true }
+        );
+      }
+      return;
+    }
+    t.pending = null;
+    for (const [kind, tbody] of Object.entries(t.lists)) {
+      if (Array.isArray(ev[kind])) drawTopList(t, tbody, ev[kind]);
+    }
+    if (ev.since) for (const s of t.sinces) setTime(s, ev.since);
+  }
+
+  function drawTopList(t, tbody, entries) {
+    const old = new Map();
+    for (const tr of tbody.rows) old.set(tr.dataset.key, tr);
+    const most = entries.length ? Math.max(1, Number(entries[0].messages) || 0) : 1;
+    entries.forEach((e, i) => {
+      let tr = old.get(e.name);
+      const fresh = !tr;
+      if (fresh) tr = topRow(tbody, e.name);
+      old.delete(e.name);
+      const n = Number(e.messages) || 0;
+      const rank = tr.querySelector('[data-cell="rank"]');
+      // What is worth a look: an entry that comes in or moves up (on a busy server every
+      // count changes every tick, and a list that always flashes says nothing).
+      const rose = fresh || i + 1 < Number(rank.textContent);
+      tr.dataset.n = n;
+      rank.textContent = i + 1;
+      tr.querySelector('[data-cell="total"]').textContent = fmtNumber(n);
+      tr.querySelector('[data-cell="rate"]').textContent = fmtRate(Number(e.per_minute) * t.unit);
+      const bar = tr.querySelector('[data-bar]');
+      if (bar) bar.setAttribute('width', Math.max(1, Math.round((1000 * n) / most) / 10) + '%');
+      if (tbody.rows[i] !== tr) tbody.insertBefore(tr, tbody.rows[i] || null);
+      if (rose) flash(tr);
+    });
+    for (const tr of old.values()) tr.remove();
+    const card = tbody.closest('[data-top-list]');
+    const empty = card && card.querySelector('[data-top-empty]');
+    const wrap = tbody.closest('.table-wrap');
+    if (empty) empty.hidden = entries.length > 0;
+    if (wrap) wrap.hidden = entries.length === 0;
+  }
+
+  // A new row of a list, from the page's <template>, named and linked.
+  function topRow(tbody, name) {
+    const tpl = document.getElementById('tpl-top-' + tbody.dataset.top);
+    const tr = tpl.content.querySelector('tr').cloneNode(true);
+    tr.dataset.key = name;
+    const a = tr.querySelector('.row-name');
+    a.href = tbody.dataset.base + encodeURIComponent(name);
+    a.textContent = (tbody.dataset.prefix || '') + name;
+    return tr;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Polling the page's view: the read API
+  // ---------------------------------------------------------------------------
 
   async function getJSON(url) {
     const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
@@ -1239,22 +1459,6 @@
       sent_at: m.sent_at,
       cursor: m.id,
     };
-  }
-
-  async function poll() {
-    if (!polling || pollBusy) return;
-    pollBusy = true;
-    try {
-      await pollOnce();
-      lastPollOk = true;
-    } catch (e) {
-      lastPollOk = false;
-    }
-    pollBusy = false;
-    if (!polling) return;
-    if (forced === 'poll') setState(lastPollOk ? 'polling' : 'reconnecting', lastPollOk ? 'every ' + POLL_EVERY_MS / 1000 + ' s' : 'the server does not answer');
-    else showWaiting();
-    pollSoon(POLL_EVERY_MS);
   }
 
   async function pollOnce() {
@@ -1326,7 +1530,7 @@
   async function reload() {
     if (reloading) return;
     reloading = true;
-    showWaiting();
+    link.showWaiting();
     try {
       const res = await fetch(location.href, { cache: 'no-store', headers: { Accept: 'text/html' } });
       // A page whose from–to was refused is still the page (a 400 that says why).
@@ -1348,12 +1552,12 @@
       body.dataset.reloads = reloads;
     } catch (e) {
       reloading = false;
-      attempt += 1;
-      retry(backoff(), reload);
+      link.failed();
+      link.retry(link.backoff(), reload);
       return;
     }
     reloading = false;
-    connect();
+    link.connect();
   }
 
   // ---------------------------------------------------------------------------
@@ -1434,7 +1638,7 @@
     epoch: () => epoch,
     schedule,
     reload,
-    send,
+    send: (frame) => link.send(frame),
     getJSON,
     fmtNumber,
     setTime,
@@ -1448,8 +1652,27 @@
   const factory = (window.chatpulseViews || {})[view.split('/')[0]];
   custom = factory ? factory(helpers) : null;
 
+  link = newLink({
+    view,
+    query: () => '&after_id=' + cursor + '&epoch=' + encodeURIComponent(epoch),
+    types: () => EVENT_TYPES.concat(custom ? custom.types : []),
+    apply,
+    // Everything of this view up to the status' cursor has been sent.
+    connected: (s) => {
+      if (s.cursor > cursor) cursor = s.cursor;
+    },
+    fallback: reload, // backlog_too_large, epoch_changed, pruned
+    pollOnce,
+    busy: () => reloading,
+    show: showState,
+    transport: (kind) => {
+      body.dataset.transport = kind;
+    },
+  });
+  tops = Array.from(document.querySelectorAll('[data-top-view]'), newTop);
+
   bind();
-  setState('connecting', '');
+  link.setState('connecting', '');
   setInterval(() => {
     if (chart) {
       roll(chart, Date.now());
@@ -1460,7 +1683,8 @@
       drawHeatmap(heat);
     }
     if (rate) drawRate(rate);
-    if (retryAt || (polling && !conn)) showWaiting();
+    link.tick();
+    for (const t of tops) t.link.tick();
   }, 1000);
   // The chart's labels follow the zone shown and its size the page's.
   const redrawChart = () => {
@@ -1484,11 +1708,15 @@
   document.addEventListener('chatpulse:times', redrawChart);
   window.addEventListener('resize', redrawChart);
   window.addEventListener('pagehide', () => {
-    if (conn) drop(conn);
+    link.leave();
+    for (const t of tops) t.link.leave();
   });
-  // Back from the back/forward cache: the connection was closed on the way out.
+  // Back from the back/forward cache: the connections were closed on the way out.
   window.addEventListener('pageshow', (e) => {
-    if (e.persisted && !conn && !retryTimer && !reloading) connect();
+    if (!e.persisted) return;
+    link.back();
+    for (const t of tops) t.link.back();
   });
-  connect();
+  link.connect();
+  for (const t of tops) t.link.connect();
 })();

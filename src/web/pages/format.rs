@@ -103,6 +103,27 @@ pub fn pager(
     (prev, next)
 }
 
+/// A rate as the pages write it (the script's `fmtRate` is the same): whole numbers from
+/// 10 ("1,204"), one decimal from 1 ("2.5"), two significant digits below ("0.017"), no
+/// trailing zeros ("3", "0.1"), and "0" for none.
+pub fn rate(v: f64) -> String {
+    if v.is_nan() || v <= 0.0 {
+        return "0".into();
+    }
+    if v >= 10.0 {
+        return group(v.round() as i64);
+    }
+    let places = if v >= 1.0 {
+        1
+    } else {
+        (1 - v.log10().floor() as i64).clamp(1, 6) as usize
+    };
+    // Halves round up, as the script's `Math.round` does (formatting alone rounds them to even).
+    let scale = 10f64.powi(places as i32);
+    let s = format!("{:.places$}", (v * scale).round() / scale);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// "1 user", "1,204 users".
 pub fn count_of(n: i64, one: &str, many: &str) -> String {
     format!("{} {}", group(n), if n == 1 { one } else { many })
@@ -256,6 +277,24 @@ mod tests {
         assert_eq!(pager("/users", &[("sort", None)], 0, 50, 3), (None, None));
         assert_eq!(count_of(1, "user", "users"), "1 user");
         assert_eq!(count_of(1204, "user", "users"), "1,204 users");
+    }
+
+    #[test]
+    fn rates_read_as_whole_numbers_one_decimal_or_two_digits() {
+        assert_eq!(rate(0.0), "0");
+        assert_eq!(rate(f64::NAN), "0");
+        assert_eq!(rate(1.0 / 60.0), "0.017");
+        assert_eq!(rate(0.1), "0.1");
+        assert_eq!(rate(0.25), "0.25");
+        assert_eq!(rate(3.0 / 24.0), "0.13");
+        assert_eq!(rate(0.45), "0.45");
+        assert_eq!(rate(0.2), "0.2");
+        assert_eq!(rate(1.0), "1");
+        assert_eq!(rate(2.46), "2.5");
+        assert_eq!(rate(9.96), "10");
+        assert_eq!(rate(12.5), "13");
+        assert_eq!(rate(4.999_999_99), "5");
+        assert_eq!(rate(12_345.4), "12,345");
     }
 
     #[test]

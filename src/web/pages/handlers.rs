@@ -6,17 +6,23 @@ use serde::Deserialize;
 use tera::Context;
 
 use std::collections::hash_map::{Entry, HashMap};
+use std::sync::Arc;
 
 use super::chart;
 use super::format::{count_of, datetime_local, group, highlight, pager, query, short_time, stream_href, stream_label};
 use super::inbox::{self, dm_label, ReaderView};
-use super::views::{ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView};
+use super::views::{
+    ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView, TopKind,
+    TopListView, TopsView,
+};
 use super::{
     CHANNELS_PAGE, INBOX_NOTIFICATIONS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RATE_SECONDS, RATE_SEED_ROWS,
     RECENT_MESSAGES, SEARCH_RESULTS, STREAM_EVENTS, TEMPLATES, USERS_PAGE,
 };
-use crate::domain::valid_name;
+use crate::domain::{valid_name, Window};
 use crate::error::ApiError;
+use crate::live::top::TopScope;
+use crate::live::Live;
 use crate::store::minutes::Of;
 use crate::store::pages as queries;
 use crate::store::streams::{self, EventObject, Stream};
@@ -270,8 +276,8 @@ fn origin(req: &HttpRequest) -> String {
 
 /// The overview: totals, the rate, the activity chart, the latest messages; live.
 #[utoipa::path(get, path = "/", tag = "pages", params(WindowDoc), responses(PageWithParams))]
-pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    respond(&req.clone(), home_page(state, origin(&req), req).await)
+pub async fn home(state: web::Data<AppState>, live: web::Data<Arc<Live>>, req: HttpRequest) -> HttpResponse {
+    respond(&req.clone(), home_page(state, live, origin(&req), req).await)
 }
 
 #[derive(Deserialize)]
@@ -298,10 +304,69 @@ fn chart_status(asked: &chart::Asked) -> StatusCode {
     }
 }
 
-async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest) -> PageResult {
+/// The named window of a page's chart, which its top lists follow; none for a from–to.
+fn top_window(asked: &chart::Asked) -> Option<(Window, &'static str)> {
+    match asked.span {
+        Some(chart::Span::Last(i)) => chart::WINDOWS
+            .get(i)
+            .and_then(|w| Window::parse(w.0).map(|window| (window, w.2))),
+        _ => None,
+    }
+}
+
+/// A page's top lists of `scope` (issue 16): read from the server's top lists of the page's
+/// window, as the page's own live view (`top/<window>…`) then keeps them. `kinds` are the
+/// lists the page shows; `empty` is what an empty one says, given the window's words.
+async fn top_lists(
+    live: &Live,
+    window: Option<(Window, &'static str)>,
+    scope: TopScope,
+    kinds: &[TopKind],
+    empty: impl Fn(&str) -> String,
+) -> Result<TopsView, PageError> {
+    let Some((window, label)) = window else {
+        return Ok(TopsView::unkept(
+            kinds.iter().map(|k| TopListView::unkept(*k)).collect(),
+        ));
+    };
+    let (view, poll) = match &scope {
+        TopScope::All => (
+            format!("top/{}", window.as_str()),
+            query(&[("window", Some(window.as_str()))]),
+        ),
+        TopScope::Channel(c) => (
+            format!("top/{}/channel/{c}", window.as_str()),
+            query(&[("window", Some(window.as_str())), ("channel", Some(c))]),
+        ),
+        TopScope::User(u) => (
+            format!("top/{}/user/{u}", window.as_str()),
+            query(&[("window", Some(window.as_str())), ("user", Some(u))]),
+        ),
+    };
+    let top = live.top(window, scope).await?;
+    let views = kinds
+        .iter()
+        .map(|kind| {
+            let entries = match kind {
+                TopKind::Channels => top.channels.as_deref(),
+                TopKind::Users => top.users.as_deref(),
+            };
+            TopListView::new(*kind, entries.unwrap_or_default(), window, empty(label))
+        })
+        .collect();
+    Ok(TopsView::new(&top, view, format!("/api/top{poll}"), label, views))
+}
+
+async fn home_page(
+    state: web::Data<AppState>,
+    live: web::Data<Arc<Live>>,
+    origin: String,
+    req: HttpRequest,
+) -> PageResult {
     let now = now_ms();
     let asked = chart_window(&req, "1h", now)?;
     let status = chart_status(&asked);
+    let window = top_window(&asked);
     let since = (now / 1000 - RATE_SECONDS) * 1000;
     let (totals, messages, rate, activity) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -312,7 +377,10 @@ async fn home_page(state: web::Data<AppState>, origin: String, req: HttpRequest)
         Ok((t, m, r, a))
     })
     .await?;
+    let kinds = [TopKind::Channels, TopKind::Users];
+    let tops = top_lists(&live, window, TopScope::All, &kinds, |w| format!("No messages in {w}.")).await?;
     let mut ctx = page("Overview", "home", "home", &totals, &state, &req);
+    ctx.insert("tops", &tops);
     ctx.insert("origin", &origin);
     ctx.insert("totals", &totals);
     ctx.insert(
@@ -554,11 +622,21 @@ async fn channels_page(state: web::Data<AppState>, req: HttpRequest) -> PageResu
 
 /// One channel: its counts, busiest users and newest messages; live.
 #[utoipa::path(get, path = "/channels/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
-pub async fn channel(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
-    respond(&req.clone(), channel_page(state, name.into_inner(), req).await)
+pub async fn channel(
+    state: web::Data<AppState>,
+    live: web::Data<Arc<Live>>,
+    name: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    respond(&req.clone(), channel_page(state, live, name.into_inner(), req).await)
 }
 
-async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
+async fn channel_page(
+    state: web::Data<AppState>,
+    live: web::Data<Arc<Live>>,
+    name: String,
+    req: HttpRequest,
+) -> PageResult {
     let not_found = || {
         PageError::not_found(
             "No such channel",
@@ -571,6 +649,7 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
     let now = now_ms();
     let asked = chart_window(&req, "24h", now)?;
     let status = chart_status(&asked);
+    let window = top_window(&asked);
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -590,6 +669,8 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
     let Some((ch, messages, activity, heat)) = found else {
         return Err(not_found());
     };
+    let none = |w: &str| format!("No messages in #{name} in {w}.");
+    let tops = top_lists(&live, window, TopScope::Channel(name.clone()), &[TopKind::Users], none).await?;
     let mut ctx = page(
         &format!("#{name}"),
         "channels",
@@ -599,6 +680,7 @@ async fn channel_page(state: web::Data<AppState>, name: String, req: HttpRequest
         &req,
     );
     ctx.insert("channel", &CountRow::channel(&ch));
+    ctx.insert("tops", &tops);
     ctx.insert("messages", &messages);
     ctx.insert("chart", &activity);
     ctx.insert("heat", &heat);
@@ -667,11 +749,21 @@ async fn users_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult 
 
 /// One user's profile: counts, channels and newest messages; live.
 #[utoipa::path(get, path = "/users/{name}", tag = "pages", params(("name" = String, Path), WindowDoc), responses(NamedPage))]
-pub async fn user(state: web::Data<AppState>, name: web::Path<String>, req: HttpRequest) -> HttpResponse {
-    respond(&req.clone(), user_page(state, name.into_inner(), req).await)
+pub async fn user(
+    state: web::Data<AppState>,
+    live: web::Data<Arc<Live>>,
+    name: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    respond(&req.clone(), user_page(state, live, name.into_inner(), req).await)
 }
 
-async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -> PageResult {
+async fn user_page(
+    state: web::Data<AppState>,
+    live: web::Data<Arc<Live>>,
+    name: String,
+    req: HttpRequest,
+) -> PageResult {
     let not_found = || PageError::not_found("No such user", format!("No user named “{name}” has written yet."));
     if !valid_name(&name) {
         return Err(not_found());
@@ -679,6 +771,7 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
     let now = now_ms();
     let asked = chart_window(&req, "24h", now)?;
     let status = chart_status(&asked);
+    let window = top_window(&asked);
     let n = name.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -705,9 +798,12 @@ async fn user_page(state: web::Data<AppState>, name: String, req: HttpRequest) -
     let Some((u, messages, chans, activity, heat)) = found else {
         return Err(not_found());
     };
+    let none = |w: &str| format!("No messages by {name} in a channel in {w}.");
+    let tops = top_lists(&live, window, TopScope::User(name.clone()), &[TopKind::Channels], none).await?;
     let label = u.display_name.clone().unwrap_or_else(|| u.username.clone());
     let mut ctx = page(&label, "users", &format!("user/{name}"), &totals, &state, &req);
     ctx.insert("profile", &CountRow::user(&u));
+    ctx.insert("tops", &tops);
     ctx.insert("first_seen_at", &u.first_seen_at.map(format_ms));
     ctx.insert("first_seen", &u.first_seen_at.map_or_else(|| "—".into(), short_time));
     ctx.insert("room", &(PROFILE_CHANNELS - chans.len() as i64).max(0));

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::format::{group, short_time, stream_href, stream_label};
+use super::format::{group, rate, short_time, stream_href, stream_label};
+use crate::domain::Window;
+use crate::live::top::{TopEntry, TopList, TOP_N};
 use crate::store::streams::{EventObject, Stream};
 use crate::store::{Channel, ChannelId, Cursor, Message, MessageId, User};
 use crate::time::format_ms;
@@ -477,6 +479,200 @@ impl IncidentRow {
             last_at: s.last_message_at.map(format_ms),
             last: s.last_message_at.map_or_else(|| "—".into(), short_time),
             cursor: s.last_message_id,
+        }
+    }
+}
+
+/// One entry of a top list: its rank, its name linked to its page, its messages in the
+/// window and their rate, and its bar (its messages against the first entry's).
+#[derive(Serialize)]
+pub struct TopRow {
+    pub name: String,
+    pub label: String,
+    pub href: String,
+    pub rank: usize,
+    pub total: String,
+    pub total_n: i64,
+    pub rate: String,
+    /// The bar's width: "37.5%".
+    pub bar: String,
+}
+
+impl TopRow {
+    /// An empty row, for the `<template>` the script clones.
+    pub fn blank() -> Self {
+        TopRow {
+            name: String::new(),
+            label: String::new(),
+            href: String::new(),
+            rank: 0,
+            total: "0".into(),
+            total_n: 0,
+            rate: "0".into(),
+            bar: "0%".into(),
+        }
+    }
+}
+
+/// Whose top list it is: which entities it ranks, and how they are named and linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopKind {
+    Channels,
+    Users,
+}
+
+impl TopKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TopKind::Channels => "channels",
+            TopKind::Users => "users",
+        }
+    }
+    fn base(self) -> &'static str {
+        match self {
+            TopKind::Channels => "/channels/",
+            TopKind::Users => "/users/",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            TopKind::Channels => "#",
+            TopKind::Users => "",
+        }
+    }
+}
+
+/// One top list of a page (a card): its rows, or what it says without any.
+#[derive(Serialize)]
+pub struct TopListView {
+    /// `channels` or `users` (the script's `data-top`, and the envelope's list).
+    pub kind: &'static str,
+    pub title: &'static str,
+    /// The name column's heading.
+    pub noun: &'static str,
+    pub base: &'static str,
+    pub prefix: &'static str,
+    pub rows: Vec<TopRow>,
+    /// What an empty list says: "No messages in #rust in the last 24 hours."
+    pub empty: String,
+}
+
+/// How a window's rates read: per minute up to an hour, per hour for a day, per day beyond.
+/// The unit in minutes and the column's heading.
+pub fn rate_unit(window: Window) -> (i64, &'static str) {
+    match window {
+        Window::FiveMinutes | Window::Hour => (1, "Per minute"),
+        Window::Day => (60, "Per hour"),
+        Window::Week | Window::Month => (1440, "Per day"),
+    }
+}
+
+impl TopListView {
+    /// `entries` as the server ranked them (messages descending, then name).
+    pub fn new(kind: TopKind, entries: &[TopEntry], window: Window, empty: String) -> Self {
+        let (unit, _) = rate_unit(window);
+        let most = entries.first().map_or(1, |e| e.messages.max(1));
+        let rows = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| TopRow {
+                name: e.name.clone(),
+                label: format!("{}{}", kind.prefix(), e.name),
+                href: format!("{}{}", kind.base(), e.name),
+                rank: i + 1,
+                total: group(e.messages),
+                total_n: e.messages,
+                rate: rate(e.per_minute * unit as f64),
+                bar: bar_width(e.messages, most),
+            })
+            .collect();
+        TopListView {
+            kind: kind.as_str(),
+            title: match kind {
+                TopKind::Channels => "Top channels",
+                TopKind::Users => "Top users",
+            },
+            noun: match kind {
+                TopKind::Channels => "Channel",
+                TopKind::Users => "User",
+            },
+            base: kind.base(),
+            prefix: kind.prefix(),
+            rows,
+            empty,
+        }
+    }
+
+    /// A list of a window that has none (a from–to): its heading, and no rows.
+    pub fn unkept(kind: TopKind) -> Self {
+        TopListView::new(kind, &[], Window::Hour, String::new())
+    }
+}
+
+/// A bar's width for `n` of `most` (the list's first), to a tenth of a percent, at least 1%
+/// so that every entry shows one. The script computes the same.
+fn bar_width(n: i64, most: i64) -> String {
+    let tenths = ((1000 * n.max(0)) as f64 / most.max(1) as f64).round() / 10.0;
+    format!("{}%", tenths.max(1.0))
+}
+
+/// The top lists of a page: their live view (`top/<window>…`) and its read-API twin for
+/// polling, the window they cover, and the lists. A from–to window has none: top lists
+/// are kept for the windows back from now only, and the page says so.
+#[derive(Serialize)]
+pub struct TopsView {
+    /// A window back from now: the lists are shown and live.
+    pub live: bool,
+    pub view: String,
+    pub poll: String,
+    /// "the last 24 hours".
+    pub window_label: String,
+    /// The rates' unit in minutes, and the rate column's heading.
+    pub unit: i64,
+    pub unit_label: &'static str,
+    /// Where the window starts (a whole minute): RFC 3339, and by the time rule in UTC.
+    pub since_at: String,
+    pub since: String,
+    /// Entries a list holds at most.
+    pub top_n: usize,
+    pub lists: Vec<TopListView>,
+    /// An empty row for the lists' `<template>` elements.
+    pub blank: TopRow,
+}
+
+impl TopsView {
+    /// The lists of `top`, read for `view`.
+    pub fn new(top: &TopList, view: String, poll: String, window_label: &str, lists: Vec<TopListView>) -> Self {
+        let (unit, unit_label) = rate_unit(top.window);
+        TopsView {
+            live: true,
+            view,
+            poll,
+            window_label: window_label.to_owned(),
+            unit,
+            unit_label,
+            since_at: format_ms(top.since),
+            since: short_time(top.since),
+            top_n: TOP_N,
+            lists,
+            blank: TopRow::blank(),
+        }
+    }
+
+    /// A page whose window is a from–to (or none): the lists' headings and a note.
+    pub fn unkept(lists: Vec<TopListView>) -> Self {
+        TopsView {
+            live: false,
+            view: String::new(),
+            poll: String::new(),
+            window_label: String::new(),
+            unit: 1,
+            unit_label: "",
+            since_at: String::new(),
+            since: String::new(),
+            top_n: TOP_N,
+            lists,
+            blank: TopRow::blank(),
         }
     }
 }
