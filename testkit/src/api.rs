@@ -129,7 +129,30 @@ impl Api {
         content_type: &str,
         headers: &[(&str, &str)],
     ) -> Result<Resp, String> {
-        let mut req = self.client.post(self.url("/api/messages"));
+        self.try_post_to("/api/messages", body, content_type, headers).await
+    }
+
+    /// A raw body to `path` (an upload, say).
+    pub async fn post_to(
+        &self,
+        path: &str,
+        body: impl Into<Bytes>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.try_post_to(path, body, content_type, headers)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn try_post_to(
+        &self,
+        path: &str,
+        body: impl Into<Bytes>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Resp, String> {
+        let mut req = self.client.post(self.url(path));
         if !content_type.is_empty() {
             req = req.insert_header(("Content-Type", content_type.to_string()));
         }
@@ -137,10 +160,7 @@ impl Api {
             req = req.insert_header((k.to_string(), v.to_string()));
         }
         let body: Bytes = body.into();
-        let res = req
-            .send_body(body)
-            .await
-            .map_err(|e| format!("POST /api/messages: {e}"))?;
+        let res = req.send_body(body).await.map_err(|e| format!("POST {path}: {e}"))?;
         Api::read(res).await
     }
 

@@ -999,3 +999,117 @@ async fn badges_reads_and_typing_cross_nodes_and_private_content_does_not() {
         );
     }
 }
+
+/// Issue 17: people vote at once on every node; every node's tally is exact, and a stream
+/// view on each node ends on the exact tally, merged (far fewer envelopes than votes).
+#[actix_rt::test]
+async fn votes_on_every_node_give_one_exact_tally_everywhere() {
+    const SECRET: &str = "nodes-test-secret-0123";
+    let redis = RedisServer::start();
+    let cluster = TestCluster::builder()
+        .nodes(2)
+        .bus(redis.url())
+        .settings(|s| s.token_secret(SECRET))
+        .start()
+        .await;
+    let alice = user_token(SECRET, "alice", false);
+    let a = cluster.node(0);
+    let r = a
+        .request(
+            "POST",
+            "/api/streams",
+            Some(&alice),
+            Some(&json!({"kind": "channel", "name": "release"})),
+        )
+        .await;
+    let stream = r.json["id"].as_i64().unwrap();
+    let r = a
+        .request(
+            "POST",
+            &format!("/api/streams/{stream}/polls"),
+            Some(&alice),
+            Some(&json!({"question": "Roll back now?", "options": ["yes", "no", "wait"], "multiple": true})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r}");
+    let poll = r.json["event_id"].as_i64().unwrap();
+    let mut views = Vec::new();
+    for node in cluster.nodes() {
+        let mut l = node.ws(&format!("stream/{stream}"), None, None).await;
+        l.until_connected(WAIT).await;
+        views.push(l);
+    }
+    // 24 people, each votes five times on alternating nodes; their last choice counts.
+    let mut expected = [0i64; 3];
+    let mut tasks = Vec::new();
+    for i in 0..24usize {
+        let token = user_token(SECRET, &format!("p{i:02}"), false);
+        let last: Vec<usize> = if i % 4 == 0 { vec![0, 2] } else { vec![i % 3] };
+        for o in &last {
+            expected[*o] += 1;
+        }
+        let apis: Vec<Api> = cluster.nodes().iter().map(|n| n.api.clone()).collect();
+        tasks.push(actix_rt::spawn(async move {
+            for round in 0..5usize {
+                let choice = if round == 4 {
+                    last.clone()
+                } else {
+                    vec![(i + round) % 3]
+                };
+                let r = apis[(i + round) % 2]
+                    .request(
+                        "POST",
+                        &format!("/api/streams/{stream}/polls/{poll}/vote"),
+                        Some(&token),
+                        Some(&json!({ "options": choice })),
+                    )
+                    .await;
+                assert_eq!(r.status, 200, "{r}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // The last vote on node 0: node 1 learns it over the bus only.
+    let p01 = user_token(SECRET, "p01", false);
+    let r = a
+        .request(
+            "POST",
+            &format!("/api/streams/{stream}/polls/{poll}/vote"),
+            Some(&p01),
+            Some(&json!({"options": [2]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r}");
+    expected[1] -= 1;
+    expected[2] += 1;
+    let counts = |v: &Value| -> Vec<i64> {
+        v["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_i64().unwrap())
+            .collect()
+    };
+    for (n, node) in cluster.nodes().iter().enumerate() {
+        let read = node.get_json(&format!("/api/streams/{stream}/polls/{poll}")).await;
+        assert_eq!(
+            (counts(&read), &read["voters"]),
+            (expected.to_vec(), &json!(24)),
+            "node {n}: {read}"
+        );
+    }
+    for (n, view) in views.iter_mut().enumerate() {
+        let mut seen = 0;
+        loop {
+            let events = view.read_of_type("poll_tally", 1, LONG_WAIT).await;
+            let tally = events.iter().rev().find(|e| e["type"] == "poll_tally").unwrap();
+            seen += 1;
+            if counts(tally) == expected {
+                break;
+            }
+        }
+        assert!(seen < 120, "node {n}: {seen} tallies for 120 votes");
+    }
+}

@@ -115,6 +115,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         .ingest_token(TOKEN)
         .max_batch(2)
         .token_secret(SECRET)
+        .raw_args(["--max-file-bytes", "12"])
         .start()
         .await;
     app.api
@@ -152,8 +153,126 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
         let r = app.request(method, path, Some(token), body.as_ref()).await;
         assert!(r.status < 300, "{method} {path}: {r}");
     }
+    // A poll (open), a closed poll and a file in #eng (issue 17).
+    let token = alice[0].1.trim_start_matches("Bearer ");
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .request(
+                "POST",
+                "/api/streams/2/polls",
+                Some(token),
+                Some(&json!({"question": "q", "options": ["a", "b"]})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r}");
+        made.push(r.json["event_id"].as_i64().unwrap());
+    }
+    let r = app
+        .request(
+            "POST",
+            &format!("/api/streams/2/polls/{}/close", made[1]),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r}");
+    let r = app
+        .api
+        .post_to("/api/streams/2/files?name=f.txt", "0123456789", "text/plain", alice)
+        .await;
+    assert_eq!(r.status, 201, "{r}");
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let (poll, closed) = (
+        leak(format!("/api/streams/2/polls/{}", made[0])),
+        leak(format!("/api/streams/2/polls/{}", made[1])),
+    );
+    let file = leak(r.json["file"]["url"].as_str().unwrap().to_owned());
+    let vote = |p: &str| leak(format!("{p}/vote"));
+    let close = |p: &str| leak(format!("{p}/close"));
     let stored = app.total_messages().await;
     let text = || Some(json!({"text": "x"}));
+    let options = |o: Value| Some(json!({ "options": o }));
+    let question = || Some(json!({"question": "q", "options": ["a", "b"]}));
+    const POLL: &str = "/api/streams/{id}/polls";
+    const ONE_POLL: &str = "/api/streams/{id}/polls/{event_id}";
+    const VOTE: &str = "/api/streams/{id}/polls/{event_id}/vote";
+    const CLOSE: &str = "/api/streams/{id}/polls/{event_id}/close";
+    const FILES: &str = "/api/streams/{id}/files";
+    const ONE_FILE: &str = "/api/streams/{id}/files/{event_id}";
+    let polls_files = [
+        call(
+            "post",
+            POLL,
+            "/api/streams/2/polls",
+            400,
+            alice,
+            Some(json!({"question": "q", "options": ["a"]})),
+        ),
+        call("post", POLL, "/api/streams/2/polls", 401, &[], question()),
+        call("post", POLL, "/api/streams/999/polls", 404, alice, question()),
+        call("post", POLL, "/api/streams/4/polls", 409, alice, question()),
+        Provoke {
+            request: "/api/streams/2/polls",
+            ..post(POLL, 415, alice, "text/plain", "{}".into())
+        },
+        get(ONE_POLL, 400, "/api/streams/2/polls/x"),
+        Provoke {
+            headers: bad,
+            ..get(ONE_POLL, 401, poll)
+        },
+        get(ONE_POLL, 404, "/api/streams/2/polls/999999"),
+        call("post", VOTE, vote(poll), 400, alice, options(json!([5]))),
+        call("post", VOTE, vote(poll), 401, &[], options(json!([0]))),
+        call(
+            "post",
+            VOTE,
+            "/api/streams/2/polls/999999/vote",
+            404,
+            alice,
+            options(json!([0])),
+        ),
+        call("post", VOTE, vote(closed), 409, alice, options(json!([0]))),
+        Provoke {
+            request: vote(poll),
+            ..post(VOTE, 415, alice, "text/plain", "{}".into())
+        },
+        call("post", CLOSE, "/api/streams/2/polls/x/close", 400, alice, None),
+        call("post", CLOSE, close(poll), 401, &[], None),
+        call("post", CLOSE, close(poll), 403, bob, None),
+        call("post", CLOSE, "/api/streams/2/polls/999999/close", 404, alice, None),
+        call("post", CLOSE, close(closed), 409, alice, None),
+        Provoke {
+            request: "/api/streams/2/files",
+            ..post(FILES, 400, alice, "text/plain", "x".into())
+        },
+        Provoke {
+            request: "/api/streams/2/files?name=f.txt",
+            ..post(FILES, 401, &[], "text/plain", "x".into())
+        },
+        Provoke {
+            request: "/api/streams/999/files?name=f.txt",
+            ..post(FILES, 404, alice, "text/plain", "x".into())
+        },
+        Provoke {
+            request: "/api/streams/4/files?name=f.txt",
+            ..post(FILES, 409, alice, "text/plain", "x".into())
+        },
+        Provoke {
+            request: "/api/streams/2/files?name=f.txt",
+            ..post(FILES, 413, alice, "text/plain", "0123456789abc".into())
+        },
+        get(ONE_FILE, 400, "/api/streams/2/files/x"),
+        Provoke {
+            headers: bad,
+            ..get(ONE_FILE, 401, file)
+        },
+        get(ONE_FILE, 404, "/api/streams/2/files/999999"),
+        Provoke {
+            headers: &[("Range", "bytes=999-")],
+            ..get(ONE_FILE, 416, file)
+        },
+    ];
     let streams = [
         get("/api/streams", 400, "/api/streams?limit=0"),
         Provoke {
@@ -766,7 +885,7 @@ async fn every_documented_error_is_real_and_in_its_documented_shape() {
     ];
 
     let client = awc::Client::default();
-    let provocations = provocations.into_iter().chain(streams);
+    let provocations = provocations.into_iter().chain(streams).chain(polls_files);
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
