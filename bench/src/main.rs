@@ -10,7 +10,7 @@
 //! ```text
 //! chatpulse-bench [--runs 3] [--json] <scenario> [options]
 //! scenarios: ingest-batch, ingest-single, fanout, slow-consumers, reconnect-storm, connections,
-//!            node-kill, soak, irc, stream, pages, bootstrap, badges, typing
+//!            node-kill, soak, irc, stream, pages, bootstrap, badges, typing, files
 //! ```
 //!
 //! `fanout --nodes N` and `node-kill` run N nodes on one fresh PostgreSQL database
@@ -20,6 +20,7 @@ mod badges;
 mod bootstrap;
 mod connections;
 mod fanout;
+mod files;
 mod http;
 mod ingest;
 mod irc;
@@ -285,6 +286,23 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         slices: usize,
     },
+    /// S subscribers on `messages` while R msg/s are ingested, without and then with W
+    /// workers uploading, downloading and deleting files of M MiB: server memory growth and
+    /// the fan-out p99 with files against without, in the same run.
+    Files {
+        #[arg(long, default_value_t = 200)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds of messages in each phase (without, then with files).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 50)]
+        workers: usize,
+        /// Each file's size, in MiB.
+        #[arg(long, default_value_t = 5)]
+        file_mib: usize,
+    },
     /// A local IRC server sends R lines/s over C channels to the server's IRC reader, with S
     /// live subscribers: send-to-live lag, every line stored once.
     Irc {
@@ -369,6 +387,7 @@ impl Scenario {
             Scenario::Bootstrap { backend, .. } => format!("bootstrap ({})", backend_name(*backend)),
             Scenario::Badges { .. } => "badges".to_owned(),
             Scenario::Typing { .. } => "typing".to_owned(),
+            Scenario::Files { .. } => "files".to_owned(),
             Scenario::ReconnectStorm { transport, .. } => format!("reconnect-storm ({})", tname(*transport)),
             Scenario::Connections { transport, .. } => format!("connections ({})", tname(*transport)),
             Scenario::NodeKill { transport, .. } => format!("node-kill ({})", tname(*transport)),
@@ -484,6 +503,15 @@ fn settings_of(s: &Scenario, c: &Common) -> Value {
             slices,
         } => {
             json!({"subscribers": subscribers, "typists": typists, "rate": rate, "duration_s": duration, "typing_every_ms": typing_every_ms, "slices": slices})
+        }
+        Scenario::Files {
+            subscribers,
+            rate,
+            duration,
+            workers,
+            file_mib,
+        } => {
+            json!({"subscribers": subscribers, "rate": rate, "duration_s": duration, "workers": workers, "file_mib": file_mib})
         }
         Scenario::SlowConsumers {
             healthy,
@@ -668,6 +696,22 @@ async fn run_once(s: &Scenario, c: &Common) -> Run {
                 slices,
             };
             typing::run(c, args).await
+        }
+        Scenario::Files {
+            subscribers,
+            rate,
+            duration,
+            workers,
+            file_mib,
+        } => {
+            let args = files::FilesArgs {
+                subscribers,
+                rate,
+                duration,
+                workers,
+                file_mib,
+            };
+            files::run(c, args).await
         }
         Scenario::ReconnectStorm {
             clients,

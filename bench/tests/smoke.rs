@@ -426,3 +426,38 @@ fn typing_reaches_the_others_and_no_message_is_lost() {
         ],
     );
 }
+
+#[test]
+fn files_move_while_messages_flow_and_nothing_is_lost() {
+    let r = bench(&[
+        "files",
+        "--subscribers",
+        "4",
+        "--rate",
+        "40",
+        "--duration",
+        "1",
+        "--workers",
+        "3",
+        "--file-mib",
+        "1",
+    ]);
+    assert_eq!(fig(&r, "subscribers live"), 4.0, "{r:#}");
+    assert!(fig(&r, "uploads") >= 1.0, "{r:#}");
+    assert!(fig(&r, "downloads") >= 1.0, "{r:#}");
+    assert!(
+        fig(&r, "fan-out p99 with files / without (goal ≤ 1.2)").is_finite(),
+        "{r:#}"
+    );
+    assert!(fig(&r, "server RSS growth (goal ≤ 64 MiB)").is_finite(), "{r:#}");
+    assert_zero(&r, LOSS);
+    assert_zero(
+        &r,
+        &[
+            "corrupt downloads",
+            "failed file requests",
+            "failed connects",
+            "failed ingest requests",
+        ],
+    );
+}
