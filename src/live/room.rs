@@ -352,8 +352,9 @@ impl Actor for Room {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(ROOM_MAILBOX);
         ctx.run_interval(self.coalesce, |room, ctx| {
-            room.flush_counts();
+            // A top list first: it is sent with the time of the oldest commit it holds.
             room.top_tick(ctx);
+            room.flush_counts();
         });
         if self.top.is_some() {
             self.read_top(None, ctx);
