@@ -13,6 +13,13 @@ use super::DbConnection;
 /// Bytes per stored chunk: what an upload or a download holds at a time.
 pub const FILE_CHUNK: usize = 256 * 1024;
 
+/// File chunks read or written at once, across every transfer (each on a connection of its
+/// own): uploads and downloads take turns, so they use at most this many cores and leave
+/// the rest to ingest and the live views.
+pub const FILE_IO_CONNECTIONS: usize = 1;
+/// SQLite's page cache of those connections, in KiB: a chunk passes through, it is not kept.
+pub const FILE_IO_CACHE_KIB: u32 = 1024;
+
 /// `--max-file-bytes`'s default: one file, 25 MiB.
 pub const MAX_FILE_BYTES: u64 = 25 << 20;
 /// An upload without its event this old was abandoned (an upload of `--max-file-bytes`

@@ -249,6 +249,9 @@ where
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
+    /// File chunks are read and written here only (see [`Store::file_io`]).
+    files: Pool<Manager>,
+    files_gate: std::sync::Arc<tokio::sync::Semaphore>,
     epoch: String,
     /// The SQLite file, for the size gauges; `None` on PostgreSQL.
     sqlite_path: Option<String>,
@@ -279,6 +282,13 @@ impl Store {
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(Pragmas(sqlite_cache_kib)))
+            .build(Manager(backend.clone()))
+            .map_err(|e| open_error(e.to_string()))?;
+        let files = Pool::builder()
+            .max_size(files::FILE_IO_CONNECTIONS as u32)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(Pragmas(files::FILE_IO_CACHE_KIB)))
             .build(Manager(backend))
             .map_err(|e| open_error(e.to_string()))?;
         let mut conn = pool.get()?;
@@ -290,6 +300,8 @@ impl Store {
         let epoch = meta::epoch(&mut conn)?;
         Ok(Store {
             pool,
+            files,
+            files_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(files::FILE_IO_CONNECTIONS)),
             epoch,
             sqlite_path,
         })
@@ -316,6 +328,34 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Interrupted(e.to_string()))?
+    }
+
+    /// Runs `f` (a file chunk's read or write) on the files' own connections, at most
+    /// [`files::FILE_IO_CONNECTIONS`] at once, off the async threads: transfers wait their
+    /// turn here (a transfer holds no connection while it waits for its client), so they
+    /// take at most that many threads and never a pooled connection from the live views,
+    /// and their chunks pass through a small page cache instead of filling every
+    /// connection's (`--sqlite-cache-kib`).
+    pub async fn file_io<T, E>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let _turn = self
+            .files_gate
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Interrupted(e.to_string()))?;
+        let pool = self.files.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(StoreError::from)?;
             f(&mut conn)

@@ -160,7 +160,9 @@ pub async fn upload(
             let store = store.clone();
             async move {
                 store
-                    .run(move |c| -> Result<_, ApiError> { Ok(files::put_chunk(c, file, seq, &part, size as i64)?) })
+                    .file_io(move |c| -> Result<_, ApiError> {
+                        Ok(files::put_chunk(c, file, seq, &part, size as i64)?)
+                    })
                     .await
             }
         };
@@ -199,7 +201,7 @@ pub async fn upload(
             // Nothing of a refused upload stays.
             let discarded = state
                 .store
-                .run(move |c| -> Result<_, ApiError> { Ok(files::discard(c, file)?) })
+                .file_io(move |c| -> Result<_, ApiError> { Ok(files::discard(c, file)?) })
                 .await;
             if let Err(d) = discarded {
                 log::error!("an upload could not be discarded file={file} error={d}");
@@ -325,7 +327,7 @@ pub async fn download(
             }
             let (seq, skip) = ((at / chunk) as i64, (at % chunk) as usize);
             let read = store
-                .run(move |c| -> Result<_, ApiError> { Ok(files::chunk(c, f.id, seq)?) })
+                .file_io(move |c| -> Result<_, ApiError> { Ok(files::chunk(c, f.id, seq)?) })
                 .await;
             let data = match read {
                 Ok(Some(data)) => data,
