@@ -9,6 +9,7 @@
 //! failure, and the spec's "within 5 s" (SC-004) is the one deadline that is the assertion.
 mod pages;
 mod people;
+mod polls_files;
 mod screenshots;
 
 use std::net::TcpListener;

@@ -591,3 +591,218 @@ async fn screenshots_of_top_lists() {
     .await;
     shoot_after(&busy, PHONE, &[("phone-home-top", "/?window=5m", SHOW_TOPS)]).await;
 }
+
+/// A chart-like picture for the polls-and-files pictures: checkout errors per minute, the
+/// spike after a deploy, on the pages' dark surface.
+fn error_rate_png() -> Vec<u8> {
+    let (w, h) = (480u32, 240u32);
+    let bars: Vec<u32> = (0..40)
+        .map(|i| match i {
+            0..=21 => 18 + (i * 7 % 11),
+            22..=27 => 60 + (i - 22) * 28,
+            28..=33 => 190 - (i - 28) * 12,
+            _ => 40 + (i * 5 % 9),
+        })
+        .collect();
+    crate::polls_files::png(w, h, |x, y| {
+        let (left, bottom) = (24, h - 20);
+        if y == bottom && x >= left || x == left && y <= bottom {
+            return [0x55, 0x62, 0x7a];
+        }
+        if y < bottom && x > left && (bottom - y) % 50 == 0 {
+            return [0x23, 0x2b, 0x38];
+        }
+        let i = x.saturating_sub(left + 4) / 11;
+        let inside = x > left + 4 && (x - left - 4) % 11 < 8 && (i as usize) < bars.len();
+        if inside && y < bottom && bottom - y <= bars[i as usize] {
+            return if (22..28).contains(&i) {
+                [0xff, 0x7b, 0x72]
+            } else {
+                [0x7c, 0xb2, 0xff]
+            };
+        }
+        [0x16, 0x1b, 0x22]
+    })
+}
+
+/// The deploy log the pictures attach.
+fn deploy_log() -> Vec<u8> {
+    let mut log = String::new();
+    for (i, line) in [
+        "rollout 2.5.0 started (canary 5%)",
+        "canary healthy, widening to 20%",
+        "checkout p99 1.9 s (was 420 ms)",
+        "checkout errors 1.4% (was 0.2%): PaymentTimeout",
+        "pool exhausted: payments-db max_connections=40",
+    ]
+    .iter()
+    .cycle()
+    .take(60)
+    .enumerate()
+    {
+        log.push_str(&format!(
+            "14:{:02}:{:02} deploy[{}] {line}\n",
+            2 + i / 12,
+            (i * 7) % 60,
+            4100 + i
+        ));
+    }
+    log.into_bytes()
+}
+
+/// A stream with polls and files (issue 17): a closed poll, an open one with votes (alice's
+/// among them), an image with its preview, a log file, a file deleted; desktop and phone,
+/// signed in as alice (her vote, her close button), and the "New poll" form open.
+#[actix_rt::test]
+#[ignore = "writes docs/screenshots; run on purpose"]
+async fn screenshots_of_polls_and_files() {
+    let app = TestApp::builder().token_secret(SECRET).start().await;
+    let token = |name: &str| user_token(SECRET, name, false);
+    let call = |method: &'static str, path: String, who: &'static str, body: Value| {
+        let token = token(who);
+        let app = &app;
+        async move {
+            let body = (!body.is_null()).then_some(body);
+            let r = app.request(method, &path, Some(&token), body.as_ref()).await;
+            assert!((200..300).contains(&r.status), "{method} {path}: {r}");
+            r.json
+        }
+    };
+    let upload = |who: &'static str, stream: i64, name: &'static str, kind: &'static str, body: Vec<u8>| {
+        let token = token(who);
+        let app = &app;
+        async move {
+            let auth = format!("Bearer {token}");
+            let r = app
+                .post_to(
+                    &format!("/api/streams/{stream}/files?name={}", enc(name)),
+                    body,
+                    kind,
+                    &[("Authorization", &auth)],
+                )
+                .await;
+            assert_eq!(r.status, 201, "upload {name}: {r}");
+            r.json["event_id"].as_i64().unwrap()
+        }
+    };
+    let post = |who: &'static str, stream: i64, text: &'static str| {
+        call(
+            "POST",
+            format!("/api/streams/{stream}/events"),
+            who,
+            json!({"text": text}),
+        )
+    };
+    let release = call(
+        "POST",
+        "/api/streams".into(),
+        "alice",
+        json!({"kind": "channel", "name": "release", "visibility": "public",
+               "description": "Rollouts, rollbacks and who is on call for them."}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let vote = |who: &'static str, poll: i64, options: Value| {
+        call(
+            "POST",
+            format!("/api/streams/{release}/polls/{poll}/vote"),
+            who,
+            json!({ "options": options }),
+        )
+    };
+    let freeze = call(
+        "POST",
+        format!("/api/streams/{release}/polls"),
+        "carol",
+        json!({"question": "Freeze deploys over the weekend?", "options": ["Yes, from Friday 18:00", "No"]}),
+    )
+    .await["event_id"]
+        .as_i64()
+        .unwrap();
+    for (who, choice) in [("alice", 0), ("bob", 0), ("dave", 0), ("erin", 1)] {
+        vote(who, freeze, json!([choice])).await;
+    }
+    call(
+        "POST",
+        format!("/api/streams/{release}/polls/{freeze}/close"),
+        "carol",
+        Value::Null,
+    )
+    .await;
+    post(
+        "bob",
+        release,
+        "2.5.0 is at 20% of traffic. Checkout errors went from 0.2% to 1.4% in five minutes.",
+    )
+    .await;
+    upload("bob", release, "checkout-errors.png", "image/png", error_rate_png()).await;
+    upload("carol", release, "deploy-2.5.0.log", "text/plain", deploy_log()).await;
+    let stale = upload("dave", release, "old-runbook.pdf", "application/pdf", vec![b'%'; 2048]).await;
+    call(
+        "DELETE",
+        format!("/api/streams/{release}/events/{stale}"),
+        "dave",
+        Value::Null,
+    )
+    .await;
+    let closes =
+        (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let rollback = call(
+        "POST",
+        format!("/api/streams/{release}/polls"),
+        "alice",
+        json!({"question": "Roll back 2.5.0 now?",
+               "options": ["Roll back now", "Wait 15 minutes for the hotfix", "Keep rolling out"],
+               "closes_at": closes}),
+    )
+    .await["event_id"]
+        .as_i64()
+        .unwrap();
+    for (who, choice) in [("bob", 0), ("carol", 1), ("dave", 0), ("alice", 0), ("erin", 0)] {
+        vote(who, rollback, json!([choice])).await;
+    }
+    post(
+        "carol",
+        release,
+        "The pool limit is the cause: payments-db max_connections=40. Hotfix PR is up.",
+    )
+    .await;
+
+    let page = format!("/streams/{release}");
+    const SHOW_POLL: &str =
+        "document.querySelector('.ev-poll:not(.is-closed)').scrollIntoView({block: 'center'}); return true";
+    // The closed poll at the top, then the image.
+    const SHOW_IMAGE: &str =
+        "document.querySelector('.ev-poll.is-closed').scrollIntoView({block: 'start'}); return true";
+    const SHOW_POLL_FORM: &str = "document.querySelector('[data-poll-new]').click(); \
+        const f = document.querySelector('[data-poll-form]'); \
+        f.querySelector('input[name=\"question\"]').value = 'Who takes the 2.5.1 rollout?'; \
+        const o = f.querySelectorAll('[data-poll-form-options] input'); o[0].value = 'alice'; o[1].value = 'bob'; \
+        f.querySelector('[data-option-add]').click(); \
+        f.querySelectorAll('[data-poll-form-options] input')[2].value = 'carol'; \
+        f.scrollIntoView({block: 'end'}); return true";
+    let alice = token("alice");
+    shoot_as(
+        &app,
+        DESKTOP,
+        Some(&alice),
+        &[
+            ("light-stream-polls-files", &page, SHOW_IMAGE),
+            ("light-stream-poll", &page, SHOW_POLL),
+            ("light-stream-poll-form", &page, SHOW_POLL_FORM),
+        ],
+    )
+    .await;
+    shoot_as(
+        &app,
+        PHONE,
+        Some(&alice),
+        &[
+            ("phone-stream-poll", &page, SHOW_POLL),
+            ("phone-stream-files", &page, SHOW_IMAGE),
+            ("phone-stream-poll-form", &page, SHOW_POLL_FORM),
+        ],
+    )
+    .await;
+}

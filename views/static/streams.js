@@ -50,6 +50,10 @@
   const TYPING_EVERY_MS = 2000; // a typing frame at most this often while the composer is typed in
   const TYPING_SHOW_MIN_MS = 1000; // "is typing" shows at least this long (a clock behind the server's) ...
   const TYPING_SHOW_MAX_MS = 6000; // ... and at most this long (a clock ahead), else until `expires_at`
+  const TALLIES_KEPT = 500; // newest tallies kept for polls not drawn yet (a tally may come first)
+  const VOTERS_SHOWN = 100; // names "Who voted" lists, then "and 12 more"
+  // The raster images a file row previews in place (the server shows no other type inline).
+  const PREVIEW_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
   // ---------------------------------------------------------------------------
   // Wording, the same as the server's (src/web/pages/views.rs)
@@ -67,6 +71,37 @@
     return Number(n).toLocaleString('en-US') + ' replies';
   }
 
+  // "No votes yet", "1 voter", "1,204 voters" (views.rs, `voters_label`).
+  function votersLabel(n) {
+    if (!n) return 'No votes yet';
+    return Number(n).toLocaleString('en-US') + (n === 1 ? ' voter' : ' voters');
+  }
+
+  // `n` of `of` as a whole percentage (format.rs, `share`).
+  function share(n, of) {
+    return of > 0 ? Math.round((100 * Math.max(0, n)) / of) + '%' : '0%';
+  }
+
+  // "1 byte", "512 bytes", "4.5 KB", "120 KB", "25 MB" (format.rs, `file_size`).
+  function fileSize(bytes) {
+    if (bytes < 1024) return Number(Math.max(0, bytes)).toLocaleString('en-US') + (bytes === 1 ? ' byte' : ' bytes');
+    let v = bytes / 1024;
+    let unit = 0;
+    while (v >= 999.5 && unit < 2) {
+      v /= 1024;
+      unit += 1;
+    }
+    const n = v < 9.95 ? Math.round(v * 10) / 10 : Math.round(v);
+    return (n >= 10 ? n.toLocaleString('en-US') : String(n)) + ' ' + ['KB', 'MB', 'GB'][unit];
+  }
+
+  // A file's badge: its extension, upper case, at most 4 characters (views.rs, `file_ext`).
+  function fileExt(name) {
+    const dot = name.lastIndexOf('.');
+    const ext = dot > 0 ? name.slice(dot + 1) : '';
+    return ext && Array.from(ext).length <= 4 && /^[\p{L}\p{N}]+$/u.test(ext) ? ext.toUpperCase() : 'FILE';
+  }
+
   function joinAnd(items) {
     if (items.length < 2) return items.join('');
     return items.slice(0, -1).join(', ') + ' and ' + items[items.length - 1];
@@ -82,6 +117,8 @@
         return ev.added_by && ev.added_by !== who ? [user(ev.added_by), t(' added '), user(who)] : [user(who), t(' joined')];
       case 'member_left':
         return [user(who), t(' left')];
+      case 'poll_closed':
+        return [user(ev.actor), t(' closed '), ev.target_event_id ? { text: 'a poll', href: '#e' + ev.target_event_id } : t('a poll')];
       case 'thread_started': {
         const line = [user(ev.actor), t(' started a ')];
         line.push(ev.thread_stream_id ? { text: 'thread', href: '/streams/' + ev.thread_stream_id } : t('thread'));
@@ -117,6 +154,8 @@
     let els = {};
     let pending = []; // events to draw, in cursor order
     let pendingCounts = new Map(); // thread id -> newest reply_count envelope
+    let pendingTallies = new Map(); // poll id -> newest poll_tally envelope
+    const tallies = new Map(); // poll id -> newest tally seen, for a poll drawn after it came
     const countCursors = new Map(); // thread id -> cursor of the reply count shown
     let cap = EVENTS_MAX;
 
@@ -129,6 +168,10 @@
     let readTo = reader ? Number(reader.dataset.read) || 0 : 0;
     let othersAfter = !!reader && Number(reader.dataset.unread) > 0;
     let reading = false;
+    // Polls: a reader who may post votes (and closes their own, or any as an owner or admin).
+    const canPost = !!document.querySelector('[data-composer]');
+    const manager = !!reader && reader.dataset.manager === 'true';
+    let closingTimer = null;
     // Who else is typing: name -> when it stops showing (ms).
     const typists = new Map();
     let typingTimer = null;
@@ -148,10 +191,15 @@
           message: document.getElementById('tpl-ev-message'),
           shared: document.getElementById('tpl-ev-shared'),
           system: document.getElementById('tpl-ev-system'),
+          poll: document.getElementById('tpl-ev-poll'),
+          file: document.getElementById('tpl-ev-file'),
+          option: document.getElementById('tpl-poll-option'),
         },
       };
       pending = [];
       pendingCounts = new Map();
+      pendingTallies = new Map();
+      armClosing();
       cap = EVENTS_MAX;
       markRead(); // opening the page reads what it shows
     }
@@ -176,6 +224,15 @@
         // Edits need the rows they change, so nothing is dropped: a long backlog (a hidden
         // tab draws no frames) is drawn now instead.
         if (pending.length > EVENTS_MAX) frame();
+        return true;
+      }
+      if (ev.type === 'poll_tally') {
+        // Merged per poll like counts: the newest (by cursor) is the tally. Votes are no
+        // rows of the log, so the cursor stays where the log is.
+        if (String(ev.stream_id) !== streamId) return false;
+        const id = String(ev.event_id);
+        const before = pendingTallies.get(id);
+        if (!before || ev.cursor >= before.cursor) pendingTallies.set(id, ev);
         return true;
       }
       if (ev.type === 'reply_count') {
@@ -212,6 +269,15 @@
         if (li) setThread(li, c.thread_stream_id, c.reply_count, c.cursor);
       }
       pendingCounts = new Map();
+      if (pendingTallies.size) {
+        for (const t of pendingTallies.values()) {
+          keepTally(t);
+          const li = row(els.list, t.event_id);
+          if (li) setTally(li, t);
+        }
+        pendingTallies = new Map();
+        armClosing();
+      }
       drawTyping();
       markRead();
     }
@@ -324,6 +390,8 @@
       });
     }
     setUpComposer();
+    setUpUpload();
+    setUpPollForm();
     document.addEventListener('visibilitychange', markRead);
 
     // The row of event `id` directly in `list` (a log, or an opened thread).
@@ -357,9 +425,17 @@
         case 'message':
           addTotal(1);
           break;
-        case 'event_deleted':
-          addTotal(-1);
+        case 'event_deleted': {
+          // Only messages count (a poll or a file is no message).
+          const li = row(els.list, ev.target_event_id);
+          if (!li || li.dataset.type === 'message') addTotal(-1);
           break;
+        }
+        case 'poll_closed': {
+          const li = row(els.list, ev.target_event_id);
+          if (li) closePoll(li, ev.created_at, ev.cursor);
+          break;
+        }
         case 'thread_started': {
           const li = row(els.list, ev.branched_from_event_id);
           if (li && ev.thread_stream_id && !li.querySelector('.ev-thread').dataset.thread) {
@@ -403,7 +479,7 @@
     }
 
     function eventEl(ev, nested) {
-      const shape = ev.event_type === 'message' || ev.event_type === 'shared' ? ev.event_type : 'system';
+      const shape = ['message', 'shared', 'poll', 'file'].includes(ev.event_type) ? ev.event_type : 'system';
       const li = els.tpl[shape].content.firstElementChild.cloneNode(true);
       li.dataset.id = ev.event_id;
       li.dataset.type = ev.event_type;
@@ -432,6 +508,10 @@
         context.hidden = !ev.context;
         setQuote(li, ev.text == null ? null : ev.text);
         li.querySelector('.ev-quote-link').href = '/streams/' + ev.original_stream_id + '#e' + ev.original_event_id;
+      } else if (shape === 'poll') {
+        fillPoll(li, ev);
+      } else if (shape === 'file') {
+        fillFile(li, ev);
       } else {
         const says = li.querySelector('.ev-says');
         for (const p of systemLine(ev)) {
@@ -458,6 +538,13 @@
 
     function showDeleted(li) {
       li.classList.add('is-deleted');
+      if (li.dataset.type === 'poll' || li.dataset.type === 'file') {
+        // Its question and tally, or its links, go with it (the bytes are deleted).
+        const body = li.querySelector('[data-poll], [data-file]');
+        if (body) body.remove();
+        li.querySelector('.ev-gone').hidden = false;
+        return;
+      }
       li.querySelector('.ev-text').textContent = 'message deleted';
       li.querySelector('.edited').hidden = true;
     }
@@ -471,6 +558,461 @@
       const q = li.querySelector('.ev-quote-text');
       q.textContent = text == null ? 'original message deleted' : text;
       q.classList.toggle('is-deleted', text == null);
+    }
+
+    // ------------------------------------------------------------------------
+    // Polls: the tally drawn as bars, the reader's vote, closing; files
+    // ------------------------------------------------------------------------
+
+    // A change through the stream API; its JSON, or an Error with the server's words and
+    // the status.
+    async function send(method, url, body) {
+      let r;
+      try {
+        r = await fetch(url, {
+          method,
+          headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (e) {
+        throw new Error('the server did not answer');
+      }
+      const b = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        const err = new Error(r.status === 401 ? 'your session has ended, sign in again' : (b.error && b.error.message) || 'HTTP ' + r.status);
+        err.status = r.status;
+        throw err;
+      }
+      return b;
+    }
+
+    function pollUrl(li) {
+      return '/api/streams/' + encodeURIComponent(li.dataset.stream || streamId) + '/polls/' + li.dataset.id;
+    }
+
+    // A poll row from its event: the question, one row per option, the tally it carries.
+    function fillPoll(li, ev) {
+      const p = ev.poll;
+      li.dataset.actor = ev.actor;
+      li.dataset.stream = ev.stream_id;
+      if (ev.deleted || !p) {
+        showDeleted(li);
+        return;
+      }
+      li.dataset.multiple = p.multiple ? 'true' : 'false';
+      li.dataset.cursor = ev.cursor;
+      li.querySelector('[data-poll-q]').textContent = p.question;
+      li.querySelector('[data-poll-how]').textContent = p.multiple ? 'Choose one or more' : 'Choose one';
+      const list = li.querySelector('[data-poll-options]');
+      list.textContent = '';
+      p.options.forEach((label, i) => {
+        const o = els.tpl.option.content.firstElementChild.cloneNode(true);
+        o.dataset.index = i;
+        const input = o.querySelector('input');
+        input.type = p.multiple ? 'checkbox' : 'radio';
+        input.name = 'poll-' + ev.event_id;
+        input.value = i;
+        o.querySelector('[data-poll-label]').textContent = label;
+        list.appendChild(o);
+      });
+      // Nobody voted in it yet: nor did this reader. Otherwise their vote is read.
+      if (!p.voters) li.dataset.mine = '';
+      drawPoll(li, p);
+      const t = tallies.get(String(ev.event_id));
+      if (t) setTally(li, t);
+      if (li.dataset.mine == null && canPost && !pollClosed(li)) loadPoll(li);
+    }
+
+    // Keeps the newest tally of each poll for a row drawn later; the oldest go first.
+    function keepTally(t) {
+      const id = String(t.event_id);
+      const was = tallies.get(id);
+      if (was && was.cursor > t.cursor) return;
+      tallies.delete(id);
+      tallies.set(id, t);
+      if (tallies.size > TALLIES_KEPT) tallies.delete(tallies.keys().next().value);
+    }
+
+    // A tally (a `poll_tally` envelope, or a poll as the API answers it), unless the row
+    // shows a newer one.
+    function setTally(li, t) {
+      if (li.dataset.type !== 'poll' || li.classList.contains('is-deleted') || !li.querySelector('[data-poll]')) return;
+      const shown = Number(li.dataset.cursor) || 0;
+      if (t.cursor != null && Number(t.cursor) < shown) return;
+      if (t.cursor != null) li.dataset.cursor = t.cursor;
+      drawPoll(li, t);
+      const who = li.querySelector('[data-poll-who]');
+      if (who.open) loadPoll(li);
+    }
+
+    function closePoll(li, at, cursor) {
+      if (li.classList.contains('is-deleted') || li.dataset.closedAt || Number(li.dataset.cursor) > cursor) return;
+      li.dataset.closedAt = at;
+      li.dataset.cursor = cursor;
+      drawPollState(li);
+    }
+
+    // The bars, counts and shares of a tally: {counts, voters, closes_at, closed_at}.
+    function drawPoll(li, t) {
+      const counts = t.counts || [];
+      li.dataset.voters = t.voters;
+      if (t.closes_at) li.dataset.closesAt = t.closes_at;
+      else delete li.dataset.closesAt;
+      if (t.closed_at) li.dataset.closedAt = t.closed_at;
+      else delete li.dataset.closedAt;
+      const most = Math.max(0, ...counts);
+      for (const o of li.querySelectorAll('.poll-option')) {
+        const n = counts[Number(o.dataset.index)] || 0;
+        const s = share(n, t.voters);
+        o.dataset.n = n;
+        o.querySelector('[data-poll-count]').textContent = h.fmtNumber(n);
+        o.querySelector('[data-poll-share]').textContent = s;
+        o.querySelector('[data-poll-bar]').setAttribute('width', s);
+        o.classList.toggle('is-top', n > 0 && n === most);
+      }
+      li.querySelector('[data-poll-voters]').textContent = votersLabel(Number(t.voters) || 0);
+      li.querySelector('[data-poll-who]').hidden = !Number(t.voters);
+      drawPollState(li);
+    }
+
+    // Closed (or past its closing time): results only.
+    function pollClosed(li) {
+      if (li.dataset.closedAt) return true;
+      const at = Date.parse(li.dataset.closesAt || '');
+      return !isNaN(at) && at <= Date.now();
+    }
+
+    function mineOf(li) {
+      return li.dataset.mine ? li.dataset.mine.split(',').map(Number) : [];
+    }
+
+    // Open or closed, and what the reader may do: vote (or change it) while it is open;
+    // close it, when it is theirs or they manage the stream.
+    function drawPollState(li) {
+      if (li.classList.contains('is-deleted') || !li.querySelector('[data-poll]')) return;
+      const closed = pollClosed(li);
+      li.classList.toggle('is-closed', closed);
+      const state = li.querySelector('[data-poll-state]');
+      const at = li.dataset.closedAt || li.dataset.closesAt;
+      state.textContent = closed ? 'Closed' : at ? 'Closes' : 'Open';
+      if (at) {
+        const time = document.createElement('time');
+        h.setTime(time, at);
+        state.append(' ', time);
+      }
+      state.classList.toggle('is-closed', closed);
+      const mine = mineOf(li);
+      const canVote = canPost && !closed;
+      for (const o of li.querySelectorAll('.poll-option')) {
+        const chosen = mine.includes(Number(o.dataset.index));
+        o.classList.toggle('is-mine', chosen);
+        o.querySelector('[data-poll-mine]').hidden = !chosen;
+        const input = o.querySelector('input');
+        input.hidden = !canVote;
+        input.disabled = !canVote;
+      }
+      const vote = li.querySelector('[data-poll-vote]');
+      vote.hidden = !canVote;
+      vote.textContent = mine.length ? 'Change vote' : 'Vote';
+      li.querySelector('[data-poll-close]').hidden = !(canVote && (manager || (!!me && li.dataset.actor === me)));
+      if (closed) li.querySelector('[data-poll-error]').hidden = true;
+    }
+
+    // The reader's own vote: marked, and checked in the control.
+    function setMine(li, options) {
+      li.dataset.mine = options.join(',');
+      for (const o of li.querySelectorAll('.poll-option')) {
+        o.querySelector('input').checked = options.includes(Number(o.dataset.index));
+      }
+      drawPollState(li);
+    }
+
+    // A poll as the API answers it (PollView): its tally, the reader's vote, who voted.
+    function applyView(li, v) {
+      setTally(li, v);
+      const mine = me ? v.votes.find((x) => x.user === me) : null;
+      setMine(li, mine ? mine.options : []);
+      drawWho(li, v);
+      armClosing();
+    }
+
+    // Reads a poll again (the reader's vote, who voted for what). One read at a time.
+    async function loadPoll(li) {
+      if (li.dataset.reading) return;
+      li.dataset.reading = '1';
+      try {
+        applyView(li, await send('GET', pollUrl(li)));
+      } catch (e) {
+        if (e.status === 404) showDeleted(li);
+      }
+      delete li.dataset.reading;
+    }
+
+    // "Who voted": each voter and what they chose (visible to whoever may read the stream).
+    function drawWho(li, v) {
+      const list = li.querySelector('[data-poll-who-list]');
+      if (!list) return;
+      list.textContent = '';
+      for (const x of v.votes.slice(0, VOTERS_SHOWN)) {
+        const item = document.createElement('li');
+        const a = document.createElement('a');
+        a.className = 'ev-actor';
+        a.href = '/users/' + encodeURIComponent(x.user);
+        a.textContent = x.user;
+        item.append(a, ' ' + x.options.map((i) => v.options[i]).join(', '));
+        list.appendChild(item);
+      }
+      if (v.votes.length > VOTERS_SHOWN) {
+        const more = document.createElement('li');
+        more.className = 'muted';
+        more.textContent = 'and ' + h.fmtNumber(v.votes.length - VOTERS_SHOWN) + ' more';
+        list.appendChild(more);
+      }
+    }
+
+    function showError(el, text) {
+      el.textContent = text;
+      el.hidden = false;
+    }
+
+    async function vote(li) {
+      const form = li.querySelector('[data-poll]');
+      const error = form.querySelector('[data-poll-error]');
+      if (form.dataset.busy) return;
+      const chosen = Array.from(form.querySelectorAll('.poll-option input:checked'), (i) => Number(i.value));
+      if (!chosen.length) return showError(error, 'Choose an option first.');
+      form.dataset.busy = '1';
+      error.hidden = true;
+      try {
+        applyView(li, await send('POST', pollUrl(li) + '/vote', { options: chosen }));
+      } catch (e) {
+        showError(error, 'Not voted: ' + e.message + '.');
+        if (e.status === 409 || e.status === 404) loadPoll(li);
+      }
+      delete form.dataset.busy;
+    }
+
+    async function closeOne(li, button) {
+      const error = li.querySelector('[data-poll-error]');
+      button.disabled = true;
+      error.hidden = true;
+      try {
+        applyView(li, await send('POST', pollUrl(li) + '/close'));
+      } catch (e) {
+        showError(error, 'Not closed: ' + e.message + '.');
+        if (e.status === 409) loadPoll(li);
+      }
+      button.disabled = false;
+    }
+
+    // A poll past its closing time shows its results only, at that time.
+    function armClosing() {
+      clearTimeout(closingTimer);
+      closingTimer = null;
+      let soonest = Infinity;
+      for (const li of document.querySelectorAll('.ev-poll[data-closes-at]:not(.is-closed)')) {
+        const at = Date.parse(li.dataset.closesAt);
+        if (at <= Date.now()) drawPollState(li);
+        else soonest = Math.min(soonest, at);
+      }
+      if (soonest < Infinity) closingTimer = setTimeout(armClosing, Math.min(soonest - Date.now() + 50, 3600000));
+    }
+
+    document.addEventListener('submit', (e) => {
+      const form = e.target.closest('[data-poll]');
+      if (!form) return;
+      e.preventDefault();
+      vote(form.closest('.ev-poll'));
+    });
+    // "Who voted" is read when it is opened (toggle does not bubble).
+    document.addEventListener(
+      'toggle',
+      (e) => {
+        const who = e.target;
+        if (who.matches && who.matches('[data-poll-who]') && who.open) loadPoll(who.closest('.ev-poll'));
+      },
+      true
+    );
+
+    // A file row from its event: name, size and type, the download, a raster image's preview.
+    function fillFile(li, ev) {
+      const f = ev.file;
+      if (ev.deleted || !f) {
+        showDeleted(li);
+        return;
+      }
+      const name = li.querySelector('[data-file-name]');
+      name.href = f.url;
+      name.textContent = f.name;
+      li.querySelector('[data-file-download]').href = f.url;
+      li.querySelector('[data-file-what]').textContent = ' ' + f.name;
+      li.querySelector('[data-file-info]').textContent = fileSize(f.size) + ' · ' + f.content_type;
+      li.querySelector('[data-file-ext]').textContent = fileExt(f.name);
+      if (PREVIEW_TYPES.includes(f.content_type)) {
+        const a = document.createElement('a');
+        a.className = 'file-preview';
+        a.href = f.url + '?inline=true';
+        a.dataset.filePreview = '';
+        const img = document.createElement('img');
+        img.className = 'file-img';
+        img.alt = f.name;
+        img.loading = 'lazy';
+        img.decoding = 'async';
+        img.src = f.url + '?inline=true';
+        a.appendChild(img);
+        li.querySelector('[data-file]').prepend(a);
+      }
+    }
+
+    // "Attach file": the file is the request's body, named in the query and typed by its
+    // Content-Type; its event comes back on the live view like anyone's.
+    function setUpUpload() {
+      const input = document.querySelector('[data-file-input]');
+      if (!input) return;
+      const box = document.querySelector('[data-upload]');
+      const bar = box.querySelector('[data-upload-progress]');
+      const text = box.querySelector('[data-upload-text]');
+      const error = document.querySelector('[data-upload-error]');
+      const pick = document.querySelector('[data-file-pick]');
+      const max = Number(input.dataset.maxBytes) || Infinity;
+      const finish = () => {
+        box.hidden = true;
+        input.disabled = false;
+        pick.classList.remove('is-busy');
+      };
+      input.addEventListener('change', () => {
+        const file = input.files && input.files[0];
+        if (!file) return;
+        error.hidden = true;
+        if (file.size > max) {
+          input.value = '';
+          return showError(error, 'Not uploaded: “' + file.name + '” is ' + fileSize(file.size) + ', and files here are at most ' + input.dataset.maxLabel + '.');
+        }
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', '/api/streams/' + encodeURIComponent(streamId) + '/files?name=' + encodeURIComponent(file.name));
+        xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+        xhr.setRequestHeader('Accept', 'application/json');
+        const label = '“' + file.name + '”';
+        box.hidden = false;
+        bar.value = 0;
+        text.textContent = 'Uploading ' + label + '…';
+        input.disabled = true;
+        pick.classList.add('is-busy');
+        xhr.upload.addEventListener('progress', (e) => {
+          if (!e.lengthComputable) return;
+          const pct = Math.floor((100 * e.loaded) / Math.max(1, e.total));
+          bar.value = pct;
+          text.textContent = 'Uploading ' + label + '… ' + pct + '%';
+        });
+        xhr.addEventListener('load', () => {
+          finish();
+          if (xhr.status === 201) return;
+          let said = '';
+          try {
+            const b = JSON.parse(xhr.responseText);
+            said = b.error && b.error.message;
+          } catch (e) {
+            // not JSON: the status says it
+          }
+          if (xhr.status === 401) said = 'your session has ended, sign in again';
+          showError(error, 'Not uploaded: ' + (said || 'HTTP ' + xhr.status) + '.');
+        });
+        xhr.addEventListener('error', () => {
+          finish();
+          showError(error, 'Not uploaded: the server did not answer.');
+        });
+        xhr.send(file);
+        input.value = ''; // the same file may be picked again
+      });
+    }
+
+    // "New poll": a question, 2 to 10 options (added and removed in place), several choices
+    // or one, an optional closing time in the zone shown.
+    function setUpPollForm() {
+      const form = document.querySelector('[data-poll-form]');
+      const toggle = document.querySelector('[data-poll-new]');
+      if (!form || !toggle) return;
+      const list = form.querySelector('[data-poll-form-options]');
+      const most = Number(list.dataset.max) || 10;
+      const add = form.querySelector('[data-option-add]');
+      const error = form.querySelector('[data-poll-form-error]');
+      const question = form.querySelector('input[name="question"]');
+      const closes = form.querySelector('input[type="datetime-local"]');
+      const open = (yes) => {
+        form.hidden = !yes;
+        toggle.setAttribute('aria-expanded', yes ? 'true' : 'false');
+        if (yes) question.focus();
+      };
+      const renumber = () => {
+        const rows = Array.from(list.children);
+        rows.forEach((item, i) => {
+          const input = item.querySelector('input');
+          input.setAttribute('aria-label', 'Option ' + (i + 1));
+          input.placeholder = 'Option ' + (i + 1);
+          const rm = item.querySelector('[data-option-remove]');
+          rm.setAttribute('aria-label', 'Remove option ' + (i + 1));
+          rm.disabled = rows.length <= 2;
+        });
+        add.disabled = rows.length >= most;
+      };
+      const reset = () => {
+        form.reset();
+        while (list.children.length > 2) list.lastElementChild.remove();
+        renumber();
+      };
+      toggle.addEventListener('click', () => open(form.hidden));
+      form.querySelector('[data-poll-cancel]').addEventListener('click', () => {
+        open(false);
+        toggle.focus();
+      });
+      add.addEventListener('click', () => {
+        if (list.children.length >= most) return;
+        const item = list.lastElementChild.cloneNode(true);
+        item.querySelector('input').value = '';
+        list.appendChild(item);
+        renumber();
+        item.querySelector('input').focus();
+      });
+      list.addEventListener('click', (e) => {
+        const rm = e.target.closest('[data-option-remove]');
+        if (!rm || list.children.length <= 2) return;
+        const item = rm.closest('li');
+        const next = item.nextElementSibling || item.previousElementSibling;
+        item.remove();
+        renumber();
+        next.querySelector('input').focus();
+      });
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        if (form.dataset.busy) return;
+        error.hidden = true;
+        const options = Array.from(list.querySelectorAll('input'), (i) => i.value.trim());
+        const body = { question: question.value.trim(), options, multiple: form.querySelector('input[name="multiple"]').checked };
+        if (!body.question) return showError(error, 'Ask a question.');
+        if (options.some((o) => !o)) return showError(error, 'Fill in every option, or remove the empty ones.');
+        if (new Set(options).size !== options.length) return showError(error, 'Each option only once.');
+        if (closes.value) {
+          // time.js has put the instant, with the zone's offset, in the field's twin.
+          const twin = form.querySelector('input[data-twin]');
+          if (!twin || twin.disabled || !twin.value) return showError(error, 'The closing time is not a time.');
+          if (Date.parse(twin.value) <= Date.now()) return showError(error, 'The closing time has passed: pick a later one.');
+          body.closes_at = twin.value;
+        }
+        form.dataset.busy = '1';
+        const submit = form.querySelector('button[type="submit"]');
+        submit.disabled = true;
+        try {
+          await send('POST', '/api/streams/' + encodeURIComponent(streamId) + '/polls', body);
+          reset();
+          open(false);
+          toggle.focus();
+        } catch (err) {
+          showError(error, 'Not posted: ' + err.message + '.');
+        }
+        delete form.dataset.busy;
+        submit.disabled = false;
+      });
+      renumber();
     }
 
     // ------------------------------------------------------------------------
@@ -612,6 +1154,11 @@
     }
 
     document.addEventListener('click', (e) => {
+      const close = e.target.closest('[data-poll-close]');
+      if (close) {
+        closeOne(close.closest('.ev-poll'), close);
+        return;
+      }
       const toggle = e.target.closest('[data-thread-toggle]');
       if (toggle) {
         toggleThread(toggle.closest('.ev-thread'));
@@ -640,7 +1187,7 @@
       }
     }
 
-    return { types: ['event', 'reply_count', 'typing'], bind, apply, frame, poll };
+    return { types: ['event', 'reply_count', 'poll_tally', 'typing'], bind, apply, frame, poll };
   }
 
   // ---------------------------------------------------------------------------

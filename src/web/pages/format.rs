@@ -124,6 +124,36 @@ pub fn rate(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
+/// A file's size as people read it (the script's `fileSize` is the same): "1 byte",
+/// "512 bytes", then in units of 1,024 with one decimal below 10 and none from 10
+/// ("4.5 KB", "120 KB", "25 MB"), moving up a unit from 1,000 of one ("0.98 MB" reads
+/// "1 MB").
+pub fn file_size(bytes: i64) -> String {
+    if bytes < 1024 {
+        return count_of(bytes.max(0), "byte", "bytes");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 999.5 && unit < 2 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    let unit = ["KB", "MB", "GB"][unit];
+    // Halves round up, as the script's `Math.round` does.
+    let n = if v < 9.95 { (v * 10.0).round() / 10.0 } else { v.round() };
+    let s = format!("{n:.1}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{} {unit}", if n >= 10.0 { group(n as i64) } else { s.to_owned() })
+}
+
+/// `n` of `of` as a whole percentage ("60%"), "0%" of nothing (the script's `share`).
+pub fn share(n: i64, of: i64) -> String {
+    if of <= 0 {
+        return "0%".into();
+    }
+    format!("{}%", (100.0 * n.max(0) as f64 / of as f64).round() as i64)
+}
+
 /// "1 user", "1,204 users".
 pub fn count_of(n: i64, one: &str, many: &str) -> String {
     format!("{} {}", group(n), if n == 1 { one } else { many })
@@ -277,6 +307,29 @@ mod tests {
         assert_eq!(pager("/users", &[("sort", None)], 0, 50, 3), (None, None));
         assert_eq!(count_of(1, "user", "users"), "1 user");
         assert_eq!(count_of(1204, "user", "users"), "1,204 users");
+    }
+
+    #[test]
+    fn file_sizes_read_in_bytes_then_units_of_1024() {
+        assert_eq!(file_size(0), "0 bytes");
+        assert_eq!(file_size(1), "1 byte");
+        assert_eq!(file_size(1023), "1,023 bytes");
+        assert_eq!(file_size(1024), "1 KB");
+        assert_eq!(file_size(4608), "4.5 KB");
+        assert_eq!(file_size(120 * 1024 + 300), "120 KB");
+        assert_eq!(file_size(1000 * 1024), "1 MB");
+        assert_eq!(file_size(25 << 20), "25 MB");
+        assert_eq!(file_size(3 << 30), "3 GB");
+        assert_eq!(file_size(5000 << 30), "5,000 GB");
+    }
+
+    #[test]
+    fn shares_are_whole_percentages() {
+        assert_eq!(share(0, 0), "0%");
+        assert_eq!(share(1, 3), "33%");
+        assert_eq!(share(2, 3), "67%");
+        assert_eq!(share(1, 8), "13%");
+        assert_eq!(share(5, 5), "100%");
     }
 
     #[test]

@@ -9,11 +9,13 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::sync::Arc;
 
 use super::chart;
-use super::format::{count_of, datetime_local, group, highlight, pager, query, short_time, stream_href, stream_label};
+use super::format::{
+    count_of, datetime_local, file_size, group, highlight, pager, query, short_time, stream_href, stream_label,
+};
 use super::inbox::{self, dm_label, ReaderView};
 use super::views::{
-    ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, StreamLabels, StreamView, TopKind,
-    TopListView, TopsView,
+    ChannelCount, CountRow, EventView, IncidentRow, MessageView, OriginView, PollOptionView, PollReader, StreamLabels,
+    StreamView, TopKind, TopListView, TopsView,
 };
 use super::{
     CHANNELS_PAGE, INBOX_NOTIFICATIONS, INCIDENTS_PAGE, PAGE_MESSAGES, PROFILE_CHANNELS, RATE_SECONDS, RATE_SEED_ROWS,
@@ -1064,6 +1066,10 @@ struct StreamData {
     origin: Option<Message>,
     /// The reader's read cursor and unread count, when they are a member.
     member: Option<(MessageId, i64)>,
+    /// What the reader knows of the polls shown, by event id.
+    polls: HashMap<MessageId, PollReader>,
+    /// The reader may close anyone's poll: an owner of the stream (or its parent), an admin.
+    manager: bool,
 }
 
 /// A stream id in a path: digits only, as the live view's `stream/<id>`.
@@ -1091,7 +1097,9 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     let p: StreamParams = params(&req)?;
     let before_id = int_param(&p.before_id, "before_id", 1)?.map(MessageId);
     // A private stream is found by its people only (anyone else: no such stream).
-    let viewer = viewer(&req).map(|c| c.sub);
+    let claims = viewer(&req);
+    let admin = claims.as_ref().is_some_and(|c| c.admin);
+    let viewer = claims.map(|c| c.sub);
     let name = viewer.clone();
     let (totals, found) = snapshot(&state, move |c| {
         let t = store::totals(c)?;
@@ -1124,11 +1132,43 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
             Some(e) => streams::event_by_id(c, e)?,
             None => None,
         };
-        let member = match me {
-            Some(me) => store::people::membership(c, &stream, me)?.map(|m| (m.last_read_id, m.unread_count)),
+        let membership = match me {
+            Some(me) => store::people::membership(c, &stream, me)?,
             None => None,
         };
+        let member = membership.as_ref().map(|m| (m.last_read_id, m.unread_count));
+        // The polls: their tally's cursor, and a signed-in reader's own vote and rights.
+        let can_post = me.is_some() && stream.status() != StreamStatus::Archived;
+        let manager = admin
+            || membership.as_ref().is_some_and(|m| m.role == "owner")
+            || match (me, stream.parent_stream_id) {
+                (Some(me), Some(parent)) => streams::role_of(c, parent, me)?.as_deref() == Some("owner"),
+                _ => false,
+            };
+        let mut polls = HashMap::new();
+        for e in events.iter().filter(|e| e.poll.is_some()) {
+            let mine = match name.as_deref() {
+                Some(name) => Some(
+                    store::polls::votes(c, e.event_id)?
+                        .into_iter()
+                        .find(|(user, _)| user == name)
+                        .map(|(_, options)| options)
+                        .unwrap_or_default(),
+                ),
+                None => None,
+            };
+            let reader = PollReader {
+                cursor: extras.polls.get(&e.event_id).map_or(e.cursor, |t| t.cursor),
+                mine,
+                can_post,
+                manager,
+                me: name.clone(),
+            };
+            polls.insert(e.event_id, reader);
+        }
         let data = StreamData {
+            polls,
+            manager,
             member,
             full: rows.len() as i64 == STREAM_EVENTS,
             stream,
@@ -1185,7 +1225,11 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
         actor: d.origin.as_ref().map(|m| m.user.clone()),
         text: d.origin.as_ref().filter(|m| !m.deleted).map(|m| m.text.clone()),
     });
-    let events: Vec<EventView> = d.events.iter().filter_map(|e| EventView::new(e, &d.linked)).collect();
+    let events: Vec<EventView> = d
+        .events
+        .iter()
+        .filter_map(|e| EventView::new(e, &d.linked, &d.polls))
+        .collect();
     let earlier = d
         .full
         .then(|| d.events.first())
@@ -1200,6 +1244,16 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
     ctx.insert("blank_message", &EventView::blank("message"));
     ctx.insert("blank_shared", &EventView::blank("shared"));
     ctx.insert("blank_system", &EventView::blank("system"));
+    ctx.insert("blank_poll", &EventView::blank("poll"));
+    ctx.insert("blank_file", &EventView::blank("file"));
+    ctx.insert("blank_option", &PollOptionView::blank());
+    ctx.insert("manager", &d.manager);
+    // The composer's uploads and polls: the limits the server keeps, said before sending.
+    ctx.insert("max_file_bytes", &state.max_file_bytes);
+    ctx.insert("max_file", &file_size(state.max_file_bytes.min(i64::MAX as u64) as i64));
+    ctx.insert("poll_options_max", &store::polls::POLL_OPTIONS_MAX);
+    ctx.insert("poll_option_max", &store::polls::POLL_OPTION_MAX);
+    ctx.insert("question_max", &crate::domain::DESCRIPTION_MAX);
     Ok(render(StatusCode::OK, "stream.html", &ctx))
 }
 

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::format::{group, rate, short_time, stream_href, stream_label};
+use super::format::{count_of, file_size, group, rate, share, short_time, stream_href, stream_label};
 use crate::domain::Window;
 use crate::live::top::{TopEntry, TopList, TOP_N};
-use crate::store::streams::{EventObject, Stream};
+use crate::store::streams::{EventObject, FileObject, PollObject, Stream};
 use crate::store::{Channel, ChannelId, Cursor, Message, MessageId, User};
 use crate::time::format_ms;
 
@@ -227,12 +227,225 @@ pub struct OriginalView {
     pub deleted: bool,
 }
 
+/// What a stream page knows of a poll beyond its event: the cursor of its tally, and the
+/// reader's own vote.
+pub struct PollReader {
+    /// The cursor of the tally read (a `poll_tally` envelope with a newer one replaces it).
+    pub cursor: Cursor,
+    /// The reader's choice (empty: no vote); `None` when not read (anonymous).
+    pub mine: Option<Vec<usize>>,
+    /// The reader may vote and close here (signed in, and the stream takes posts).
+    pub can_post: bool,
+    /// The reader may close others' polls: an owner of the stream, or an admin.
+    pub manager: bool,
+    pub me: Option<String>,
+}
+
+impl PollReader {
+    /// No reader, no tally: the `<template>` row, and polls the page knows nothing more of.
+    pub fn none() -> Self {
+        PollReader {
+            cursor: Cursor::default(),
+            mine: None,
+            can_post: false,
+            manager: false,
+            me: None,
+        }
+    }
+}
+
+/// A poll as its row shows it (`views/static/streams.js`, `drawPoll`, draws the same).
+#[derive(Serialize)]
+pub struct PollRowView {
+    pub question: String,
+    pub multiple: bool,
+    pub options: Vec<PollOptionView>,
+    pub voters: i64,
+    /// "No votes yet", "1 voter", "1,204 voters".
+    pub voters_label: String,
+    /// When it stops taking votes (RFC 3339), and as the time rule writes it.
+    pub closes_at: Option<String>,
+    pub closes: Option<String>,
+    pub closed_at: Option<String>,
+    pub closed: Option<String>,
+    /// It takes no votes: closed, or past its closing time, when the page was read.
+    pub is_closed: bool,
+    /// The cursor of the tally shown.
+    pub cursor: Cursor,
+    /// The reader's choice is known (`mine`, indexes joined by commas, empty for none).
+    pub known: bool,
+    pub mine: String,
+    pub voted: bool,
+    /// The vote control is shown, and the close button.
+    pub can_vote: bool,
+    pub can_close: bool,
+}
+
+/// One option of a poll: its votes, their share of the voters (also the bar's width),
+/// whether the reader chose it and whether it leads.
+#[derive(Serialize)]
+pub struct PollOptionView {
+    pub index: usize,
+    pub label: String,
+    pub count: i64,
+    pub count_fmt: String,
+    pub share: String,
+    pub mine: bool,
+    pub top: bool,
+}
+
+impl PollOptionView {
+    /// An empty option, for the `<template>` the script clones.
+    pub fn blank() -> Self {
+        PollOptionView {
+            index: 0,
+            label: String::new(),
+            count: 0,
+            count_fmt: "0".into(),
+            share: "0%".into(),
+            mine: false,
+            top: false,
+        }
+    }
+}
+
+/// "No votes yet", "1 voter", "12 voters" (the script's `votersLabel`).
+pub fn voters_label(n: i64) -> String {
+    if n == 0 {
+        "No votes yet".into()
+    } else {
+        count_of(n, "voter", "voters")
+    }
+}
+
+impl PollRowView {
+    fn new(p: &PollObject, actor: &str, r: &PollReader, now: i64) -> Self {
+        let is_closed = p.closed_at.is_some() || p.closes_at.is_some_and(|at| at <= now);
+        let mine = r.mine.clone().unwrap_or_default();
+        let most = p.counts.iter().copied().max().unwrap_or(0);
+        let options = p
+            .options
+            .iter()
+            .enumerate()
+            .map(|(index, label)| {
+                let count = p.counts.get(index).copied().unwrap_or(0);
+                PollOptionView {
+                    index,
+                    label: label.clone(),
+                    count,
+                    count_fmt: group(count),
+                    share: share(count, p.voters),
+                    mine: mine.contains(&index),
+                    top: count > 0 && count == most,
+                }
+            })
+            .collect();
+        let can_vote = r.can_post && !is_closed;
+        PollRowView {
+            question: p.question.clone(),
+            multiple: p.multiple,
+            options,
+            voters: p.voters,
+            voters_label: voters_label(p.voters),
+            closes_at: p.closes_at.map(format_ms),
+            closes: p.closes_at.map(short_time),
+            closed_at: p.closed_at.map(format_ms),
+            closed: p.closed_at.map(short_time),
+            is_closed,
+            cursor: r.cursor,
+            known: r.mine.is_some(),
+            mine: mine.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+            voted: !mine.is_empty(),
+            can_vote,
+            can_close: can_vote && (r.manager || r.me.as_deref() == Some(actor)),
+        }
+    }
+}
+
+/// A poll of no options, for the `<template>` row the script fills.
+fn blank_poll() -> PollObject {
+    PollObject {
+        question: String::new(),
+        options: Vec::new(),
+        multiple: false,
+        counts: Vec::new(),
+        voters: 0,
+        closes_at: None,
+        closed_at: None,
+    }
+}
+
+/// The raster images a page previews in place, as the download allows them
+/// (`src/web/files.rs`); any other type is a download link only.
+pub const PREVIEW_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// A file as its row shows it.
+#[derive(Serialize)]
+pub struct FileRowView {
+    pub name: String,
+    /// "4.5 KB".
+    pub size: String,
+    pub size_n: i64,
+    pub content_type: String,
+    /// The download (an attachment), and the same shown in place for a preview.
+    pub url: String,
+    pub inline_url: String,
+    /// A raster image: previewed.
+    pub image: bool,
+    /// The name's extension as its badge reads it ("PNG", "LOG"), "FILE" without one.
+    pub ext: String,
+}
+
+/// A file name's badge: its extension, upper case, at most 4 characters; "FILE" without one.
+pub fn file_ext(name: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && !ext.is_empty()
+                && ext.chars().count() <= 4
+                && ext.chars().all(char::is_alphanumeric) =>
+        {
+            ext.to_uppercase()
+        }
+        _ => "FILE".into(),
+    }
+}
+
+impl FileRowView {
+    fn new(f: &FileObject) -> Self {
+        FileRowView {
+            name: f.name.clone(),
+            size: file_size(f.size),
+            size_n: f.size,
+            content_type: f.content_type.clone(),
+            inline_url: format!("{}?inline=true", f.url),
+            url: f.url.clone(),
+            image: PREVIEW_TYPES.contains(&f.content_type.as_str()),
+            ext: file_ext(&f.name),
+        }
+    }
+
+    fn blank() -> Self {
+        FileRowView {
+            name: String::new(),
+            size: String::new(),
+            size_n: 0,
+            content_type: String::new(),
+            url: String::new(),
+            inline_url: String::new(),
+            image: false,
+            ext: String::new(),
+        }
+    }
+}
+
 /// One event of a stream's log as the stream page shows it. Edits and deletes are not
 /// rows: they show on the message they changed.
 #[derive(Serialize)]
 pub struct EventView {
     pub id: MessageId,
-    /// Which markup it gets: `message`, `shared` or `system` (every other type).
+    /// Which markup it gets: `message`, `shared`, `poll`, `file` or `system` (every other
+    /// type).
     pub shape: &'static str,
     pub event_type: String,
     pub actor: String,
@@ -246,6 +459,10 @@ pub struct EventView {
     pub original: Option<OriginalView>,
     /// A system event's sentence; empty for the other shapes.
     pub line: Vec<Phrase>,
+    /// A poll's question, options and tally (absent once deleted).
+    pub poll: Option<PollRowView>,
+    /// A file's name, size, type and links (absent once deleted).
+    pub file: Option<FileRowView>,
 }
 
 impl EventView {
@@ -265,18 +482,36 @@ impl EventView {
             context: None,
             original: None,
             line: Vec::new(),
+            poll: (shape == "poll").then(|| PollRowView::new(&blank_poll(), "", &PollReader::none(), 0)),
+            file: (shape == "file").then(FileRowView::blank),
         }
     }
 
     /// The row of `e`, `None` for an edit or delete; `streams` names the other streams it
-    /// links to (a share's original, a thread).
-    pub fn new(e: &EventObject, streams: &HashMap<ChannelId, Stream>) -> Option<Self> {
+    /// links to (a share's original, a thread); `polls` says what the reader knows of the
+    /// polls (their tally's cursor, their own vote).
+    pub fn new(
+        e: &EventObject,
+        streams: &HashMap<ChannelId, Stream>,
+        polls: &HashMap<MessageId, PollReader>,
+    ) -> Option<Self> {
         let shape = match e.event_type {
             "event_edited" | "event_deleted" => return None,
             "message" => "message",
             "shared" => "shared",
+            "poll" => "poll",
+            "file" => "file",
             _ => "system",
         };
+        let none = PollReader::none();
+        let poll = e.poll.as_ref().map(|p| {
+            PollRowView::new(
+                p,
+                &e.actor,
+                polls.get(&e.event_id).unwrap_or(&none),
+                crate::time::now_ms(),
+            )
+        });
         let label = |id: ChannelId| {
             streams.get(&id).map_or_else(
                 || format!("stream {id}"),
@@ -315,6 +550,8 @@ impl EventView {
             context: e.context.clone(),
             original,
             line: if shape == "system" { system_line(e) } else { Vec::new() },
+            poll,
+            file: e.file.as_ref().map(FileRowView::new),
         })
     }
 }
@@ -334,6 +571,14 @@ fn system_line(e: &EventObject) -> Vec<Phrase> {
             _ => vec![Phrase::user(user), Phrase::text(" joined")],
         },
         "member_left" => vec![Phrase::user(user), Phrase::text(" left")],
+        "poll_closed" => {
+            let mut line = vec![actor(), Phrase::text(" closed ")];
+            line.push(match e.target_event_id {
+                Some(poll) => Phrase::link("a poll", format!("#e{poll}")),
+                None => Phrase::text("a poll"),
+            });
+            line
+        }
         "thread_started" => {
             let mut line = vec![actor(), Phrase::text(" started a ")];
             line.push(match e.thread_stream_id {
@@ -674,5 +919,28 @@ impl TopsView {
             lists,
             blank: TopRow::blank(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{file_ext, voters_label};
+
+    #[test]
+    fn a_file_badge_is_its_short_extension() {
+        assert_eq!(file_ext("error-rate.png"), "PNG");
+        assert_eq!(file_ext("deploy-2.5.0.log"), "LOG");
+        assert_eq!(file_ext("archive.tar.gz"), "GZ");
+        assert_eq!(file_ext("notes.markdown"), "FILE");
+        assert_eq!(file_ext(".bashrc"), "FILE");
+        assert_eq!(file_ext("Makefile"), "FILE");
+        assert_eq!(file_ext("odd.p-g"), "FILE");
+    }
+
+    #[test]
+    fn voters_read_as_a_count() {
+        assert_eq!(voters_label(0), "No votes yet");
+        assert_eq!(voters_label(1), "1 voter");
+        assert_eq!(voters_label(1204), "1,204 voters");
     }
 }
