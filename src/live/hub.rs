@@ -62,6 +62,12 @@ impl Actor for Hub {
         for view in View::FIXED {
             self.room(&view, ctx);
         }
+        // The top lists of everything are read from the rollups now, in the background:
+        // a 30-day window of a large database takes seconds, and the first page that shows
+        // it should not wait for them. They stay for the server's life.
+        for window in crate::domain::Window::ALL {
+            self.room(&View::Top(window, super::top::TopScope::All), ctx);
+        }
     }
 }
 
