@@ -76,7 +76,8 @@ fn prune(conn: &mut DbConnection, before: i64, limit: i64) -> QueryResult<usize>
         // it indexed (PostgreSQL's `tsvector` goes with its row).
         let json = serde_json::to_string(&ids).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
         diesel::sql_query(
-            "INSERT INTO messages_fts (messages_fts, rowid, text) SELECT 'delete', id, text FROM messages \
+            "INSERT INTO messages_fts (messages_fts, rowid, text, scope) \
+             SELECT 'delete', id, text, 'c' || channel_id || ' u' || user_id FROM messages \
              WHERE id IN (SELECT value FROM json_each(?)) AND kind = 'message' AND NOT deleted AND NOT private",
         )
         .bind::<Text, _>(json)

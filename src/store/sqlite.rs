@@ -10,6 +10,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::ids::{ChannelId, MessageId, UserId};
+use super::messages::Message;
 use super::schema::{channels, messages, users};
 use super::search::SearchQuery;
 use super::write::{Activity, NewRow};
@@ -140,8 +141,8 @@ pub(super) fn apply_counts(
     // The single writer gives this transaction's rows consecutive ids: nothing else is in the range.
     // Only public messages are searched; one deleted in the same transaction is left out.
     diesel::sql_query(
-        "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages \
-         WHERE id BETWEEN ? AND ? AND kind = 'message' AND NOT deleted AND NOT private",
+        "INSERT INTO messages_fts (rowid, text, scope) SELECT id, text, 'c' || channel_id || ' u' || user_id \
+         FROM messages WHERE id BETWEEN ? AND ? AND kind = 'message' AND NOT deleted AND NOT private",
     )
     .bind::<BigInt, _>(first)
     .bind::<BigInt, _>(last)
@@ -163,20 +164,29 @@ pub(super) fn apply_counts(
     Ok(())
 }
 
+/// A message's scope as the FTS mirror indexes it (and `messages_fts_source` computes it):
+/// its channel and its user, each a token a search can be narrowed to.
+fn scope(m: &Message) -> String {
+    format!("c{} u{}", m.channel_id.0, m.user_id.0)
+}
+
 /// Removes a row's text from the FTS mirror: an external-content table is told the old
-/// text, which must be exactly what was indexed.
-pub(super) fn unindex(conn: &mut SqliteConnection, id: MessageId, text: &str) -> QueryResult<()> {
-    diesel::sql_query("INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', ?, ?)")
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(text)
+/// text and scope, which must be exactly what was indexed.
+pub(super) fn unindex(conn: &mut SqliteConnection, m: &Message) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO messages_fts (messages_fts, rowid, text, scope) VALUES ('delete', ?, ?, ?)")
+        .bind::<BigInt, _>(m.id)
+        .bind::<Text, _>(&m.text)
+        .bind::<Text, _>(scope(m))
         .execute(conn)
         .map(drop)
 }
 
-pub(super) fn index(conn: &mut SqliteConnection, id: MessageId, text: &str) -> QueryResult<()> {
-    diesel::sql_query("INSERT INTO messages_fts (rowid, text) VALUES (?, ?)")
-        .bind::<BigInt, _>(id)
+/// Indexes `text`, the message's new text.
+pub(super) fn index(conn: &mut SqliteConnection, m: &Message, text: &str) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO messages_fts (rowid, text, scope) VALUES (?, ?, ?)")
+        .bind::<BigInt, _>(m.id)
         .bind::<Text, _>(text)
+        .bind::<Text, _>(scope(m))
         .execute(conn)
         .map(drop)
 }
@@ -194,7 +204,7 @@ pub(super) const MATCHES: (&str, &str) = (
 /// The query as FTS5 reads it: every term quoted, so nothing of FTS5's own syntax
 /// (NEAR, column filters, operators) gets through.
 pub(super) fn match_string(query: &SearchQuery) -> String {
-    query
+    let terms = query
         .terms()
         .iter()
         .map(|t| {
@@ -205,5 +215,19 @@ pub(super) fn match_string(query: &SearchQuery) -> String {
             out
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    // The words are the text's: the scope column holds ids, never searched for.
+    format!("text : ({terms})")
+}
+
+/// [`match_string`] narrowed to one channel's or user's messages by the scope column.
+pub(super) fn scoped_match_string(query: &SearchQuery, channel: Option<ChannelId>, user: Option<UserId>) -> String {
+    let mut out = match_string(query);
+    if let Some(c) = channel {
+        out.push_str(&format!(" AND scope : \"c{}\"", c.0));
+    }
+    if let Some(u) = user {
+        out.push_str(&format!(" AND scope : \"u{}\"", u.0));
+    }
+    out
 }

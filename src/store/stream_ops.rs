@@ -1020,7 +1020,7 @@ fn edit(
 ) -> OpResult<OpOutcome> {
     let searched = !inserted_here(tx, target.id) && !target.private;
     if searched {
-        super::search::unindex(conn, target.id, &target.text)?;
+        super::search::unindex(conn, target)?;
     }
     let mut payload = target.payload();
     let before = people::mentioned(conn, target.id)?;
@@ -1039,7 +1039,7 @@ fn edit(
         ))
         .execute(conn)?;
     if searched {
-        super::search::index(conn, target.id, text)?;
+        super::search::index(conn, target, text)?;
     }
     let event = append(
         conn,
@@ -1072,7 +1072,7 @@ fn delete(conn: &mut DbConnection, tx: &mut Tx, me: UserId, s: &Stream, target: 
         _ => {}
     }
     if counted && !target.private {
-        super::search::unindex(conn, target.id, &target.text)?;
+        super::search::unindex(conn, target)?;
     }
     diesel::update(messages::table.find(target.id))
         .set((messages::text.eq(""), messages::deleted.eq(true)))

@@ -393,4 +393,17 @@ async fn a_narrow_search_finds_matches_past_many_others() {
     sorted.dedup();
     assert_eq!((seen.len(), sorted.len()), (2540, 2540));
     assert_eq!(seen, sorted);
+    // A user's share, and a channel and a user at once (FTS5 narrows by both).
+    let ann = app.get_json("/api/search?q=kiwi&user=ann&limit=100").await;
+    assert_eq!((ann["total"].as_i64(), ids(&ann).len()), (Some(40), 40), "{ann}");
+    let none = app.get_json("/api/search?q=kiwi&user=ann&channel=busy").await;
+    assert_eq!(none["total"], 0, "{none}");
+    // The scope is no text: a channel's or user's id token finds nothing.
+    let channel_id = app.get_json("/api/messages?channel=quiet&limit=1").await["messages"][0]["channel_id"]
+        .as_i64()
+        .unwrap();
+    for word in [format!("c{channel_id}"), "u1".to_owned(), format!("c{channel_id}*")] {
+        let found = app.get_json(&format!("/api/search?q={}", enc(&word))).await;
+        assert_eq!(found["total"], 0, "{word}: {found}");
+    }
 }
