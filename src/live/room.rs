@@ -458,18 +458,31 @@ impl Handler<Join> for Room {
             recipient: msg.recipient,
             user: msg.user,
         };
-        // A top view's list goes to the newcomer at once (its catch-up has none).
-        if let Some(tally) = self.top.as_mut().and_then(|t| {
+        // A top view's list goes to the newcomer at once (its catch-up has none): as of
+        // every commit here, so a change not sent yet goes to everyone now.
+        let list = self.top.as_mut().and_then(|t| {
             t.used = Instant::now();
-            t.tally.as_ref()
-        }) {
-            let batch = Batch::new(&self.view, vec![protocol::top_event(&tally.list())], None, self.sse_id);
-            let _ = sub.recipient.try_send(Deliver {
-                subscription: sub.subscription,
-                payload: Payload::Events(batch),
-            });
+            let tally = t.tally.as_mut()?;
+            Some((tally.refresh(), tally.list()))
+        });
+        match list {
+            Some((true, list)) => {
+                self.subscribers.insert(msg.session, sub);
+                let since = self.pending.since.take();
+                self.broadcast(vec![protocol::top_event(&list)], since);
+            }
+            Some((false, list)) => {
+                let batch = Batch::new(&self.view, vec![protocol::top_event(&list)], None, self.sse_id);
+                let _ = sub.recipient.try_send(Deliver {
+                    subscription: sub.subscription,
+                    payload: Payload::Events(batch),
+                });
+                self.subscribers.insert(msg.session, sub);
+            }
+            None => {
+                self.subscribers.insert(msg.session, sub);
+            }
         }
-        self.subscribers.insert(msg.session, sub);
     }
 }
 
@@ -483,8 +496,14 @@ impl Handler<TopNow> for Room {
             return Box::pin(async { None });
         };
         top.used = Instant::now();
-        if let Some(tally) = &top.tally {
+        if let Some(tally) = top.tally.as_mut() {
+            // As of every commit here; a change not sent yet goes to the subscribers now.
+            let changed = tally.refresh();
             let list = tally.list();
+            if changed {
+                let since = self.pending.since.take();
+                self.broadcast(vec![protocol::top_event(&list)], since);
+            }
             return Box::pin(async move { Some(list) });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
