@@ -88,6 +88,10 @@ pub struct Settings {
     /// refused with 413.
     #[arg(long, global = true, env = "CHATPULSE_MAX_FILES_BYTES", default_value_t = crate::store::files::MAX_FILES_BYTES, value_parser = clap::value_parser!(u64).range(1..=(1 << 50)))]
     pub max_files_bytes: u64,
+    /// What uploads and downloads move per second on this node, all together, in bytes:
+    /// file transfers take their turns so that messages never wait for them.
+    #[arg(long, global = true, env = "CHATPULSE_FILE_BYTES_PER_SECOND", default_value_t = crate::store::files::FILE_BYTES_PER_SECOND, value_parser = clap::value_parser!(u64).range((64 << 10)..=(1 << 40)))]
+    pub file_bytes_per_second: u64,
     /// The origins people reach this server by, comma-separated (`https://chat.example.com`),
     /// when that is not an IP address or localhost: requests for any other host name are
     /// refused (421), so a page elsewhere cannot reach the server through DNS rebinding.

@@ -147,6 +147,7 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         max_body_bytes: s.max_body_bytes,
         max_file_bytes: s.max_file_bytes,
         max_files_bytes: s.max_files_bytes,
+        file_pace: std::sync::Arc::new(web::files::FilePace::new(s.file_bytes_per_second)),
         bodies: web::BodyBudget::new(s.max_bodies_bytes),
         writes,
         node_id,

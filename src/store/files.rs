@@ -20,6 +20,8 @@ pub const FILE_IO_CONNECTIONS: usize = 1;
 /// SQLite's page cache of those connections, in KiB: a chunk passes through, it is not kept.
 pub const FILE_IO_CACHE_KIB: u32 = 1024;
 
+/// `--file-bytes-per-second`'s default: 32 MiB/s of file transfers on a node.
+pub const FILE_BYTES_PER_SECOND: u64 = 32 << 20;
 /// `--max-file-bytes`'s default: one file, 25 MiB.
 pub const MAX_FILE_BYTES: u64 = 25 << 20;
 /// An upload without its event this old was abandoned (an upload of `--max-file-bytes`

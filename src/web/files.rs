@@ -3,6 +3,8 @@
 //! chunks back (one in memory at a time), honours one `Range`, and is always an
 //! attachment that the browser must not sniff or run (an uploaded HTML or SVG file never
 //! runs in this origin), except the raster images a page may preview.
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
@@ -54,6 +56,36 @@ pub struct DownloadQuery {
     /// Show a PNG, JPEG, GIF or WebP image in place (`Content-Disposition: inline`);
     /// ignored for any other type.
     inline: Option<bool>,
+}
+
+/// The pace of file transfers on this node (`--file-bytes-per-second`): every chunk read or
+/// written takes its turn in time, so uploads and downloads together move no more than the
+/// setting and the cores stay with ingest and the live views (a message waits for no file).
+pub struct FilePace {
+    bytes_per_second: f64,
+    /// When the next chunk may go.
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl FilePace {
+    pub fn new(bytes_per_second: u64) -> FilePace {
+        FilePace {
+            bytes_per_second: bytes_per_second as f64,
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for `bytes`' turn.
+    async fn take(&self, bytes: usize) {
+        let at = {
+            // Nothing under the lock can panic: a poisoned one is used as it is.
+            let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -153,12 +185,13 @@ pub async fn upload(
         .store
         .run(move |c| -> Result<_, ApiError> { Ok(files::begin(c, stream, &name, &kind, now)?) })
         .await?;
-    let store = state.store.clone();
+    let (store, pace) = (state.store.clone(), state.file_pace.clone());
     let stored = async {
         let (mut buf, mut seq, mut size) = (BytesMut::with_capacity(FILE_CHUNK), 0i64, 0u64);
         let put = |part: Bytes, seq: i64, size: u64| {
-            let store = store.clone();
+            let (store, pace) = (store.clone(), pace.clone());
             async move {
+                pace.take(part.len()).await;
                 store
                     .file_io(move |c| -> Result<_, ApiError> {
                         Ok(files::put_chunk(c, file, seq, &part, size as i64)?)
@@ -317,15 +350,16 @@ pub async fn download(
         res.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{}/{size}", end - 1)));
     }
     // One chunk read at a time, as the client takes them.
-    let store = state.store.clone();
+    let (store, pace) = (state.store.clone(), state.file_pace.clone());
     let chunk = FILE_CHUNK as u64;
     let body = futures_util::stream::unfold(start, move |at| {
-        let store = store.clone();
+        let (store, pace) = (store.clone(), pace.clone());
         async move {
             if at >= end {
                 return None;
             }
             let (seq, skip) = ((at / chunk) as i64, (at % chunk) as usize);
+            pace.take((chunk - skip as u64).min(end - at) as usize).await;
             let read = store
                 .file_io(move |c| -> Result<_, ApiError> { Ok(files::chunk(c, f.id, seq)?) })
                 .await;

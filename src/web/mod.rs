@@ -83,6 +83,8 @@ pub struct AppState {
     /// `--max-file-bytes` and `--max-files-bytes`: one upload, and every file together.
     pub max_file_bytes: u64,
     pub max_files_bytes: u64,
+    /// `--file-bytes-per-second`: the pace of every file transfer on this node together.
+    pub file_pace: std::sync::Arc<files::FilePace>,
     /// `--max-batch`: most messages in one ingest request.
     pub max_batch: usize,
     /// `--max-body-bytes`, for the ingest resource's `PayloadConfig`.

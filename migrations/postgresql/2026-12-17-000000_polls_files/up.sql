@@ -12,6 +12,8 @@ CREATE TABLE polls (
     changed_id BIGINT NOT NULL
 );
 CREATE INDEX polls_stream_changed ON polls (stream_id, changed_id);
+-- A commit's changed tallies, by cursor range (every commit asks).
+CREATE INDEX polls_changed ON polls (changed_id);
 CREATE TABLE poll_votes (
     poll_id BIGINT NOT NULL,
     user_id BIGINT NOT NULL,

@@ -16,6 +16,8 @@ CREATE TABLE polls (
     changed_id BIGINT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX polls_stream_changed ON polls (stream_id, changed_id);
+-- A commit's changed tallies, by cursor range (every commit asks).
+CREATE INDEX polls_changed ON polls (changed_id);
 -- One vote per person and poll: the indexes of the options chosen, as a JSON array.
 CREATE TABLE poll_votes (
     poll_id BIGINT NOT NULL,
