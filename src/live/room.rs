@@ -278,7 +278,7 @@ impl Room {
         let store = top.store.clone();
         let read = async move {
             store
-                .snapshot(move |c| -> Result<_, StoreError> { Ok(read_counts(c, &scope, from, to)?) })
+                .snapshot(move |c| -> Result<_, StoreError> { read_counts(c, &scope, from, to) })
                 .await
         };
         ctx.spawn(read.into_actor(self).map(move |res, room, ctx| {

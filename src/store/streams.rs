@@ -301,11 +301,13 @@ pub fn extras(conn: &mut DbConnection, events: &[Message]) -> QueryResult<Extras
         .filter(|e| e.event_type() == EventType::Poll && !e.deleted)
         .map(|e| e.id)
         .collect();
-    let mut out = Extras::default();
-    out.polls = super::polls::of_events(conn, &polls)?
-        .into_iter()
-        .map(|p| (p.tally.event_id, p.tally))
-        .collect();
+    let mut out = Extras {
+        polls: super::polls::of_events(conn, &polls)?
+            .into_iter()
+            .map(|p| (p.tally.event_id, p.tally))
+            .collect(),
+        ..Default::default()
+    };
     for chunk in messages.chunks(500) {
         let rows: Vec<(ChannelId, Option<MessageId>, i64)> = channels::table
             .filter(channels::branched_from_event_id.eq_any(chunk))
