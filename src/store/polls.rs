@@ -168,22 +168,16 @@ pub(super) fn vote(
     cursor: MessageId,
 ) -> QueryResult<()> {
     let id = poll.tally.event_id.0;
-    let before: Option<String> = poll_votes::table
-        .find((id, user.0))
-        .select(poll_votes::options)
-        .first(conn)
-        .optional()?;
     let mut counts = poll.tally.counts.clone();
     let mut voters = poll.tally.voters;
-    match before.as_deref().map(serde_json::from_str::<Vec<usize>>) {
-        Some(Ok(old)) => {
+    match vote_of(conn, poll.tally.event_id, user)? {
+        Some(old) => {
             for i in old {
                 if let Some(c) = counts.get_mut(i) {
                     *c -= 1;
                 }
             }
         }
-        Some(Err(_)) => {}
         None => voters += 1,
     }
     for i in chosen {
@@ -267,6 +261,16 @@ pub fn of_events(conn: &mut DbConnection, events: &[MessageId]) -> QueryResult<V
         out.extend(rows.into_iter().map(poll_of));
     }
     Ok(out)
+}
+
+/// One person's choice in a poll, if they voted.
+pub fn vote_of(conn: &mut DbConnection, poll: MessageId, user: UserId) -> QueryResult<Option<Vec<usize>>> {
+    let options: Option<String> = poll_votes::table
+        .find((poll.0, user.0))
+        .select(poll_votes::options)
+        .first(conn)
+        .optional()?;
+    Ok(options.map(|o| serde_json::from_str(&o).unwrap_or_default()))
 }
 
 /// Who voted for what, by name.

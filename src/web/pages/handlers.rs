@@ -1147,14 +1147,8 @@ async fn stream_page(state: web::Data<AppState>, req: HttpRequest, id: String) -
             };
         let mut polls = HashMap::new();
         for e in events.iter().filter(|e| e.poll.is_some()) {
-            let mine = match name.as_deref() {
-                Some(name) => Some(
-                    store::polls::votes(c, e.event_id)?
-                        .into_iter()
-                        .find(|(user, _)| user == name)
-                        .map(|(_, options)| options)
-                        .unwrap_or_default(),
-                ),
+            let mine = match me {
+                Some(me) => Some(store::polls::vote_of(c, e.event_id, me)?.unwrap_or_default()),
                 None => None,
             };
             let reader = PollReader {
