@@ -76,34 +76,46 @@ impl Browser {
     }
 
     pub async fn with_size(width: u32, height: u32) -> Browser {
-        Browser::launch(width, height, None, None).await
+        Browser::launch(width, height, None, None, None).await
     }
 
     /// A desktop browser whose clock is in the time zone `tz` (an IANA name such as
     /// `Asia/Kolkata`), in American English.
     pub async fn in_zone(tz: &str) -> Browser {
-        Browser::launch(1280, 1000, None, Some(tz)).await
+        Browser::launch(1280, 1000, None, Some(tz), None).await
     }
 
     /// Like [`Browser::in_zone`], at a size of its own.
     pub async fn in_zone_sized(tz: &str, width: u32, height: u32) -> Browser {
-        Browser::launch(width, height, None, Some(tz)).await
+        Browser::launch(width, height, None, Some(tz), None).await
     }
 
     /// A phone: Chromium's mobile emulation at `width` x `height` CSS pixels (a plain
     /// window cannot be narrower than 500 pixels).
     pub async fn phone(width: u32, height: u32) -> Browser {
         let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}});
-        Browser::launch(width.max(500), height, Some(metrics), None).await
+        Browser::launch(width.max(500), height, Some(metrics), None, None).await
     }
 
     /// A phone in the time zone `tz`.
     pub async fn phone_in_zone(width: u32, height: u32, tz: &str) -> Browser {
         let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}});
-        Browser::launch(width.max(500), height, Some(metrics), Some(tz)).await
+        Browser::launch(width.max(500), height, Some(metrics), Some(tz), None).await
     }
 
-    async fn launch(width: u32, height: u32, mobile: Option<Value>, tz: Option<&str>) -> Browser {
+    /// A desktop Chromium whose downloads go to `dir` (not the home directory's), so that a
+    /// test can see what was downloaded and leaves nothing behind.
+    pub async fn downloading(dir: &std::path::Path) -> Browser {
+        Browser::launch(1280, 1000, None, None, Some(dir)).await
+    }
+
+    async fn launch(
+        width: u32,
+        height: u32,
+        mobile: Option<Value>,
+        tz: Option<&str>,
+        downloads: Option<&std::path::Path>,
+    ) -> Browser {
         let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
         let chromium = program("CHROMIUM", "/usr/bin/chromium", "chromium");
         let port = free_port();
@@ -133,6 +145,9 @@ impl Browser {
         }
         if tz.is_some() {
             options["args"].as_array_mut().unwrap().push(json!("--lang=en-US"));
+        }
+        if let Some(dir) = downloads {
+            options["prefs"] = json!({"download.default_directory": dir, "download.prompt_for_download": false});
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
@@ -267,6 +282,34 @@ impl Browser {
 }
 
 /// Asserts that `ids` (top to bottom) are exactly `expected_newest_first`.
+/// Signs the browser in with a sign-in link, as a person would.
+pub async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
+    b.goto(&app.url(&format!("/signin#token={token}"))).await;
+    b.wait("the sign-in link to sign the browser in", PAGE_WAIT, || async {
+        b.text("#signin-status").await.starts_with("Signed in as").then_some(())
+    })
+    .await;
+}
+
+/// Opens a page, waits until it is live, and marks the document so that a later check
+/// can prove the page was updated in place (see `assert_not_reloaded`).
+pub async fn open_live(b: &Browser, app: &TestApp, path: &str) {
+    b.goto(&app.url(path)).await;
+    b.wait_state("live", PAGE_WAIT).await;
+    b.mark_document().await;
+}
+
+/// Clicks like a person (WebDriver waits for a navigation it starts).
+pub async fn click(b: &Browser, selector: &str) {
+    b.client
+        .find(fantoccini::Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("no `{selector}`: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click `{selector}`: {e}"));
+}
+
 pub fn assert_list(what: &str, ids: &[i64], expected_newest_first: &[i64]) {
     assert_same_ids(what, ids, expected_newest_first);
 }

@@ -8,14 +8,6 @@ const LIST_MAX: usize = 200;
 /// What `PAGE_MESSAGES` is in `src/web/pages.rs`.
 const PAGE_MESSAGES: usize = 50;
 
-/// Opens a page, waits until it is live, and marks the document so that a later check
-/// can prove the page was updated in place.
-async fn open_live(b: &Browser, app: &TestApp, path: &str) {
-    b.goto(&app.url(path)).await;
-    b.wait_state("live", PAGE_WAIT).await;
-    b.mark_document().await;
-}
-
 async fn row_total(b: &Browser, rows: &str, key: &str) -> String {
     b.text(&format!(
         "[data-rows=\"{rows}\"] tr[data-key=\"{key}\"] [data-cell=\"total\"]"
@@ -1208,17 +1200,6 @@ async fn a_sign_in_link_signs_the_browser_in_and_hides_its_token() {
 // Search totals and paging, name search with totals, the one time rule, export links
 // (issue 16, items 5, 6 and 8).
 // ---------------------------------------------------------------------------
-
-/// Clicks like a person (WebDriver waits for a navigation it starts).
-async fn click(b: &Browser, selector: &str) {
-    b.client
-        .find(fantoccini::Locator::Css(selector))
-        .await
-        .unwrap_or_else(|e| panic!("no `{selector}`: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click `{selector}`: {e}"));
-}
 
 /// The ids of the search results shown, top to bottom.
 async fn result_ids(b: &Browser) -> Vec<i64> {

@@ -60,22 +60,6 @@ impl People {
     }
 }
 
-/// Signs the browser in with a sign-in link, as a person would.
-async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
-    b.goto(&app.url(&format!("/signin#token={token}"))).await;
-    b.wait("the sign-in link to sign the browser in", PAGE_WAIT, || async {
-        b.text("#signin-status").await.starts_with("Signed in as").then_some(())
-    })
-    .await;
-}
-
-/// Opens a page, waits until it is live, and marks the document (see `assert_not_reloaded`).
-async fn open_live(b: &Browser, app: &TestApp, path: &str) {
-    b.goto(&app.url(path)).await;
-    b.wait_state("live", PAGE_WAIT).await;
-    b.mark_document().await;
-}
-
 /// Whether the element is shown (present, and neither it nor a parent hidden).
 async fn shown(b: &Browser, selector: &str) -> bool {
     b.js(&format!(

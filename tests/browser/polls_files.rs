@@ -70,31 +70,6 @@ impl Room {
     }
 }
 
-async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
-    b.goto(&app.url(&format!("/signin#token={token}"))).await;
-    b.wait("the sign-in link to sign the browser in", PAGE_WAIT, || async {
-        b.text("#signin-status").await.starts_with("Signed in as").then_some(())
-    })
-    .await;
-}
-
-/// Opens a page, waits until it is live, and marks the document (see `assert_not_reloaded`).
-async fn open_live(b: &Browser, app: &TestApp, path: &str) {
-    b.goto(&app.url(path)).await;
-    b.wait_state("live", PAGE_WAIT).await;
-    b.mark_document().await;
-}
-
-async fn click(b: &Browser, selector: &str) {
-    b.client
-        .find(Locator::Css(selector))
-        .await
-        .unwrap_or_else(|e| panic!("find {selector}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
-}
-
 async fn type_into(b: &Browser, selector: &str, text: &str) {
     b.client
         .find(Locator::Css(selector))
@@ -592,45 +567,6 @@ fn fmt_size(n: usize) -> String {
     }
 }
 
-/// A desktop Chromium like [`Browser::start`]'s whose downloads go to `dir` (not the home
-/// directory's), so that a test can see what was downloaded, and leaves nothing behind.
-async fn downloading_browser(dir: &std::path::Path) -> Browser {
-    let driver_bin = program("CHROMEDRIVER", "/usr/bin/chromedriver", "chromedriver");
-    let chromium = program("CHROMIUM", "/usr/bin/chromium", "chromium");
-    let port = free_port();
-    let driver = Driver(
-        std::process::Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", driver_bin.display())),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let options = json!({
-        "binary": chromium,
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--hide-scrollbars", "--force-device-scale-factor=1", "--window-size=1280,1000"],
-        "prefs": {"download.default_directory": dir, "download.prompt_for_download": false},
-    });
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let client = loop {
-        let mut b = fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        match b.capabilities(caps.clone()).connect(&url).await {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => actix_rt::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("no WebDriver session from chromedriver at {url}: {e}"),
-        }
-    };
-    Browser {
-        client,
-        _driver: driver,
-    }
-}
-
 /// The files in `dir` (finished downloads only) and their bytes.
 fn downloads(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<_> = std::fs::read_dir(dir)
@@ -663,7 +599,7 @@ async fn an_uploaded_html_or_svg_file_never_runs_in_the_pages_origin() {
     let svg = t.upload(&t.bob, "logo.svg", "image/svg+xml", PWN_SVG.into()).await;
 
     let saved = TempFile::new("readme.txt", b"downloads of this test land here");
-    let a = downloading_browser(&saved.dir).await;
+    let a = Browser::downloading(&saved.dir).await;
     sign_in(&a, &t.app, &t.alice).await;
     open_live(&a, &t.app, &t.page()).await;
     for (event, name) in [(&html, "invoice.html"), (&svg, "logo.svg")] {
