@@ -232,6 +232,12 @@ impl Room {
         }
     }
 
+    /// A changed top list to every subscriber, timed from the oldest commit it holds.
+    fn broadcast_top(&mut self, list: &TopList) {
+        let since = self.pending.since.take();
+        self.broadcast(vec![protocol::top_event(list)], since);
+    }
+
     /// A top room's tick: the minutes that left the window go, a changed list goes out, an
     /// idle room of one channel or user stops.
     fn top_tick(&mut self, ctx: &mut Context<Self>) {
@@ -248,9 +254,8 @@ impl Room {
                     return self.read_top(Some(start), ctx);
                 }
                 if tally.refresh() {
-                    let event = protocol::top_event(&tally.list());
-                    let since = self.pending.since.take();
-                    self.broadcast(vec![event], since);
+                    let list = tally.list();
+                    self.broadcast_top(&list);
                 }
             }
         }
@@ -468,8 +473,7 @@ impl Handler<Join> for Room {
         match list {
             Some((true, list)) => {
                 self.subscribers.insert(msg.session, sub);
-                let since = self.pending.since.take();
-                self.broadcast(vec![protocol::top_event(&list)], since);
+                self.broadcast_top(&list);
             }
             Some((false, list)) => {
                 let batch = Batch::new(&self.view, vec![protocol::top_event(&list)], None, self.sse_id);
@@ -501,8 +505,7 @@ impl Handler<TopNow> for Room {
             let changed = tally.refresh();
             let list = tally.list();
             if changed {
-                let since = self.pending.since.take();
-                self.broadcast(vec![protocol::top_event(&list)], since);
+                self.broadcast_top(&list);
             }
             return Box::pin(async move { Some(list) });
         }
