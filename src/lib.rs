@@ -85,10 +85,10 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let hub = Hub::new(Duration::from_millis(s.coalesce_ms), store.clone()).start();
     // Live views start from what is stored now: earlier commits are the pages' and
     // catch-up's to read.
     let newest = store::totals(&mut *store.conn()?)?.cursor;
+    let hub = Hub::new(Duration::from_millis(s.coalesce_ms), store.clone(), newest).start();
     let (sequencer, delivered) = Sequencer::new(hub.clone().recipient(), store.clone(), newest);
     let sequencer = sequencer.start();
     let bus = match &s.bus {

@@ -98,8 +98,6 @@ pub struct Catchup {
     filter: MessageFilter,
     /// Whether a backlog read is under way.
     reading: bool,
-    /// Whether the backlog's logged events were read whole into `ready` (a `me` view).
-    replayed: bool,
 }
 
 impl Catchup {
@@ -124,8 +122,6 @@ impl Catchup {
             }
         }
         let mut ready = VecDeque::new();
-        // Whether `ready` holds the logged events of the backlog (read whole, not in batches).
-        let mut replayed = false;
         // The rows the backlog holds; `None` where nothing can be in it.
         let v1 = MessageFilter {
             rows: Rows::MessagesAndChanges,
@@ -183,7 +179,6 @@ impl Catchup {
                         };
                         ready.push_back(protocol::inbox_event(&e, row.as_ref()));
                     }
-                    replayed = true;
                 }
             }
             View::Users => {
@@ -253,14 +248,7 @@ impl Catchup {
             upto: totals.cursor,
             filter: filter.unwrap_or_default(),
             reading: false,
-            replayed,
         }))
-    }
-
-    /// Whether a backlog was asked for: live message events at or below [`Catchup::upto`]
-    /// are then the catch-up's to send.
-    pub fn has_backlog(&self) -> bool {
-        self.next_after.is_some() || self.replayed
     }
 
     /// Up to `n` events read and not yet sent.

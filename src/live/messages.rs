@@ -15,6 +15,8 @@ use crate::store::Committed;
 #[rtype(result = "()")]
 pub struct Inserted {
     pub committed: Arc<Committed>,
+    /// Every commit up to this cursor has been delivered, this one included.
+    pub upto: crate::store::Cursor,
     /// When the commit returned: the start of the delivery-latency histogram.
     pub at: Instant,
 }

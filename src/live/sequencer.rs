@@ -118,7 +118,11 @@ impl Sequencer {
     fn deliver(&mut self, committed: Arc<Committed>, last: Cursor, at: Instant) {
         self.delivered = last;
         self.shared.0.store(last.0, Ordering::Relaxed);
-        self.hub.do_send(Inserted { committed, at });
+        self.hub.do_send(Inserted {
+            committed,
+            upto: last,
+            at,
+        });
     }
 
     /// Fills the gap before the first pending commit from the database once it has waited

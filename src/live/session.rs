@@ -65,7 +65,7 @@ pub struct LiveSession {
     /// Room batches that arrived during catch-up, sent once it is done.
     buffered: Vec<Arc<Batch>>,
     buffered_bytes: usize,
-    /// Message events at or below this were sent by the catch-up.
+    /// Message events at or below this are not sent live: the initial state's cursor.
     backlog_until: Cursor,
     /// The newest cursor seen, for statuses.
     newest: Cursor,
@@ -220,11 +220,11 @@ impl LiveSession {
             match res {
                 Ok(Ok(Ok(catchup))) => {
                     act.newest = act.newest.max(catchup.upto);
-                    act.backlog_until = if catchup.has_backlog() {
-                        catchup.upto
-                    } else {
-                        Cursor::default()
-                    };
+                    // Whatever came to or before the initial state is not live: the
+                    // catch-up sends it, or the client has it or did not ask for it. A
+                    // room can still forward such a commit after the join (this node
+                    // routed it late), so it is dropped here by its cursor.
+                    act.backlog_until = catchup.upto;
                     act.catchup = Some(catchup);
                     act.pump_catchup(ctx);
                 }

@@ -102,6 +102,26 @@ fn expected_counts(messages: &[Value]) -> (BTreeMap<String, i64>, BTreeMap<Strin
     (channels, users)
 }
 
+/// A top list's entries as `/api/top` gives them for `counts`: most first, then by name.
+fn top_of(counts: &BTreeMap<String, i64>) -> Value {
+    let mut all: Vec<(i64, &String)> = counts.iter().map(|(k, n)| (*n, k)).collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    json!(all
+        .iter()
+        .map(|(n, k)| json!({"name": k, "messages": n}))
+        .collect::<Vec<_>>())
+}
+
+/// A top list's entries without their rates.
+fn strip(list: &Value) -> Value {
+    json!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!({"name": e["name"], "messages": e["messages"]}))
+        .collect::<Vec<_>>())
+}
+
 #[actix_rt::test]
 async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
     let redis = RedisServer::start();
@@ -175,22 +195,6 @@ async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
         assert_eq!(node.total_messages().await, 120);
     }
     // Their top lists followed node 0's commits: exact, most first, then by name.
-    let top_of = |counts: &BTreeMap<String, i64>| {
-        let mut all: Vec<(i64, &String)> = counts.iter().map(|(k, n)| (*n, k)).collect();
-        all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        json!(all
-            .iter()
-            .map(|(n, k)| json!({"name": k, "messages": n}))
-            .collect::<Vec<_>>())
-    };
-    let strip = |list: &Value| {
-        json!(list
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| json!({"name": e["name"], "messages": e["messages"]}))
-            .collect::<Vec<_>>())
-    };
     for node in [1, 2] {
         eventually(&format!("node {node}'s top list"), LONG_WAIT, || async {
             let top = cluster.node(node).get_json("/api/top?window=1h").await;
@@ -203,6 +207,47 @@ async fn ingest_on_one_node_is_live_on_every_view_of_the_others() {
         let read = cluster.node(node).metric("chatpulse_bus_entries_read_total").await;
         assert!(read >= 1.0, "node {node} read nothing from the bus");
     }
+}
+
+/// A node answers as of the database even before it has routed a commit to its rooms (a
+/// commit is acknowledged first; here node 1 has no bus and finds node 0's commits by its
+/// position check, up to 500 ms later): a subscriber without `after_id` gets none of the
+/// messages stored before it came, live or otherwise, and its first top list, like
+/// `GET /api/top`, counts all of them.
+#[actix_rt::test]
+async fn a_node_answers_as_of_the_database_before_it_routed_the_commits() {
+    let cluster = TestCluster::builder().nodes(2).start().await;
+    let (writer, reader) = (cluster.node(0), cluster.node(1));
+    let mut stored = Vec::new();
+    for (round, t) in [Transport::Ws, Transport::Sse, Transport::Ws].into_iter().enumerate() {
+        let sent = spread(&format!("round {round}"), 7 + round);
+        let ids = writer.ingest_ids(&sent).await;
+        stored.extend(sent);
+        let (_, users) = expected_counts(&stored);
+        let mut messages = reader.live(t, "messages", None, None).await;
+        let mut top = reader.live(t, "top/1h", None, None).await;
+        let read = reader.get_json("/api/top?window=1h").await;
+        assert_eq!(strip(&read["users"]), top_of(&users), "[{t}] /api/top: {read}");
+        let (_, connected) = messages.until_connected(WAIT).await;
+        assert_eq!(connected["cursor"], json!(ids.last().unwrap()), "[{t}] {connected}");
+        top.until_connected(WAIT).await;
+        let first = top.read_of_type("top", 1, WAIT).await;
+        let first = first.iter().find(|e| e["type"] == "top").expect("a first top list");
+        assert_eq!(strip(&first["users"]), top_of(&users), "[{t}] first list: {first}");
+        // Node 1 routes the commit meanwhile: none of it comes as a live message.
+        let late = messages.read_for(Duration::from_millis(1_200)).await;
+        assert!(
+            late.iter().all(|e| !is_message(e)),
+            "[{t}] old messages sent live: {late:?}"
+        );
+    }
+    // What comes after the subscription still does.
+    let mut messages = reader.live(Transport::Ws, "messages", None, None).await;
+    messages.until_connected(WAIT).await;
+    let ids = writer.ingest_ids(&spread("after", 3)).await;
+    let got = messages.read_of_type("message", 3, LONG_WAIT).await;
+    let got: Vec<i64> = got.iter().filter(|e| is_message(e)).map(mid).collect();
+    assert_same_ids("messages after the subscription", &got, &ids);
 }
 
 #[actix_rt::test]
