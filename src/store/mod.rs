@@ -42,7 +42,8 @@ pub use ids::{ChannelId, Cursor, MessageId, UserId};
 pub use messages::{backlog_exceeds, list_messages, EventType, Message, MessageFilter, NewMessage, Rows};
 pub use meta::{ping, totals, Totals};
 pub use search::{
-    count_matches, export_page, parse_query, search_messages, Find, InvalidQuery, SearchQuery, SEARCH_COUNT_MAX,
+    count_matches, export_page, parse_query, search_messages, search_with_total, Find, InvalidQuery, SearchQuery,
+    SEARCH_COUNT_MAX,
 };
 pub use stream_ops::{Actor, OpOutcome, Refusal, StreamOp};
 pub use streams::{Stream, StreamKind, StreamStatus};

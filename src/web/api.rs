@@ -644,12 +644,12 @@ pub async fn search(state: web::Data<AppState>, q: web::Query<SearchQuery>) -> R
                 until,
             };
             // One more than asked: whether there is a next page.
-            let mut messages = store::search_messages(c, &find, before, limit + 1)?;
+            let (mut messages, total) = store::search_with_total(c, &find, before, limit + 1, t.cursor)?;
             if messages.len() as i64 > limit {
                 messages.truncate(limit as usize);
                 results.next_before_id = messages.last().map(|m| m.id);
             }
-            (results.total, results.total_exact) = store::count_matches(c, &find, t.cursor)?;
+            (results.total, results.total_exact) = total;
             results.messages = messages;
             Ok(results)
         })

@@ -953,10 +953,10 @@ async fn search_page(state: web::Data<AppState>, req: HttpRequest) -> PageResult
             until,
         };
         // One more than shown: whether there is an older page.
-        let mut rows = store::search_messages(c, &find, before, SEARCH_RESULTS + 1)?;
+        let (mut rows, total) = store::search_with_total(c, &find, before, SEARCH_RESULTS + 1, upto)?;
         read.more = rows.len() as i64 > SEARCH_RESULTS;
         rows.truncate(SEARCH_RESULTS as usize);
-        read.total = store::count_matches(c, &find, upto)?;
+        read.total = total;
         if let (Some(b), true) = (before, read.total.1) {
             let below = MessageId((b.0 - 1).min(upto.0));
             read.older = Some(store::count_matches(c, &find, below)?.0);
