@@ -672,14 +672,14 @@ async fn dot_names_and_times_outside_years_1_to_9999_are_refused() {
     app.assert_nothing_stored().await;
 }
 
-/// A writer that announces a body and sends only its first `sent` bytes, holding its place.
+/// A writer that announces a body and sends none of it yet.
 struct SlowWriter {
     stream: std::net::TcpStream,
     rest: Vec<u8>,
 }
 
 impl SlowWriter {
-    fn start(addr: &str, body: &[u8], sent: usize) -> SlowWriter {
+    fn start(addr: &str, body: &[u8]) -> SlowWriter {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(addr).expect("connect");
         let head = format!(
@@ -687,15 +687,14 @@ impl SlowWriter {
             body.len()
         );
         stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(&body[..sent]).unwrap();
         SlowWriter {
             stream,
-            rest: body[sent..].to_vec(),
+            rest: body.to_vec(),
         }
     }
 
-    /// The whole answer, if the server gives one within `wait` while the body is not sent
-    /// (a refusal before reading it).
+    /// The whole answer, if the server starts one within `wait` while the body is not
+    /// sent (a refusal before reading it).
     fn early_answer(&mut self, wait: Duration) -> Option<String> {
         use std::io::Read;
         self.stream.set_read_timeout(Some(wait)).unwrap();
@@ -708,6 +707,8 @@ impl SlowWriter {
             if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
                 break;
             }
+            // An answer has begun: the rest of it is on its way.
+            self.stream.set_read_timeout(Some(WAIT)).unwrap();
         }
         (!answer.is_empty()).then(|| String::from_utf8_lossy(&answer).into_owned())
     }
@@ -736,39 +737,35 @@ async fn bodies_being_read_are_bounded_in_bytes_and_refused_early() {
     let body = serde_json::to_vec(&big).unwrap();
     assert!(body.len() > 850_000 && body.len() < 1 << 20, "{}", body.len());
     let addr = app.host_port().to_owned();
-    let (a, b) = (
-        SlowWriter::start(&addr, &body, 1000),
-        SlowWriter::start(&addr, &body, 1000),
-    );
-    // Their handlers hold their bytes from the moment the headers arrive. A third body is
-    // refused as soon as its headers are read: it announces its size and sends nothing
-    // more until answered. (A try that came before their headers did is answered nothing
-    // and is then sent whole: stored, and counted.)
-    let mut taken = 0;
-    let deadline = Instant::now() + WAIT;
-    let refused = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no third body refused while two are being read"
-        );
-        let (addr, body) = (addr.clone(), body.clone());
-        let (early, finished) = actix_rt::task::spawn_blocking(move || {
-            let mut third = SlowWriter::start(&addr, &body, 0);
-            match third.early_answer(Duration::from_secs(1)) {
-                Some(answer) => (Some(answer), None),
-                None => (None, Some(third.finish())),
+    // Three bodies announced at once, not one byte of them sent: each handler holds its
+    // body's size from the moment its headers are read, so the two read first hold their
+    // places and the third, whichever it is, is refused at once.
+    let (writers, answers) = actix_rt::task::spawn_blocking(move || {
+        let mut writers: Vec<SlowWriter> = (0..3).map(|_| SlowWriter::start(&addr, &body)).collect();
+        let deadline = Instant::now() + WAIT;
+        let mut answers: Vec<Option<String>> = vec![None, None, None];
+        while answers.iter().all(Option::is_none) && Instant::now() < deadline {
+            for (w, a) in writers.iter_mut().zip(answers.iter_mut()) {
+                *a = w.early_answer(Duration::from_millis(50));
             }
-        })
-        .await
-        .unwrap();
-        if let Some(status) = finished {
-            assert!(status.contains("201"), "a third body taken: {status}");
-            taken += 1;
         }
-        if let Some(answer) = early {
-            break answer;
+        // The two others are waiting for their bodies: nothing more comes for them.
+        for (w, a) in writers.iter_mut().zip(answers.iter_mut()) {
+            if a.is_none() {
+                *a = w.early_answer(Duration::from_millis(500));
+            }
         }
-    };
+        (writers, answers)
+    })
+    .await
+    .unwrap();
+    let refused: Vec<&String> = answers.iter().flatten().collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "one of three bodies refused before it was sent: {answers:?}"
+    );
+    let refused = refused[0];
     let (head, json) = refused.split_once("\r\n\r\n").expect("a head and a body");
     assert!(head.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(
@@ -777,15 +774,23 @@ async fn bodies_being_read_are_bounded_in_bytes_and_refused_early() {
     );
     let json: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {refused}"));
     assert_eq!(json["error"]["code"], "overloaded", "{refused}");
-    let (a, b) = actix_rt::task::spawn_blocking(move || (a.finish(), b.finish()))
+    // The two that hold their places are read and stored once they are sent.
+    let held: Vec<SlowWriter> = writers
+        .into_iter()
+        .zip(&answers)
+        .filter(|(_, a)| a.is_none())
+        .map(|(w, _)| w)
+        .collect();
+    let statuses = actix_rt::task::spawn_blocking(move || held.into_iter().map(SlowWriter::finish).collect::<Vec<_>>())
         .await
         .unwrap();
     assert!(
-        a.contains("201") && b.contains("201"),
-        "the two slow writers: {a} / {b}"
+        statuses.iter().all(|s| s.contains("201")),
+        "the two bodies held: {statuses:?}"
     );
     // Their bytes are given back: the same body is taken now.
+    let body = serde_json::to_vec(&big).unwrap();
     let r = app.post_raw(body, "application/json", &[]).await;
     assert_eq!(r.status, 201, "{r}");
-    assert_eq!(app.total_messages().await, (3 + taken) * 220);
+    assert_eq!(app.total_messages().await, 3 * 220);
 }
