@@ -183,9 +183,6 @@ impl Handler<Subscribe> for Hub {
     type Result = ResponseActFuture<Self, JoinResult>;
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) -> Self::Result {
-        if self.shutting_down {
-            return Box::pin(fut::ready(Err(ShuttingDown)));
-        }
         // A `top` room sends its newcomer the whole list: once every commit the database
         // holds is routed to it, the list counts them.
         if matches!(msg.view, View::Top(..)) {

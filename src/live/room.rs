@@ -470,22 +470,17 @@ impl Handler<Join> for Room {
             let tally = t.tally.as_mut()?;
             Some((tally.refresh(), tally.list()))
         });
-        match list {
-            Some((true, list)) => {
-                self.subscribers.insert(msg.session, sub);
-                self.broadcast_top(&list);
-            }
-            Some((false, list)) => {
-                let batch = Batch::new(&self.view, vec![protocol::top_event(&list)], None, self.sse_id);
-                let _ = sub.recipient.try_send(Deliver {
-                    subscription: sub.subscription,
-                    payload: Payload::Events(batch),
-                });
-                self.subscribers.insert(msg.session, sub);
-            }
-            None => {
-                self.subscribers.insert(msg.session, sub);
-            }
+        // Unchanged: to the newcomer alone. Changed: to everyone, the newcomer with them.
+        if let Some((false, list)) = &list {
+            let batch = Batch::new(&self.view, vec![protocol::top_event(list)], None, self.sse_id);
+            let _ = sub.recipient.try_send(Deliver {
+                subscription: sub.subscription,
+                payload: Payload::Events(batch),
+            });
+        }
+        self.subscribers.insert(msg.session, sub);
+        if let Some((true, list)) = &list {
+            self.broadcast_top(list);
         }
     }
 }
