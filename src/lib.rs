@@ -168,6 +168,11 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let server = web::server(state, live, origins, listener, Some(workers))?;
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
+    // The handlers go in before the log says the server is up: a SIGTERM sent the moment
+    // `listening on` appears must shut it down gracefully, not kill it.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     log::info!("listening on http://{addr}");
     let demo = s.demo.then(|| ingest::demo::start(ingest.clone()));
     let story = s.demo.then(|| ingest::demo::start_story(ingest.clone()));
@@ -182,10 +187,9 @@ pub async fn serve(s: Settings) -> Result<(), Box<dyn std::error::Error>> {
         .retention
         .map(|keep| store::retention::start(store.clone(), keep, s.retention_batch as i64));
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => log::info!("shutdown signal=SIGTERM"),
-        _ = tokio::signal::ctrl_c() => log::info!("shutdown signal=SIGINT"),
+        _ = interrupt.recv() => log::info!("shutdown signal=SIGINT"),
     }
     if let Some(story) = story {
         story.abort();
