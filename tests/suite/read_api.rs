@@ -306,6 +306,35 @@ async fn search_prefix() {
     assert_eq!(search(&app, "q=fox").await, pick(&all, &[1]));
 }
 
+/// Prefixes of every length find the same words, in any case (SQLite indexes those of 2,
+/// 3 and 4 characters apart: they must agree with the longer ones), and never a channel's
+/// or user's scope token.
+#[actix_rt::test]
+async fn search_prefix_of_every_length() {
+    let app = TestApp::start().await;
+    let all = seed(&app).await;
+    let quick = pick(&all, &[4, 2, 1]);
+    for q in ["q*", "qu*", "QUI*", "quic*", "quick*", "Quickl*"] {
+        let want = if q.eq_ignore_ascii_case("quickl*") {
+            pick(&all, &[2])
+        } else {
+            quick.clone()
+        };
+        assert_eq!(search(&app, &format!("q={}", enc(q))).await, want, "{q}");
+    }
+    assert_eq!(search(&app, &format!("q={}", enc("th*"))).await, pick(&all, &[5, 1]));
+    assert_eq!(search(&app, &format!("q={}", enc("wo* he*"))).await, pick(&all, &[0]));
+    assert_eq!(search(&app, &format!("q={}", enc("quid*"))).await, Vec::<i64>::new());
+    let accented = app.ingest_ids(&[msg("general", "dora", "Crème brûlée")]).await;
+    for q in ["cr*", "CRÈ*", "crèm*", "brû*"] {
+        assert_eq!(search(&app, &format!("q={}", enc(q))).await, accented, "{q}");
+    }
+    // Scope tokens are `c<id>` and `u<id>`: no text here starts with c1 or u1.
+    for q in ["c1*", "u1*"] {
+        assert_eq!(search(&app, &format!("q={}", enc(q))).await, Vec::<i64>::new(), "{q}");
+    }
+}
+
 #[actix_rt::test]
 async fn search_phrase() {
     let app = TestApp::start().await;
