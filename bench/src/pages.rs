@@ -88,7 +88,9 @@ fn routes(a: &PagesArgs) -> Vec<String> {
         "/api/users/u1",
         "/api/search?q=rust",
         "/api/search?q=rust+deploy&channel=c1",
+        "/api/search?q=co*",
         "/api/search?q=coff*",
+        "/api/search?q=coffe*",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -138,6 +140,9 @@ pub(crate) async fn run(common: &Common, a: PagesArgs) -> Run {
     let mut run = Run::default();
     run.add("messages stored", stored as f64, "");
     run.add("fill rate", a.messages as f64 / filled, "msg/s");
+    if let Some(bytes) = server.database_bytes() {
+        run.add("database size after the fill", bytes as f64 / (1 << 20) as f64, "MiB");
+    }
     // A top list's first request reads its window from the rollups (the room then keeps
     // it): timed on its own, before the routes are read over and over.
     for route in top_routes() {

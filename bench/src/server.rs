@@ -14,7 +14,7 @@ pub(crate) struct Server {
     /// For CPU time and resident memory from /proc.
     pid: Option<u32>,
     /// Holds the spawned server's database until the run ends.
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 /// The server binary: `--server-bin`, or `chatpulse` next to this tool.
@@ -81,7 +81,7 @@ impl Server {
             base: process.base.clone(),
             pid: Some(process.pid()),
             process: Some(process),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -91,8 +91,16 @@ impl Server {
             process: None,
             base,
             pid,
-            _dir: None,
+            dir: None,
         }
+    }
+
+    /// The bytes of the SQLite database this tool made for the server (its WAL included);
+    /// `None` for a server given by `--url`.
+    pub(crate) fn database_bytes(&self) -> Option<u64> {
+        let dir = self.dir.as_ref()?;
+        let files = std::fs::read_dir(dir.path()).ok()?;
+        Some(files.filter_map(|f| f.ok()?.metadata().ok()).map(|m| m.len()).sum())
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
