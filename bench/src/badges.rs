@@ -45,7 +45,7 @@ struct Post {
 fn plan(k: u64, a: &BadgesArgs) -> Post {
     let stream = (mix(k) % a.streams as u64) as usize;
     let author = (mix(k ^ 0x5EED) % a.members as u64) as usize;
-    let mentions = (k % MENTION_EVERY == 0).then_some((author + 1) % a.members);
+    let mentions = k.is_multiple_of(MENTION_EVERY).then_some((author + 1) % a.members);
     Post {
         stream,
         author,
@@ -346,9 +346,9 @@ pub(crate) async fn run(common: &Common, a: BadgesArgs) -> Run {
 
     // The badges every person must end with: posts by others, mentions of them.
     let mut expected: Vec<HashMap<i64, Expected>> = vec![HashMap::new(); a.people];
-    for s in 0..a.streams {
+    for (s, &id) in ids.iter().enumerate().take(a.streams) {
         for m in members_of(s, &a) {
-            expected[m].insert(ids[s], Expected::default());
+            expected[m].insert(id, Expected::default());
         }
     }
     for p in before.iter().chain(&after).filter(|p| p.done.is_some()) {

@@ -241,20 +241,18 @@ async fn measure(
     (lat, failed, worst, bytes)
 }
 
+/// The channels of the messages each acknowledged request stored, with their ids, and how
+/// many requests failed.
+type Sent = (Vec<(usize, i64)>, u64);
+
 /// v1 ingest into the channels at `rate` msg/s (a request every 10 ms) until `stop`:
 /// answers each stored message's channel and id, and failed requests.
-async fn ingest_until(
-    server: String,
-    rate: u64,
-    streams: usize,
-    seq0: u64,
-    stop: Rc<AtomicBool>,
-) -> (Vec<(usize, i64)>, u64) {
+async fn ingest_until(server: String, rate: u64, streams: usize, seq0: u64, stop: Rc<AtomicBool>) -> Sent {
     let per_tick = rate.div_ceil(100).max(1);
     let interval = Duration::from_secs_f64(per_tick as f64 / rate.max(1) as f64);
     let client = http_client(16, Some(Duration::from_secs(30)), None);
     let url = format!("{server}/api/messages");
-    let out: Rc<RefCell<(Vec<(usize, i64)>, u64)>> = Rc::default();
+    let out: Rc<RefCell<Sent>> = Rc::default();
     let start = actix_rt::time::Instant::now();
     let mut tasks = Vec::new();
     let mut k = 0u64;
@@ -278,7 +276,7 @@ async fn ingest_until(
     for t in tasks {
         let _ = t.await;
     }
-    Rc::try_unwrap(out).ok().expect("every request answered").into_inner()
+    Rc::try_unwrap(out).expect("every request answered").into_inner()
 }
 
 pub(crate) async fn run(common: &Common, a: BootstrapArgs) -> Run {
